@@ -1,0 +1,11 @@
+//! liven-core: the kernels of liven, a neural-network layer library for Node.js.
+//!
+//! Every kernel is a stateless function over `f32` slices in row-major order, one
+//! `*_forward` / `*_backward` pair per layer, written as plain loops that read like the maths
+//! and compiled once per instruction set (see [`simd`]). Large inputs are split across the
+//! shared thread pool (see [`threads`]).
+
+pub mod simd;
+pub mod threads;
+
+pub mod activation;

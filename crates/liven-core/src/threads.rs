@@ -1,0 +1,105 @@
+//! The thread pool the kernels share.
+//!
+//! One pool for the whole process, however many Node worker threads call in: concurrent calls
+//! queue their work on the same threads instead of each bringing its own, so the machine is
+//! never oversubscribed. `set_num_threads(1)` makes every kernel serial and every result
+//! independent of scheduling.
+
+use rayon::prelude::*;
+use std::sync::{Arc, RwLock};
+
+struct Pool {
+    threads: usize,
+    /// `None` when `threads == 1`: serial work needs no pool.
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+static POOL: RwLock<Option<Pool>> = RwLock::new(None);
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn build(threads: usize) -> Pool {
+    let pool = (threads > 1).then(|| {
+        Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("liven-{i}"))
+                .build()
+                .expect("failed to start the liven thread pool"),
+        )
+    });
+    Pool { threads, pool }
+}
+
+/// Sets how many threads kernels may use (at least 1). Work already running finishes on the
+/// old pool.
+pub fn set_num_threads(threads: usize) {
+    let threads = threads.max(1);
+    let mut guard = POOL.write().unwrap_or_else(|e| e.into_inner());
+    if guard.as_ref().map(|p| p.threads) != Some(threads) {
+        *guard = Some(build(threads));
+    }
+}
+
+/// How many threads kernels may use; the machine's cores until [`set_num_threads`] is called.
+pub fn num_threads() -> usize {
+    current().0
+}
+
+fn current() -> (usize, Option<Arc<rayon::ThreadPool>>) {
+    if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return (p.threads, p.pool.clone());
+    }
+    let mut guard = POOL.write().unwrap_or_else(|e| e.into_inner());
+    let p = guard.get_or_insert_with(|| build(default_threads()));
+    (p.threads, p.pool.clone())
+}
+
+/// Splits `out` into chunks of at least `grain` elements, calls `f(start, chunk)` for each,
+/// where `start` is the chunk's offset in `out` (so `f` can slice its inputs to match), and
+/// returns what the calls return, in chunk order. Runs as one chunk when `out` is shorter than
+/// two grains or the pool has one thread.
+pub fn map_chunks<T: Send, R: Send>(
+    out: &mut [T],
+    grain: usize,
+    f: impl Fn(usize, &mut [T]) -> R + Sync,
+) -> Vec<R> {
+    let grain = grain.max(1);
+    let (threads, pool) = current();
+    match pool {
+        Some(pool) if out.len() >= 2 * grain => {
+            // A few chunks per thread balance the load without paying much per chunk.
+            let chunk = out.len().div_ceil(threads * 4).max(grain);
+            pool.install(|| {
+                out.par_chunks_mut(chunk)
+                    .enumerate()
+                    .map(|(i, c)| f(i * chunk, c))
+                    .collect()
+            })
+        }
+        _ => vec![f(0, out)],
+    }
+}
+
+/// [`map_chunks`] for work that returns nothing.
+pub fn for_each_chunk<T: Send>(out: &mut [T], grain: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    map_chunks(out, grain, f);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_output_exactly_once() {
+        let mut out = vec![0u32; 100_003];
+        for_each_chunk(&mut out, 1000, |start, c| {
+            for (i, v) in c.iter_mut().enumerate() {
+                *v += (start + i) as u32;
+            }
+        });
+        assert!(out.iter().enumerate().all(|(i, &v)| v == i as u32));
+    }
+}
