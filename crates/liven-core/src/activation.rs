@@ -5,7 +5,8 @@
 //!   through both ways.
 //! - LeakyReLU: `y = x` where `x > 0`, else `slope * x`; `dx = dy` or `slope * dy` likewise.
 //! - PReLU: as LeakyReLU with a learned slope `w[c]` per channel (or one for all);
-//!   `dw[c] += sum of x * dy` over the elements of channel `c` where `x <= 0`.
+//!   `dw[c] += sum of x * dy` over the elements of channel `c` where `x > 0` fails (`x <= 0`
+//!   or NaN, which then makes the sum NaN, as in PyTorch).
 //!
 //! A PReLU input is `outer × channels × inner` elements in row-major order (`[N, C, H, W]` has
 //! outer = N, inner = H·W); one slope means one channel covering everything.
@@ -75,16 +76,16 @@ multiversion! {
         let mut dx_chunks = dx.chunks_exact_mut(LANES);
         for ((x, dy), dx) in (&mut x_chunks).zip(&mut dy_chunks).zip(&mut dx_chunks) {
             for l in 0..LANES {
-                let negative = x[l] <= 0.0;
-                dx[l] = if negative { dy[l] * slope } else { dy[l] };
-                acc[l] += if negative { x[l] * dy[l] } else { 0.0 };
+                let positive = x[l] > 0.0;
+                dx[l] = if positive { dy[l] } else { dy[l] * slope };
+                acc[l] += if positive { 0.0 } else { x[l] * dy[l] };
             }
         }
         let tail = x_chunks.remainder().iter().zip(dy_chunks.remainder());
         for (l, ((&x, &dy), dx)) in tail.zip(dx_chunks.into_remainder()).enumerate() {
-            let negative = x <= 0.0;
-            *dx = if negative { dy * slope } else { dy };
-            acc[l] += if negative { x * dy } else { 0.0 };
+            let positive = x > 0.0;
+            *dx = if positive { dy } else { dy * slope };
+            acc[l] += if positive { 0.0 } else { x * dy };
         }
         acc.iter().sum()
     }
@@ -361,7 +362,7 @@ mod tests {
             let a = w[channel(i)];
             y.push(if v > 0.0 { v } else { a * v });
             dx.push(if v > 0.0 { g } else { a * g });
-            if v <= 0.0 {
+            if !(v > 0.0) {
                 dw[channel(i)] += v as f64 * g as f64;
             }
         }

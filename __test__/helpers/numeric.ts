@@ -1,0 +1,95 @@
+import { expect } from 'vitest';
+import { Tensor, type nn } from '../../src/index.js';
+
+/** Expects equal shapes and |a - b| <= atol + rtol·|b| everywhere (NaN matches NaN). */
+export function expectClose(actual: Tensor | Float32Array, expected: { shape?: readonly number[]; data: ArrayLike<number> }, what: string, { atol = 1e-6, rtol = 1e-5 } = {}): void {
+  const a = actual instanceof Tensor ? actual.data : actual;
+  if (actual instanceof Tensor && expected.shape) expect(actual.shape, `${what}: shape`).toEqual(expected.shape);
+  expect(a.length, `${what}: length`).toBe(expected.data.length);
+  let worst = -1;
+  let worstErr = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = expected.data[i]!;
+    if (Number.isNaN(x) && Number.isNaN(y)) continue;
+    const err = Math.abs(x - y) - (atol + rtol * Math.abs(y));
+    if (!(err <= 0) && (worst < 0 || err > worstErr)) {
+      worst = i;
+      worstErr = Number.isNaN(err) ? Infinity : err;
+    }
+  }
+  if (worst >= 0) {
+    expect.fail(`${what}: element ${worst} is ${a[worst]}, expected ${expected.data[worst]} (atol ${atol}, rtol ${rtol})`);
+  }
+}
+
+/** A deterministic generator for test data (mulberry32). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Uniform values in [lo, hi). */
+export function randomTensor(shape: number[], seed: number, lo = -1, hi = 1): Tensor {
+  const r = rng(seed);
+  const t = Tensor.zeros(shape);
+  for (let i = 0; i < t.size; i++) t.data[i] = lo + (hi - lo) * r();
+  return t;
+}
+
+/**
+ * Finite-difference check of a module's backward. With a fixed random `r`, the loss
+ * L = Σ r ⊙ forward(x) has dL/dx = backward(r) and dL/dθ = the gradients backward adds; each is
+ * compared with central differences (x ± h), computed in float64 from float32 forwards.
+ * Inputs should keep away from kinks by more than h.
+ */
+export function gradcheck(module: nn.Module, x: Tensor, { h = 1e-2, atol = 2e-3, rtol = 1e-2, seed = 7 } = {}): void {
+  const y = module.forward(x);
+  const r = randomTensor([...y.shape], seed);
+  const loss = (): number => {
+    const out = module.forward(x).data;
+    let s = 0;
+    for (let i = 0; i < out.length; i++) s += out[i]! * r.data[i]!;
+    return s;
+  };
+  const numeric = (values: Float32Array): Float64Array => {
+    const g = new Float64Array(values.length);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      values[i] = v + h;
+      const up = loss();
+      values[i] = v - h;
+      const down = loss();
+      values[i] = v;
+      g[i] = (up - down) / (2 * h);
+    }
+    return g;
+  };
+
+  module.zeroGrad();
+  module.forward(x);
+  const dx = module.backward(r);
+  const analyticParams = module.namedParameters().map(([name, p]) => [name, Float32Array.from(p.grad.data)] as const);
+
+  expectClose(dx.data, { data: numeric(x.data) }, 'gradcheck: input gradient', { atol, rtol });
+  for (const [name, grad] of analyticParams) {
+    const p = module.namedParameters().find(([n]) => n === name)![1];
+    expectClose(grad, { data: numeric(p.data.data) }, `gradcheck: gradient of ${name}`, { atol, rtol });
+  }
+}
+
+/** Values in [lo, hi) kept at least `gap` away from 0, where the activations have their kink. */
+export function awayFromZero(shape: number[], seed: number, gap = 0.05): Tensor {
+  const t = randomTensor(shape, seed, -2, 2);
+  for (let i = 0; i < t.size; i++) {
+    const v = t.data[i]!;
+    if (Math.abs(v) < gap) t.data[i] = v < 0 ? -gap : gap;
+  }
+  return t;
+}

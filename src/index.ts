@@ -1,0 +1,5 @@
+// liven: neural-network layers for Node.js with a Rust SIMD core.
+export { Tensor } from './tensor.js';
+export * as nn from './nn/index.js';
+export { setBackend, getBackend, setNumThreads, getNumThreads, simdLevel } from './backend/index.js';
+export type { BackendName } from './backend/index.js';

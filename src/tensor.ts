@@ -1,0 +1,87 @@
+import { checkFloat32Array, checkShape, describeValue, formatShape, isDetached } from './check.js';
+
+/**
+ * An n-dimensional array of float32 in row-major (C) order: a shape over a Float32Array.
+ * Tensors do not copy: `Tensor.from(float32Array, shape)` and `reshape` share the data.
+ */
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+  readonly size: number;
+
+  /** Wraps `data` (not copied). Its length must equal the product of `shape`. */
+  constructor(data: Float32Array, shape: readonly number[]) {
+    checkFloat32Array(data, 'Tensor data');
+    const size = checkShape(shape);
+    if (isDetached(data) && size > 0) {
+      throw new TypeError(`Tensor data's ArrayBuffer is detached (transferred or freed); shape ${formatShape(shape)} needs ${size} elements`);
+    }
+    if (data.length !== size) {
+      throw new RangeError(`shape ${formatShape(shape)} needs ${size} elements, but the data has ${data.length}`);
+    }
+    this.data = data;
+    this.shape = Object.freeze([...shape]);
+    this.size = size;
+  }
+
+  /** A Float32Array is wrapped, not copied; any other array-like of numbers is converted. */
+  static from(data: Float32Array | ArrayLike<number>, shape: readonly number[]): Tensor {
+    if (data instanceof Float32Array) return new Tensor(data, shape);
+    if (data === null || typeof data !== 'object' || typeof (data as ArrayLike<number>).length !== 'number') {
+      throw new TypeError(`Tensor.from needs a Float32Array or an array-like of numbers, got ${describeValue(data)}`);
+    }
+    if (Array.isArray(data)) {
+      const bad = data.findIndex((v) => typeof v !== 'number');
+      if (bad >= 0) throw new TypeError(`Tensor.from: element ${bad} is ${describeValue(data[bad])}, not a number`);
+    }
+    const size = checkShape(shape);
+    if (data.length !== size) {
+      throw new RangeError(`shape ${formatShape(shape)} needs ${size} elements, but the data has ${data.length}`);
+    }
+    return new Tensor(Float32Array.from(data), shape);
+  }
+
+  static zeros(shape: readonly number[]): Tensor {
+    return new Tensor(new Float32Array(checkShape(shape)), shape);
+  }
+
+  /** A view with another shape over the same data; one dimension may be -1 (inferred). */
+  reshape(shape: readonly number[]): Tensor {
+    if (!Array.isArray(shape)) throw new TypeError(`reshape needs an array of dimensions, got ${describeValue(shape)}`);
+    const inferred = shape.indexOf(-1);
+    if (inferred >= 0 && shape.indexOf(-1, inferred + 1) >= 0) {
+      throw new RangeError(`reshape ${formatShape(shape)}: only one dimension can be -1`);
+    }
+    let resolved = shape;
+    if (inferred >= 0) {
+      const rest = checkShape(shape.filter((_, i) => i !== inferred), 'reshape');
+      if (rest === 0 || this.size % rest !== 0) {
+        throw new RangeError(`cannot reshape ${formatShape(this.shape)} (${this.size} elements) to ${formatShape(shape)}`);
+      }
+      resolved = shape.map((d, i) => (i === inferred ? this.size / rest : d));
+    }
+    if (checkShape(resolved, 'reshape') !== this.size) {
+      throw new RangeError(`cannot reshape ${formatShape(this.shape)} (${this.size} elements) to ${formatShape(shape)}`);
+    }
+    return new Tensor(this.data, resolved);
+  }
+
+  /** Throws unless this tensor's memory is still usable (not detached or shrunk since creation). */
+  checkUsable(what: string): void {
+    if (this.data.length !== this.size) {
+      const why = isDetached(this.data) ? "its ArrayBuffer is detached (transferred or freed)" : `its data now has ${this.data.length} elements`;
+      throw new TypeError(`${what}: the tensor of shape ${formatShape(this.shape)} can no longer be used: ${why}`);
+    }
+  }
+}
+
+/** Throws a TypeError unless `x` is a usable Tensor. */
+export function checkTensor(x: unknown, what: string): Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`${what} must be a Tensor, got ${describeValue(x)}`);
+  x.checkUsable(what);
+  return x;
+}
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
