@@ -362,7 +362,8 @@ mod tests {
             let a = w[channel(i)];
             y.push(if v > 0.0 { v } else { a * v });
             dx.push(if v > 0.0 { g } else { a * g });
-            if !(v > 0.0) {
+            // NaN counts as not positive, as in PyTorch.
+            if v.is_nan() || v <= 0.0 {
                 dw[channel(i)] += v as f64 * g as f64;
             }
         }
