@@ -13,15 +13,20 @@ export class Tensor {
   constructor(data: Float32Array, shape: readonly number[]) {
     checkFloat32Array(data, 'Tensor data');
     const size = checkShape(shape);
-    if (isDetached(data) && size > 0) {
-      throw new TypeError(`Tensor data's ArrayBuffer is detached (transferred or freed); shape ${formatShape(shape)} needs ${size} elements`);
-    }
     if (data.length !== size) {
+      if (isDetached(data)) {
+        throw new TypeError(`Tensor data's ArrayBuffer is detached (transferred or freed); shape ${formatShape(shape)} needs ${size} elements`);
+      }
       throw new RangeError(`shape ${formatShape(shape)} needs ${size} elements, but the data has ${data.length}`);
     }
     this.data = data;
     this.shape = Object.freeze([...shape]);
     this.size = size;
+  }
+
+  /** A new zero tensor of `t`'s shape. */
+  static zerosLike(t: Tensor): Tensor {
+    return new Tensor(new Float32Array(t.size), t.shape);
   }
 
   /** A Float32Array is wrapped, not copied; any other array-like of numbers is converted. */

@@ -93,3 +93,8 @@ export function awayFromZero(shape: number[], seed: number, gap = 0.05): Tensor 
   }
   return t;
 }
+
+/** Detaches the array's buffer, as a transfer to a worker would. */
+export function detach(data: Float32Array): void {
+  structuredClone(data.buffer, { transfer: [data.buffer as ArrayBuffer] });
+}

@@ -7,7 +7,7 @@ import { Module, Parameter } from './module.js';
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     this.checkInput(x);
-    const y = Tensor.zeros(x.shape);
+    const y = Tensor.zerosLike(x);
     kernels().reluForward(x.data, y.data);
     this.saveForBackward(x, y);
     return y;
@@ -15,7 +15,7 @@ export class ReLU extends Module {
 
   backward(gradOutput: Tensor): Tensor {
     const x = this.savedInput(gradOutput);
-    const dx = Tensor.zeros(x.shape);
+    const dx = Tensor.zerosLike(x);
     kernels().reluBackward(x.data, gradOutput.data, dx.data);
     return dx;
   }
@@ -33,7 +33,7 @@ export class LeakyReLU extends Module {
 
   forward(x: Tensor): Tensor {
     this.checkInput(x);
-    const y = Tensor.zeros(x.shape);
+    const y = Tensor.zerosLike(x);
     kernels().leakyReluForward(x.data, y.data, this.negativeSlope);
     this.saveForBackward(x, y);
     return y;
@@ -41,7 +41,7 @@ export class LeakyReLU extends Module {
 
   backward(gradOutput: Tensor): Tensor {
     const x = this.savedInput(gradOutput);
-    const dx = Tensor.zeros(x.shape);
+    const dx = Tensor.zerosLike(x);
     kernels().leakyReluBackward(x.data, gradOutput.data, dx.data, this.negativeSlope);
     return dx;
   }
@@ -76,7 +76,7 @@ export class PReLU extends Module {
     this.checkInput(x);
     const inner = this.#inner(x);
     this.weight.data.checkUsable('PReLU.forward: weight');
-    const y = Tensor.zeros(x.shape);
+    const y = Tensor.zerosLike(x);
     kernels().preluForward(x.data, this.weight.data.data, y.data, inner);
     this.saveForBackward(x, y);
     return y;
@@ -86,7 +86,7 @@ export class PReLU extends Module {
     const x = this.savedInput(gradOutput);
     const inner = this.#inner(x);
     this.weight.grad.checkUsable('PReLU.backward: weight gradient');
-    const dx = Tensor.zeros(x.shape);
+    const dx = Tensor.zerosLike(x);
     kernels().preluBackward(x.data, this.weight.data.data, gradOutput.data, dx.data, this.weight.grad.data, inner);
     return dx;
   }

@@ -15,6 +15,7 @@
 
 use crate::multiversion;
 use crate::simd::{self, Isa};
+use crate::stream::{fill_blocks, should_stream};
 use crate::threads::{for_each_chunk, map_chunks};
 use std::ops::Range;
 
@@ -91,10 +92,14 @@ multiversion! {
     }
 }
 
-/// Runs `f` over an elementwise kernel's output in parallel chunks, at the thread's level.
+/// Runs `f(isa, start, block)` over an elementwise kernel's output: in parallel chunks, at the
+/// calling thread's instruction set, streamed when the output is large (see [`stream`]).
 fn elementwise(out: &mut [f32], f: impl Fn(Isa, usize, &mut [f32]) + Sync) {
     let isa = simd::active();
-    for_each_chunk(out, GRAIN, |start, out| f(isa, start, out));
+    let stream = should_stream(out.len());
+    for_each_chunk(out, GRAIN, |start, chunk| {
+        fill_blocks(chunk, stream, |offset, block| f(isa, start + offset, block))
+    });
 }
 
 pub fn relu_forward(x: &[f32], y: &mut [f32]) {
@@ -196,13 +201,17 @@ pub fn prelu_backward(
     check_len("prelu_backward", "dweight", dweight.len(), weight.len());
     let (inner, channels) = prelu_layout("prelu_backward", x.len(), weight, inner);
     let isa = simd::active();
+    let stream = should_stream(dx.len());
     // Each chunk returns its per-channel sums; adding them in chunk order keeps the result
     // independent of which thread finished first.
-    let partials = map_chunks(dx, GRAIN, |s, dx| {
+    let partials = map_chunks(dx, GRAIN, |start, chunk| {
         let mut sums = vec![0.0f32; channels];
-        for_each_plane_run(s..s + dx.len(), inner, channels, |c, r| {
-            let out = &mut dx[r.start - s..r.end - s];
-            sums[c] += prelu_backward_run(isa, &x[r.clone()], &dy[r], out, weight[c]);
+        fill_blocks(chunk, stream, |offset, dx| {
+            let s = start + offset;
+            for_each_plane_run(s..s + dx.len(), inner, channels, |c, r| {
+                let out = &mut dx[r.start - s..r.end - s];
+                sums[c] += prelu_backward_run(isa, &x[r.clone()], &dy[r], out, weight[c]);
+            });
         });
         sums
     });
@@ -246,8 +255,18 @@ mod tests {
             .collect()
     }
 
-    /// Lengths around the vector widths, plus one long enough to run in parallel.
-    const LENS: [usize; 7] = [0, 1, 15, 16, 17, 1000, 3 * GRAIN + 7];
+    /// Lengths around the vector widths, one long enough to run in parallel, and one long
+    /// enough to be written with streaming stores.
+    const LENS: [usize; 8] = [
+        0,
+        1,
+        15,
+        16,
+        17,
+        1000,
+        3 * GRAIN + 7,
+        crate::stream::STREAM_MIN_BYTES / 4 + 5,
+    ];
 
     fn same(a: &[f32], b: &[f32]) -> bool {
         a.len() == b.len()

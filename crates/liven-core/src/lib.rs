@@ -6,6 +6,7 @@
 //! shared thread pool (see [`threads`]).
 
 pub mod simd;
+pub mod stream;
 pub mod threads;
 
 pub mod activation;

@@ -1,0 +1,43 @@
+// Every instruction-set level this CPU supports runs the PyTorch fixtures: the level is chosen
+// once per process (LIVEN_SIMD), so each runs in a child process of its own.
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { native } from '../src/backend/index.js';
+import { loadFixture } from './helpers/fixtures.js';
+import { expectClose } from './helpers/numeric.js';
+
+const dist = new URL('../dist/index.js', import.meta.url).href;
+const fixtureUrl = new URL('./fixtures/activations.json', import.meta.url).href;
+
+/** Runs the fixture cases through the built package and prints outputs and gradients. */
+const child = `
+import { readFileSync } from 'node:fs';
+const { Tensor, nn, simdLevel } = await import(${JSON.stringify(dist)});
+const { cases } = JSON.parse(readFileSync(new URL(${JSON.stringify(fixtureUrl)}), 'utf8'));
+const results = cases.map((c) => {
+  const m = new nn[c.module](c.options);
+  if (c.params.weight) m.weight.data.data.set(c.params.weight.data);
+  const y = m.forward(Tensor.from(c.input.data, c.input.shape));
+  const dx = m.backward(Tensor.from(c.gradOutput.data, c.gradOutput.shape));
+  return { y: [...y.data], dx: [...dx.data], grads: m.parameters().map((p) => [...p.grad.data]) };
+});
+process.stdout.write(JSON.stringify({ level: simdLevel(), results }));
+`;
+
+describe.skipIf(!native)('every SIMD level matches PyTorch', () => {
+  const { cases } = loadFixture('activations.json');
+  it.each(native ? native.supportedSimdLevels() : [])('LIVEN_SIMD=%s', (level) => {
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', child], {
+      env: { ...process.env, LIVEN_SIMD: level },
+      encoding: 'utf8',
+    });
+    const { level: used, results } = JSON.parse(out);
+    expect(used).toBe(level);
+    cases.forEach((c, i) => {
+      const r = results[i];
+      expectClose(Float32Array.from(r.y), c.output, `${c.name}: output`);
+      expectClose(Float32Array.from(r.dx), c.gradInput, `${c.name}: input gradient`);
+      Object.values(c.paramGrads).forEach((g, j) => expectClose(Float32Array.from(r.grads[j]), g, `${c.name}: weight gradient`, { atol: 1e-5 }));
+    });
+  });
+});

@@ -1,0 +1,28 @@
+// npm run bench [-- <suite> ...] [--quick] [--threads N]
+// Prints each suite's table; record full runs in BENCHMARKS.md with the machine line.
+import { getNumThreads, setNumThreads, simdLevel } from '../dist/index.js';
+import { machine } from './harness.js';
+
+const suites = {
+  activations: () => import('./suites/activations.js'),
+};
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const threadsAt = args.indexOf('--threads');
+if (threadsAt >= 0) setNumThreads(Number(args[threadsAt + 1]));
+const named = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--threads');
+const unknown = named.filter((n) => !(n in suites));
+if (unknown.length > 0) {
+  console.error(`unknown suite ${unknown.join(', ')}; suites: ${Object.keys(suites).join(', ')}`);
+  process.exit(2);
+}
+
+console.log(`# liven benchmarks${quick ? ' (quick)' : ''}`);
+console.log(`${machine()}; SIMD ${simdLevel()}; ${getNumThreads()} threads; ${new Date().toISOString().slice(0, 10)}\n`);
+for (const name of named.length > 0 ? named : Object.keys(suites)) {
+  console.log(`## ${name}\n`);
+  const suite = await suites[name]();
+  await suite.run({ quick });
+  console.log('');
+}
