@@ -1,5 +1,7 @@
 // liven: neural-network layers for Node.js with a Rust SIMD core.
 export { Tensor } from './tensor.js';
 export * as nn from './nn/index.js';
+export * as init from './init/index.js';
+export { manualSeed } from './init/rng.js';
 export { setBackend, getBackend, setNumThreads, getNumThreads, simdLevel } from './backend/index.js';
 export type { BackendName } from './backend/index.js';
