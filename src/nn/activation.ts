@@ -1,20 +1,21 @@
 import { kernels } from '../backend/index.js';
 import { checkFinite, checkOptions, checkPositiveInt, formatShape } from '../check.js';
 import { Tensor } from '../tensor.js';
-import { Module, Parameter } from './module.js';
+import { Module, Parameter, type ModuleConfig } from './module.js';
 
 /** y = max(0, x). Its gradient is 0 where x <= 0: a unit whose input stays there stops learning. */
 export class ReLU extends Module {
-  forward(x: Tensor): Tensor {
-    this.checkInput(x);
+  toConfig(): ModuleConfig {
+    return { type: 'ReLU' };
+  }
+
+  protected forwardImpl(x: Tensor): Tensor {
     const y = Tensor.zerosLike(x);
     kernels().reluForward(x.data, y.data);
-    this.saveForBackward(x, y);
     return y;
   }
 
-  backward(gradOutput: Tensor): Tensor {
-    const x = this.savedInput(gradOutput);
+  protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const dx = Tensor.zerosLike(x);
     kernels().reluBackward(x.data, gradOutput.data, dx.data);
     return dx;
@@ -31,16 +32,17 @@ export class LeakyReLU extends Module {
     this.negativeSlope = checkFinite(o.negativeSlope ?? 0.01, 'LeakyReLU negativeSlope');
   }
 
-  forward(x: Tensor): Tensor {
-    this.checkInput(x);
+  toConfig(): ModuleConfig {
+    return { type: 'LeakyReLU', negativeSlope: this.negativeSlope };
+  }
+
+  protected forwardImpl(x: Tensor): Tensor {
     const y = Tensor.zerosLike(x);
     kernels().leakyReluForward(x.data, y.data, this.negativeSlope);
-    this.saveForBackward(x, y);
     return y;
   }
 
-  backward(gradOutput: Tensor): Tensor {
-    const x = this.savedInput(gradOutput);
+  protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const dx = Tensor.zerosLike(x);
     kernels().leakyReluBackward(x.data, gradOutput.data, dx.data, this.negativeSlope);
     return dx;
@@ -53,14 +55,19 @@ export class LeakyReLU extends Module {
  */
 export class PReLU extends Module {
   readonly numParameters: number;
+  readonly init: number;
   readonly weight: Parameter;
 
   constructor(options?: { numParameters?: number; init?: number }) {
     super();
     const o = checkOptions(options, 'PReLU');
     this.numParameters = checkPositiveInt(o.numParameters ?? 1, 'PReLU numParameters');
-    const init = checkFinite(o.init ?? 0.25, 'PReLU init');
-    this.weight = this.registerParameter('weight', new Parameter(Tensor.from(new Float32Array(this.numParameters).fill(init), [this.numParameters])));
+    this.init = checkFinite(o.init ?? 0.25, 'PReLU init');
+    this.weight = this.registerParameter('weight', new Parameter(Tensor.from(new Float32Array(this.numParameters).fill(this.init), [this.numParameters])));
+  }
+
+  toConfig(): ModuleConfig {
+    return { type: 'PReLU', numParameters: this.numParameters, init: this.init };
   }
 
   /** Elements per channel per sample, after checking that the input has numParameters channels. */
@@ -72,18 +79,15 @@ export class PReLU extends Module {
     return x.shape.slice(2).reduce((a, b) => a * b, 1);
   }
 
-  forward(x: Tensor): Tensor {
-    this.checkInput(x);
+  protected forwardImpl(x: Tensor): Tensor {
     const inner = this.#inner(x);
     this.weight.data.checkUsable('PReLU.forward: weight');
     const y = Tensor.zerosLike(x);
     kernels().preluForward(x.data, this.weight.data.data, y.data, inner);
-    this.saveForBackward(x, y);
     return y;
   }
 
-  backward(gradOutput: Tensor): Tensor {
-    const x = this.savedInput(gradOutput);
+  protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const inner = this.#inner(x);
     this.weight.grad.checkUsable('PReLU.backward: weight gradient');
     const dx = Tensor.zerosLike(x);

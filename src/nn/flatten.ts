@@ -1,6 +1,6 @@
 import { checkOptions, formatShape } from '../check.js';
 import { Tensor } from '../tensor.js';
-import { Module } from './module.js';
+import { Module, type ModuleConfig } from './module.js';
 
 /** Merges dimensions startDim..endDim into one (by default `[N, ...]` → `[N, rest]`); a view, no copy. */
 export class Flatten extends Module {
@@ -31,15 +31,15 @@ export class Flatten extends Module {
     return [...shape.slice(0, start), merged, ...shape.slice(end + 1)];
   }
 
-  forward(x: Tensor): Tensor {
-    this.checkInput(x);
-    const y = x.reshape(this.#outputShape(x.shape));
-    this.saveForBackward(x, y);
-    return y;
+  toConfig(): ModuleConfig {
+    return { type: 'Flatten', startDim: this.startDim, endDim: this.endDim };
   }
 
-  backward(gradOutput: Tensor): Tensor {
-    const x = this.savedInput(gradOutput);
+  protected forwardImpl(x: Tensor): Tensor {
+    return x.reshape(this.#outputShape(x.shape));
+  }
+
+  protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     return gradOutput.reshape(x.shape);
   }
 }
