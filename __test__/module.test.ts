@@ -32,6 +32,16 @@ describe('Module', () => {
     expect(new nn.Flatten().toConfig()).toEqual({ type: 'Flatten', startDim: 1, endDim: -1 });
   });
 
+  it('fromConfig rebuilds what toConfig describes and rejects unknown arguments', () => {
+    for (const m of [new nn.ReLU(), new nn.LeakyReLU({ negativeSlope: 0.3 }), new nn.PReLU({ numParameters: 4, init: 0.1 }), new nn.Flatten({ startDim: 2 })]) {
+      const cls = m.constructor as unknown as { fromConfig(c: nn.ModuleConfig): nn.Module };
+      expect(cls.fromConfig(m.toConfig()).toConfig()).toEqual(m.toConfig());
+    }
+    expect(() => nn.PReLU.fromConfig({ type: 'PReLU', slopes: 3 })).toThrow(/PReLU has no argument "slopes"; its arguments are numParameters, init/);
+    expect(() => nn.ReLU.fromConfig({ type: 'PReLU' })).toThrow(TypeError);
+    expect(() => nn.PReLU.fromConfig({ type: 'PReLU', numParameters: -1 })).toThrow(RangeError);
+  });
+
   it('train and eval set the mode', () => {
     const m = new nn.PReLU();
     expect(m.training).toBe(true);

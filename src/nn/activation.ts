@@ -1,12 +1,17 @@
 import { kernels } from '../backend/index.js';
 import { checkFinite, checkOptions, checkPositiveInt, formatShape } from '../check.js';
 import { Tensor } from '../tensor.js';
-import { Module, Parameter, type ModuleConfig } from './module.js';
+import { Module, Parameter, configOptions, type ModuleConfig } from './module.js';
 
 /** y = max(0, x). Its gradient is 0 where x <= 0: a unit whose input stays there stops learning. */
 export class ReLU extends Module {
   toConfig(): ModuleConfig {
     return { type: 'ReLU' };
+  }
+
+  static fromConfig(config: ModuleConfig): ReLU {
+    configOptions(config, 'ReLU', []);
+    return new ReLU();
   }
 
   protected forwardImpl(x: Tensor): Tensor {
@@ -34,6 +39,10 @@ export class LeakyReLU extends Module {
 
   toConfig(): ModuleConfig {
     return { type: 'LeakyReLU', negativeSlope: this.negativeSlope };
+  }
+
+  static fromConfig(config: ModuleConfig): LeakyReLU {
+    return new LeakyReLU(configOptions(config, 'LeakyReLU', ['negativeSlope']));
   }
 
   protected forwardImpl(x: Tensor): Tensor {
@@ -68,6 +77,10 @@ export class PReLU extends Module {
 
   toConfig(): ModuleConfig {
     return { type: 'PReLU', numParameters: this.numParameters, init: this.init };
+  }
+
+  static fromConfig(config: ModuleConfig): PReLU {
+    return new PReLU(configOptions(config, 'PReLU', ['numParameters', 'init']));
   }
 
   /** Elements per channel per sample, after checking that the input has numParameters channels. */

@@ -1,6 +1,6 @@
 import { checkOptions, formatShape } from '../check.js';
 import { Tensor } from '../tensor.js';
-import { Module, type ModuleConfig } from './module.js';
+import { Module, configOptions, type ModuleConfig } from './module.js';
 
 /** Merges dimensions startDim..endDim into one (by default `[N, ...]` → `[N, rest]`); a view, no copy. */
 export class Flatten extends Module {
@@ -33,6 +33,10 @@ export class Flatten extends Module {
 
   toConfig(): ModuleConfig {
     return { type: 'Flatten', startDim: this.startDim, endDim: this.endDim };
+  }
+
+  static fromConfig(config: ModuleConfig): Flatten {
+    return new Flatten(configOptions(config, 'Flatten', ['startDim', 'endDim']));
   }
 
   protected forwardImpl(x: Tensor): Tensor {

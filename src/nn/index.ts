@@ -1,3 +1,3 @@
-export { Module, Parameter, type ModuleConfig, type ForwardHook } from './module.js';
+export { Module, Parameter, configOptions, type ModuleConfig, type ForwardHook } from './module.js';
 export { ReLU, LeakyReLU, PReLU } from './activation.js';
 export { Flatten } from './flatten.js';

@@ -17,6 +17,22 @@ export interface ModuleConfig {
   [arg: string]: unknown;
 }
 
+/**
+ * The options of a config entry, after checking that it names `type` and has no key outside
+ * `allowed`; layers' static `fromConfig` pass them to their constructor, which checks values.
+ */
+export function configOptions(config: unknown, type: string, allowed: readonly string[]): Record<string, unknown> {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new TypeError(`a ${type} config must be an object, got ${config === null ? 'null' : typeof config}`);
+  }
+  const c = config as Record<string, unknown>;
+  if (c.type !== type) throw new TypeError(`expected a config of type ${type}, got ${JSON.stringify(c.type)}`);
+  const unknown = Object.keys(c).filter((k) => k !== 'type' && !allowed.includes(k));
+  if (unknown.length > 0) throw new TypeError(`${type} has no argument ${unknown.map((k) => JSON.stringify(k)).join(', ')}; its arguments are ${allowed.join(', ') || '(none)'}`);
+  const { type: _type, ...options } = c;
+  return options;
+}
+
 /** Called after every successful forward of the module it is registered on. */
 export type ForwardHook = (module: Module, input: Tensor, output: Tensor) => void;
 
