@@ -83,6 +83,15 @@ pub fn map_chunks<T: Send, R: Send>(
     }
 }
 
+/// Runs `f` inside the pool, so that rayon calls in it (including other crates') use the pool's
+/// threads; directly when the pool has one thread. Returns the thread count `f` may use.
+pub fn install<R: Send>(f: impl FnOnce(usize) -> R + Send) -> R {
+    match current() {
+        (threads, Some(pool)) => pool.install(|| f(threads)),
+        (_, None) => f(1),
+    }
+}
+
 /// [`map_chunks`] for work that returns nothing.
 pub fn for_each_chunk<T: Send>(out: &mut [T], grain: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     map_chunks(out, grain, f);
@@ -91,6 +100,15 @@ pub fn for_each_chunk<T: Send>(out: &mut [T], grain: usize, f: impl Fn(usize, &m
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn install_runs_on_the_pool_with_its_thread_count() {
+        let n = install(|threads| {
+            assert_eq!(threads, num_threads());
+            rayon::current_num_threads()
+        });
+        assert!(n == num_threads() || num_threads() == 1);
+    }
 
     #[test]
     fn chunks_cover_the_output_exactly_once() {
