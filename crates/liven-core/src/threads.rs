@@ -67,9 +67,13 @@ pub fn map_chunks<T: Send, R: Send>(
     f: impl Fn(usize, &mut [T]) -> R + Sync,
 ) -> Vec<R> {
     let grain = grain.max(1);
+    // Small work never looks at the pool: the lookup costs more than such a kernel.
+    if out.len() < 2 * grain {
+        return vec![f(0, out)];
+    }
     let (threads, pool) = current();
     match pool {
-        Some(pool) if out.len() >= 2 * grain => {
+        Some(pool) => {
             // A few chunks per thread balance the load without paying much per chunk.
             let chunk = out.len().div_ceil(threads * 4).max(grain);
             pool.install(|| {
