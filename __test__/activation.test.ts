@@ -51,6 +51,11 @@ describeEachBackend('activations match PyTorch', () => {
     expect([...m.weight.grad.data]).toEqual([0, 0, 0]);
   });
 
+  it('ReLU of ±Infinity is as in PyTorch', () => {
+    const y = new nn.ReLU().forward(Tensor.from([-Infinity, Infinity, -3e38], [3]));
+    expect([...y.data]).toEqual([0, Infinity, 0]);
+  });
+
   it('ReLU gradient at exactly 0 is 0; PReLU and LeakyReLU use the slope there; NaN propagates', () => {
     const x = Tensor.from([0, -0, 1, -1, NaN], [5]);
     const ones = Tensor.from([1, 1, 1, 1, 1], [5]);

@@ -155,7 +155,7 @@ pub fn prelu_check(len: usize, channels: usize, inner: usize) -> Result<(), Stri
     if channels == 0 {
         return Err("weight is empty".into());
     }
-    if channels > 1 && (inner == 0 || !len.is_multiple_of(channels * inner)) {
+    if channels > 1 && len > 0 && (inner == 0 || !len.is_multiple_of(channels * inner)) {
         return Err(format!(
             "{len} elements are not a whole number of [{channels} channels × {inner}] blocks"
         ));
@@ -171,7 +171,8 @@ fn prelu_layout(kernel: &str, len: usize, weight: &[f32], inner: usize) -> (usiz
     match weight.len() {
         // One slope: the whole input is one plane.
         1 => (len.max(1), 1),
-        channels => (inner, channels),
+        // An empty input has no planes to walk; any non-zero size does.
+        channels => (inner.max(1), channels),
     }
 }
 
@@ -316,14 +317,14 @@ mod tests {
 
     #[test]
     fn relu_gradient_at_zero_is_zero_and_nan_passes() {
-        let x = [0.0, -0.0, f32::NAN, 1.0];
-        let mut y = [9.0; 4];
-        let mut dx = [9.0; 4];
+        let x = [0.0, -0.0, f32::NAN, 1.0, f32::NEG_INFINITY, f32::INFINITY];
+        let mut y = [9.0; 6];
+        let mut dx = [9.0; 6];
         relu_forward(&x, &mut y);
-        relu_backward(&x, &[1.0; 4], &mut dx);
+        relu_backward(&x, &[1.0; 6], &mut dx);
         assert!(y[2].is_nan());
-        assert_eq!([y[0], y[3]], [0.0, 1.0]);
-        assert_eq!(dx, [0.0, 0.0, 1.0, 1.0]);
+        assert_eq!([y[0], y[3], y[4], y[5]], [0.0, 1.0, 0.0, f32::INFINITY]);
+        assert_eq!(dx, [0.0, 0.0, 1.0, 1.0, 0.0, 1.0]);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 // activation.rs (PyTorch's: the ReLU gradient at 0 is 0, PReLU's slope applies where x <= 0).
 
 export function reluForward(x: Float32Array, y: Float32Array): void {
-  // (v + |v|) / 2 is exactly max(0, v), passes NaN through as PyTorch's relu does, and has no
-  // branch: V8 compiles both Math.max and a ternary to branches, which mispredict on
-  // pre-activations of random sign (4x slower, measured).
+  // (v + |v|) / 2 is exactly max(0, v) for finite v, and has no branch on the sign: V8
+  // compiles Math.max and `? :` to branches, which mispredict on pre-activations of random
+  // sign (4x slower, measured). It gives NaN for -Infinity (and NaN for NaN, as PyTorch does);
+  // that rare case takes the well-predicted second branch.
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
-    y[i] = (v + Math.abs(v)) * 0.5;
+    const r = (v + Math.abs(v)) * 0.5;
+    y[i] = r === r || v !== v ? r : 0;
   }
 }
 
