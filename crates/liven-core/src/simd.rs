@@ -148,14 +148,17 @@ macro_rules! multiversion {
             #[target_feature(enable = "neon")]
             unsafe fn neon($($arg: $ty),*) $(-> $ret)? { body($($arg),*) }
 
+            // `Isa` values other than Scalar are only produced after checking `is_supported`
+            // (see `detected_level` and `with_isa`), so the CPU has the features each arm enables.
             match isa {
-                // SAFETY: `Isa` values other than Scalar are only produced after checking
-                // `is_supported` (see `detected_level` and `with_isa`).
                 #[cfg(target_arch = "x86_64")]
+                // SAFETY: the CPU supports AVX-512 F/BW/DQ/VL, AVX2 and FMA (see above).
                 $crate::simd::Isa::Avx512 => unsafe { avx512($($arg),*) },
                 #[cfg(target_arch = "x86_64")]
+                // SAFETY: the CPU supports AVX2 and FMA (see above).
                 $crate::simd::Isa::Avx2 => unsafe { avx2($($arg),*) },
                 #[cfg(target_arch = "aarch64")]
+                // SAFETY: the CPU supports NEON (see above).
                 $crate::simd::Isa::Neon => unsafe { neon($($arg),*) },
                 _ => body($($arg),*),
             }

@@ -15,6 +15,7 @@ fn check_prelu(kernel: &str, len: usize, channels: usize, inner: u32) -> Result<
 pub fn relu_forward(x: Float32ArraySlice, mut y: Float32ArraySlice) -> Result<()> {
     same_len("reluForward", "y", y.len(), x.len())?;
     check_disjoint("reluForward", "y", &y, &[("x", &x)])?;
+    // SAFETY: checked disjoint from every other argument just above.
     let y = unsafe { output(&mut y) };
     activation::relu_forward(&x, y);
     Ok(())
@@ -34,6 +35,7 @@ pub fn relu_backward(
         &dx,
         &[("x", &x), ("gradOutput", &dy)],
     )?;
+    // SAFETY: checked disjoint from every other argument just above.
     let dx = unsafe { output(&mut dx) };
     activation::relu_backward(&x, &dy, dx);
     Ok(())
@@ -47,6 +49,7 @@ pub fn leaky_relu_forward(
 ) -> Result<()> {
     same_len("leakyReluForward", "y", y.len(), x.len())?;
     check_disjoint("leakyReluForward", "y", &y, &[("x", &x)])?;
+    // SAFETY: checked disjoint from every other argument just above.
     let y = unsafe { output(&mut y) };
     activation::leaky_relu_forward(&x, y, negative_slope as f32);
     Ok(())
@@ -67,6 +70,7 @@ pub fn leaky_relu_backward(
         &dx,
         &[("x", &x), ("gradOutput", &dy)],
     )?;
+    // SAFETY: checked disjoint from every other argument just above.
     let dx = unsafe { output(&mut dx) };
     activation::leaky_relu_backward(&x, &dy, dx, negative_slope as f32);
     Ok(())
@@ -83,6 +87,7 @@ pub fn prelu_forward(
     same_len("preluForward", "y", y.len(), x.len())?;
     check_prelu("preluForward", x.len(), weight.len(), inner)?;
     check_disjoint("preluForward", "y", &y, &[("x", &x), ("weight", &weight)])?;
+    // SAFETY: checked disjoint from every other argument just above.
     let y = unsafe { output(&mut y) };
     activation::prelu_forward(&x, &weight, y, inner as usize);
     Ok(())
@@ -115,6 +120,7 @@ pub fn prelu_backward(
         &[&inputs[..], &[("gradWeight", &dweight)]].concat(),
     )?;
     check_disjoint(K, "gradWeight", &dweight, &inputs)?;
+    // SAFETY: both outputs checked disjoint from each other and the inputs just above.
     let (dx, dweight) = unsafe { (output(&mut dx), output(&mut dweight)) };
     activation::prelu_backward(&x, &weight, &dy, dx, dweight, inner as usize);
     Ok(())
@@ -125,6 +131,7 @@ pub fn prelu_backward(
 pub fn copy(x: Float32ArraySlice, mut y: Float32ArraySlice) -> Result<()> {
     same_len("copy", "y", y.len(), x.len())?;
     check_disjoint("copy", "y", &y, &[("x", &x)])?;
+    // SAFETY: checked disjoint from every other argument just above.
     let y = unsafe { output(&mut y) };
     activation::copy(&x, y);
     Ok(())

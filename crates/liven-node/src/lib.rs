@@ -41,6 +41,7 @@ pub(crate) fn check_disjoint(
 /// SAFETY (for the caller): the array must share no memory with any other slice made for the
 /// same call. The JavaScript array outlives the call, which runs synchronously.
 pub(crate) unsafe fn output<'a>(out: &'a mut Float32ArraySlice) -> &'a mut [f32] {
+    // SAFETY: the caller guarantees that no other slice of this call overlaps `out`.
     unsafe { out.as_mut() }
 }
 
