@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Tensor, nn, optim } from '../src/index.js';
+import { native } from '../src/backend/index.js';
 import { backends, describeEachBackend, withBackend } from './helpers/backends.js';
 import type { FixtureTensor } from './helpers/fixtures.js';
 import { expectClose, randomTensor } from './helpers/numeric.js';
@@ -301,5 +303,35 @@ describe('optimiser API', () => {
     expect(() => new optim.SequentialLR(opt, { schedulers: [a, b], milestones: [] })).toThrow(/2 schedulers need 1 milestones/);
     expect(() => new optim.SequentialLR(opt, { schedulers: [a, new optim.StepLR(other, { stepSize: 2 })], milestones: [3] })).toThrow(/another optimiser/);
     expect(() => new optim.SequentialLR(opt, { schedulers: [a, b, b], milestones: [3, 2] })).toThrow(/must increase/);
+  });
+});
+
+describe.skipIf(backends.length < 2)('every SIMD level matches PyTorch', () => {
+  // The level is chosen once per process (LIVEN_SIMD), so each runs in a child process.
+  const dist = new URL('../dist/index.js', import.meta.url).href;
+  const child = `
+    import { readFileSync } from 'node:fs';
+    const { Tensor, nn, optim, simdLevel } = await import(${JSON.stringify(dist)});
+    const { cases } = JSON.parse(readFileSync(new URL(${JSON.stringify(new URL('./fixtures/optim.json', import.meta.url).href)}), 'utf8'));
+    const out = cases.map((c) => {
+      const params = c.params.map((t) => new nn.Parameter(Tensor.from(t.data, t.shape)));
+      const groups = c.groups ? params.map((p, i) => ({ params: [p], ...c.groups[i] })) : params;
+      const opt = new optim[c.optimizer](groups, c.options);
+      for (const grads of c.grads) {
+        grads.forEach((g, i) => params[i].grad.data.set(g.data));
+        opt.step();
+      }
+      return params.map((p) => [...p.data.data]);
+    });
+    process.stdout.write(JSON.stringify({ level: simdLevel(), out }));
+  `;
+  it.each(native ? native.supportedSimdLevels() : [])('LIVEN_SIMD=%s', (level) => {
+    const { level: used, out } = JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', child], { env: { ...process.env, LIVEN_SIMD: level }, encoding: 'utf8' }),
+    );
+    expect(used).toBe(level);
+    fixture.cases.forEach((c, i) => {
+      c.after[c.after.length - 1]!.forEach((want, j) => expectClose(Float32Array.from(out[i][j]), want, `${c.name} at ${level}: parameter ${j}`, { atol: 1e-6, rtol: 1e-5 }));
+    });
   });
 });

@@ -5,6 +5,7 @@ import { machine } from './harness.js';
 
 const suites = {
   activations: () => import('./suites/activations.js'),
+  optim: () => import('./suites/optim.js'),
 };
 
 const args = process.argv.slice(2);
