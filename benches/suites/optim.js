@@ -74,5 +74,29 @@ export async function run({ quick = false, log = console.log } = {}) {
   log(`${n.toLocaleString('en')} parameters (float32), preallocated arrays; "of memory bound" = (bytes moved / time) / copy rate (${(copyRate / 1e9).toFixed(1)} GB/s)`);
   log('');
   log(table(['update', 'bytes / param', 'native', 'js', 'native speed-up', 'native bytes/s', 'of memory bound'], rows));
+
+  // The same ratios measured call by call, each update right after a copy, so that both see
+  // the same machine load (the VMs are shared): medians over the rounds of each ratio.
+  const rounds = quick ? 5 : 40;
+  const inter = [];
+  const copy = list.find(([name]) => name.startsWith('copy'))[2](native);
+  for (const [name, floats, make] of list.filter(([name]) => /step/.test(name))) {
+    const f = make(native);
+    const ratios = [];
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now();
+      copy();
+      const t1 = performance.now();
+      f();
+      const t2 = performance.now();
+      ratios.push((floats / 2) * (t1 - t0) / (t2 - t1));
+    }
+    ratios.sort((a, b) => a - b);
+    const q = (x) => ratios[Math.floor(x * (ratios.length - 1))];
+    inter.push([name, `${(100 * q(0.5)).toFixed(0)}%`, `${(100 * q(0.25)).toFixed(0)}–${(100 * q(0.75)).toFixed(0)}%`]);
+    results.find((x) => x.name === name).ofBoundInterleaved = q(0.5);
+  }
+  log('');
+  log(table(['update (interleaved with a copy, call by call)', 'of memory bound, median', 'interquartile'], inter));
   return { n, results, copyRate };
 }
