@@ -47,40 +47,56 @@ fn chunk_len(len: usize, threads: usize) -> usize {
     }
 }
 
-/// Calls `f(start, [chunk of each array])` over aligned chunks of `N` arrays of one length, in
-/// the shared pool when there is more than one chunk.
+/// Calls `f(start, [chunk of each array])` over aligned chunks of `N` arrays of one length: on
+/// the calling thread when there is one chunk (no hop into the pool for small parameters), in
+/// the shared pool otherwise.
 fn for_each_chunks<const N: usize>(
     arrays: [&mut [f32]; N],
     f: impl Fn(usize, [&mut [f32]; N]) + Sync + Send,
 ) {
     let len = arrays[0].len();
-    threads::install(|threads| {
-        let chunk = chunk_len(len, threads);
-        let mut iters = arrays.map(|a| a.chunks_mut(chunk));
-        let mut work = Vec::with_capacity(len.div_ceil(chunk));
-        loop {
-            let next = iters.each_mut().map(|it| it.next());
-            if next[0].is_none() {
-                break;
-            }
-            work.push(next.map(|c| c.expect("arrays of one length")));
+    let chunk = chunk_len(len, threads::num_threads());
+    if len <= chunk {
+        return f(0, arrays);
+    }
+    let mut iters = arrays.map(|a| a.chunks_mut(chunk));
+    let mut work = Vec::with_capacity(len.div_ceil(chunk));
+    loop {
+        let next = iters.each_mut().map(|it| it.next());
+        if next[0].is_none() {
+            break;
         }
-        if work.len() == 1 {
-            f(0, work.pop().expect("one chunk"));
+        work.push(next.map(|c| c.expect("arrays of one length")));
+    }
+    // The pool may have been resized to one thread since: then there is no pool to run in.
+    threads::install(|threads| {
+        if threads == 1 {
+            let mut start = 0;
+            for c in work {
+                let len = c[0].len();
+                f(start, c);
+                start += len;
+            }
         } else {
             work.into_par_iter()
                 .enumerate()
-                .for_each(|(i, c)| f(i * chunk, c));
+                .for_each(|(i, c)| f(i * chunk, c))
         }
     });
 }
 
 /// `f(start, chunk)` over read-only chunks of `x`, results in chunk order.
 fn map_read<R: Send>(x: &[f32], f: impl Fn(usize, &[f32]) -> R + Sync + Send) -> Vec<R> {
+    let chunk = chunk_len(x.len(), threads::num_threads());
+    if x.len() <= chunk {
+        return vec![f(0, x)];
+    }
     threads::install(|threads| {
-        let chunk = chunk_len(x.len(), threads);
-        if x.len() <= chunk {
-            vec![f(0, x)]
+        if threads == 1 {
+            (0..x.len())
+                .step_by(chunk)
+                .map(|s| f(s, &x[s..(s + chunk).min(x.len())]))
+                .collect()
         } else {
             x.par_chunks(chunk)
                 .enumerate()
