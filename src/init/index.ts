@@ -267,10 +267,11 @@ function uniformInt(rng: Rng, n: number): number {
  * size; the weight is `[out, ...]`, the bias `[out]`). One entry of each row, at an index
  * chosen uniformly among the fanIn + 1 (so it is the bias with probability 1/(fanIn + 1)), is
  * drawn from the asymmetric law P = Beta(2, 1) (density 2x on [0, 1], drawn as √U); every other
- * entry is drawn from N(0, σ²) with σ = 0.6007 / √fanIn, the paper's choice for Beta(2, 1),
- * which keeps the second moment of the pre-activations from layer to layer. The one positive
- * entry per unit makes a deep, narrow ReLU network much less likely to be born dead than a
- * symmetric initialisation does.
+ * entry is drawn from N(0, σ²) with σ = 0.6007 / √fanIn, the constant the paper gives for
+ * P = Beta(2, 1) (its reference implementation draws `randn(fan_out, fan_in + 1) · 0.6007 /
+ * √fan_in`, then overwrites one uniformly chosen entry per row with `beta(2, 1)`). The one
+ * positive entry per unit makes a deep, narrow ReLU network much less likely to be born dead
+ * than a symmetric initialisation does (the paper's Theorems 5–6 and its experiments).
  *
  * With `bias` null (a layer without bias) the asymmetric entry is chosen among the fanIn
  * weights of the row. Draw order: the normals for every row (weights, then bias), row by row;
