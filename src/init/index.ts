@@ -271,7 +271,7 @@ function uniformInt(rng: Rng, n: number): number {
  * P = Beta(2, 1) (its reference implementation draws `randn(fan_out, fan_in + 1) · 0.6007 /
  * √fan_in`, then overwrites one uniformly chosen entry per row with `beta(2, 1)`). The one
  * positive entry per unit makes a deep, narrow ReLU network much less likely to be born dead
- * than a symmetric initialisation does (the paper's Theorems 5–6 and its experiments).
+ * than a symmetric initialisation does (the paper's analysis and experiments).
  *
  * With `bias` null (a layer without bias) the asymmetric entry is chosen among the fanIn
  * weights of the row. Draw order: the normals for every row (weights, then bias), row by row;
