@@ -6,6 +6,7 @@ import { machine } from './harness.js';
 const suites = {
   activations: () => import('./suites/activations.js'),
   training: () => import('./suites/training.js'),
+  optim: () => import('./suites/optim.js'),
 };
 
 const args = process.argv.slice(2);

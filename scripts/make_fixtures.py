@@ -75,6 +75,152 @@ def activations():
     return {'torch': torch.__version__, 'cases': cases}
 
 
+OPTIMISERS = {'SGD': 'SGD', 'Adagrad': 'Adagrad', 'Adam': 'Adam', 'AdamW': 'AdamW'}
+# liven's camelCase option names → PyTorch's.
+OPTION_NAMES = {'weightDecay': 'weight_decay', 'lrDecay': 'lr_decay',
+                'initialAccumulatorValue': 'initial_accumulator_value'}
+
+
+def torch_options(options):
+    out = {}
+    for k, v in options.items():
+        out[OPTION_NAMES.get(k, k)] = tuple(v) if k == 'betas' else v
+    return out
+
+
+def optim_case(name, kind, options, gen, shapes=((3, 4), (5,)), steps=5, groups=None):
+    """`steps` updates of `kind` on parameters of `shapes` with random gradients; with `groups`
+    (a list of per-group option overrides), parameter i goes to group i."""
+    params = [torch.randn(s, generator=gen).requires_grad_(True) for s in shapes]
+    initial = [t(p) for p in params]
+    if groups is None:
+        opt = getattr(torch.optim, kind)(params, **torch_options(options))
+    else:
+        opt = getattr(torch.optim, kind)(
+            [dict(params=[p], **torch_options(g)) for p, g in zip(params, groups)], **torch_options(options))
+    grads, after = [], []
+    for _ in range(steps):
+        gs = [torch.randn(p.shape, generator=gen) for p in params]
+        for p, g in zip(params, gs):
+            p.grad = g.clone()
+        opt.step()
+        grads.append([t(g) for g in gs])
+        after.append([t(p) for p in params])
+    return {'name': name, 'optimizer': kind, 'options': options, 'groups': groups,
+            'params': initial, 'grads': grads, 'after': after}
+
+
+def schedule_case(name, make, steps=30, lrs=(0.1,)):
+    """The lr of each group after construction and after each of `steps` steps."""
+    params = [torch.zeros(1, requires_grad=True) for _ in lrs]
+    opt = torch.optim.SGD([{'params': [p], 'lr': lr} for p, lr in zip(params, lrs)], lr=lrs[0])
+    sched, spec = make(opt)
+    seq = [sched.get_last_lr()]
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+        seq.append(sched.get_last_lr())
+    return {'name': name, 'lrs': list(lrs), 'scheduler': spec, 'sequence': seq}
+
+
+def optim():
+    import warnings
+    warnings.simplefilter('ignore')
+    gen = torch.Generator().manual_seed(4321)
+    S = torch.optim.lr_scheduler
+    cases = [
+        optim_case('sgd plain', 'SGD', {'lr': 0.1}, gen),
+        optim_case('sgd weight decay', 'SGD', {'lr': 0.05, 'weightDecay': 0.1}, gen),
+        optim_case('sgd momentum', 'SGD', {'lr': 0.1, 'momentum': 0.9}, gen),
+        optim_case('sgd momentum dampening', 'SGD', {'lr': 0.1, 'momentum': 0.9, 'dampening': 0.5}, gen),
+        optim_case('sgd nesterov', 'SGD', {'lr': 0.1, 'momentum': 0.9, 'nesterov': True}, gen),
+        optim_case('sgd nesterov weight decay', 'SGD',
+                   {'lr': 0.03, 'momentum': 0.5, 'nesterov': True, 'weightDecay': 0.01}, gen),
+        optim_case('sgd momentum dampening weight decay', 'SGD',
+                   {'lr': 0.2, 'momentum': 0.7, 'dampening': 0.1, 'weightDecay': 0.05}, gen),
+        optim_case('sgd two groups', 'SGD', {'lr': 0.1}, gen,
+                   groups=[{'lr': 0.01, 'momentum': 0.9}, {'weightDecay': 0.2}]),
+        optim_case('adagrad default', 'Adagrad', {}, gen),
+        optim_case('adagrad lr decay', 'Adagrad', {'lr': 0.1, 'lrDecay': 0.3}, gen),
+        optim_case('adagrad weight decay', 'Adagrad', {'lr': 0.1, 'weightDecay': 0.05}, gen),
+        optim_case('adagrad initial accumulator, eps', 'Adagrad',
+                   {'lr': 0.5, 'initialAccumulatorValue': 0.4, 'eps': 1e-3}, gen),
+        optim_case('adagrad everything', 'Adagrad',
+                   {'lr': 0.2, 'lrDecay': 0.05, 'weightDecay': 0.01, 'initialAccumulatorValue': 0.1, 'eps': 1e-6}, gen),
+        optim_case('adam default', 'Adam', {}, gen),
+        optim_case('adam lr betas', 'Adam', {'lr': 0.01, 'betas': [0.8, 0.99]}, gen),
+        optim_case('adam weight decay', 'Adam', {'lr': 0.01, 'weightDecay': 0.1}, gen),
+        optim_case('adam eps', 'Adam', {'lr': 0.05, 'eps': 1e-2, 'betas': [0.5, 0.9]}, gen),
+        optim_case('adam beta1 0', 'Adam', {'lr': 0.01, 'betas': [0.0, 0.999]}, gen),
+        optim_case('adamw default', 'AdamW', {}, gen),
+        optim_case('adamw weight decay', 'AdamW', {'lr': 0.01, 'weightDecay': 0.5}, gen),
+        optim_case('adamw betas eps', 'AdamW', {'lr': 0.02, 'betas': [0.7, 0.95], 'eps': 1e-4, 'weightDecay': 0.1}, gen),
+        optim_case('adam long run', 'Adam', {'lr': 0.01}, gen, shapes=((40,),), steps=30),
+    ]
+
+    schedules = [
+        schedule_case('LinearLR default', lambda o: (S.LinearLR(o), {'type': 'LinearLR'})),
+        schedule_case('LinearLR 0.1 to 0.9 over 10', lambda o: (
+            S.LinearLR(o, start_factor=0.1, end_factor=0.9, total_iters=10),
+            {'type': 'LinearLR', 'startFactor': 0.1, 'endFactor': 0.9, 'totalIters': 10})),
+        schedule_case('StepLR 7, 0.5', lambda o: (S.StepLR(o, step_size=7, gamma=0.5),
+                                                  {'type': 'StepLR', 'stepSize': 7, 'gamma': 0.5})),
+        schedule_case('StepLR default gamma', lambda o: (S.StepLR(o, step_size=3), {'type': 'StepLR', 'stepSize': 3})),
+        schedule_case('CosineAnnealingLR 10, eta 1e-3', lambda o: (
+            S.CosineAnnealingLR(o, T_max=10, eta_min=1e-3), {'type': 'CosineAnnealingLR', 'tMax': 10, 'etaMin': 1e-3})),
+        schedule_case('CosineAnnealingLR 7', lambda o: (
+            S.CosineAnnealingLR(o, T_max=7), {'type': 'CosineAnnealingLR', 'tMax': 7}), steps=40),
+        schedule_case('CosineAnnealingLR two groups', lambda o: (
+            S.CosineAnnealingLR(o, T_max=12, eta_min=0.01), {'type': 'CosineAnnealingLR', 'tMax': 12, 'etaMin': 0.01}),
+            lrs=(0.1, 0.5)),
+    ]
+
+    def warmup_cosine(o):
+        warm = S.LinearLR(o, start_factor=0.1, total_iters=5)
+        cos = S.CosineAnnealingLR(o, T_max=20, eta_min=1e-4)
+        return S.SequentialLR(o, [warm, cos], milestones=[5]), {
+            'type': 'SequentialLR', 'milestones': [5], 'schedulers': [
+                {'type': 'LinearLR', 'startFactor': 0.1, 'totalIters': 5},
+                {'type': 'CosineAnnealingLR', 'tMax': 20, 'etaMin': 1e-4}]}
+
+    def three(o):
+        warm = S.LinearLR(o, start_factor=0.25, total_iters=4)
+        step = S.StepLR(o, step_size=3, gamma=0.5)
+        cos = S.CosineAnnealingLR(o, T_max=6)
+        return S.SequentialLR(o, [warm, step, cos], milestones=[4, 12]), {
+            'type': 'SequentialLR', 'milestones': [4, 12], 'schedulers': [
+                {'type': 'LinearLR', 'startFactor': 0.25, 'totalIters': 4},
+                {'type': 'StepLR', 'stepSize': 3, 'gamma': 0.5},
+                {'type': 'CosineAnnealingLR', 'tMax': 6}]}
+
+    schedules.append(schedule_case('SequentialLR warmup then cosine', warmup_cosine, lrs=(0.1, 0.02)))
+    schedules.append(schedule_case('SequentialLR linear, step, cosine', three))
+
+    clips = []
+    for name, kind, arg, norm_type in [
+        ('norm 2 clipped', 'norm', 1.0, 2.0),
+        ('norm 2 not clipped', 'norm', 100.0, 2.0),
+        ('norm inf clipped', 'norm', 0.5, float('inf')),
+        ('norm 1 clipped', 'norm', 2.0, 1.0),
+        ('norm 3 clipped', 'norm', 0.7, 3.0),
+        ('value 0.3', 'value', 0.3, None),
+    ]:
+        grads = [torch.randn(s, generator=gen) for s in ((4, 3), (7,), (2, 2, 2))]
+        params = [torch.zeros(g.shape, requires_grad=True) for g in grads]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        case = {'name': name, 'kind': kind, 'grads': [t(g) for g in grads]}
+        if kind == 'norm':
+            total = torch.nn.utils.clip_grad_norm_(params, arg, norm_type=norm_type)
+            case.update(maxNorm=arg, normType='inf' if norm_type == float('inf') else norm_type, total=float(total))
+        else:
+            torch.nn.utils.clip_grad_value_(params, arg)
+            case.update(clipValue=arg)
+        case['after'] = [t(p.grad) for p in params]
+        clips.append(case)
+    return {'torch': torch.__version__, 'cases': cases, 'schedules': schedules, 'clips': clips}
+
+
 def write(name, data):
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, name)
@@ -87,3 +233,4 @@ def write(name, data):
 if __name__ == '__main__':
     torch.set_num_threads(1)
     write('activations.json', activations())
+    write('optim.json', optim())

@@ -12,6 +12,25 @@ export interface Kernels {
   preluForward(x: Float32Array, weight: Float32Array, y: Float32Array, inner: number): void;
   /** Writes `dx` and adds the slopes' gradient into `dweight`. */
   preluBackward(x: Float32Array, weight: Float32Array, dy: Float32Array, dx: Float32Array, dweight: Float32Array, inner: number): void;
+  /**
+   * One SGD step in place (PyTorch 1.13's rule). `momentumBuffer` is required when momentum is
+   * not 0; `firstStep` says it has not been filled yet (it then becomes a copy of the gradient).
+   */
+  sgdStep(param: Float32Array, grad: Float32Array, momentumBuffer: Float32Array | null, lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean): void;
+  /** One Adagrad step in place; `step` counts from 1. */
+  adagradStep(param: Float32Array, grad: Float32Array, stateSum: Float32Array, lr: number, lrDecay: number, weightDecay: number, eps: number, step: number): void;
+  /** One Adam step in place (AdamW's decoupled decay when `decoupled`); `step` counts from 1. */
+  adamStep(param: Float32Array, grad: Float32Array, expAvg: Float32Array, expAvgSq: Float32Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean): void;
+  /** The index of the first NaN or infinity, or -1. */
+  nonFiniteIndex(x: Float32Array): number;
+  /** Σ x², accumulated in float64. */
+  sumSquares(x: Float32Array): number;
+  /** max |x| (0 when empty, NaN when any element is NaN). */
+  maxAbs(x: Float32Array): number;
+  /** x = c·x in place. */
+  scaleInPlace(x: Float32Array, c: number): void;
+  /** x = min(max(x, lo), hi) in place; NaN stays NaN. */
+  clampInPlace(x: Float32Array, lo: number, hi: number): void;
   /** A plain copy: the memory-bandwidth reference of the benchmarks. */
   copy(x: Float32Array, y: Float32Array): void;
 }
