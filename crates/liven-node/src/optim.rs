@@ -41,6 +41,7 @@ pub fn sgd_step(
                 &buf,
                 &[("param", &param), ("grad", &grad)],
             )?;
+            // SAFETY: every output was checked disjoint from the other arguments just above.
             let (p, b) = unsafe { (output(&mut param), output(&mut buf)) };
             optim::sgd_step(p, &grad, Some(b), hp, first_step);
         }
@@ -49,6 +50,7 @@ pub fn sgd_step(
                 "{K}: momentum {momentum} needs a momentumBuffer"
             )));
         }
+        // SAFETY: param was checked disjoint from grad, the only other array, at the top.
         None => optim::sgd_step(unsafe { output(&mut param) }, &grad, None, hp, first_step),
     }
     Ok(())
@@ -80,6 +82,7 @@ pub fn adagrad_step(
         &[("grad", &grad), ("stateSum", &state_sum)],
     )?;
     check_disjoint(K, "stateSum", &state_sum, &[("grad", &grad)])?;
+    // SAFETY: every output was checked disjoint from the other arguments just above.
     let (p, s) = unsafe { (output(&mut param), output(&mut state_sum)) };
     let hp = optim::Adagrad {
         lr,
@@ -132,6 +135,7 @@ pub fn adam_step(
         &[("grad", &grad), ("expAvgSq", &exp_avg_sq)],
     )?;
     check_disjoint(K, "expAvgSq", &exp_avg_sq, &[("grad", &grad)])?;
+    // SAFETY: every output was checked disjoint from the other arguments just above.
     let (p, m, v) = unsafe {
         (
             output(&mut param),
@@ -172,11 +176,13 @@ pub fn max_abs(x: Float32ArraySlice) -> f64 {
 /// x = c·x in place.
 #[napi]
 pub fn scale_in_place(mut x: Float32ArraySlice, c: f64) {
+    // SAFETY: the only array of this call, so nothing else aliases it.
     optim::scale_in_place(unsafe { output(&mut x) }, c as f32);
 }
 
 /// x = min(max(x, lo), hi) in place; NaN stays NaN.
 #[napi]
 pub fn clamp_in_place(mut x: Float32ArraySlice, lo: f64, hi: f64) {
+    // SAFETY: the only array of this call, so nothing else aliases it.
     optim::clamp_in_place(unsafe { output(&mut x) }, lo as f32, hi as f32);
 }
