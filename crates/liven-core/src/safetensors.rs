@@ -194,7 +194,10 @@ pub fn parse_header(file: &[u8]) -> Result<Header, Error> {
         Ok(StrictValue(Value::Object(map))) => map,
         Ok(_) => unreachable!("a value that starts with '{{' is an object"),
         Err(e) if e.to_string().starts_with(DUPLICATE) => {
-            return err(ErrorKind::DuplicateKey, format!("the header has a {e}"))
+            // Without serde_json's " at line 1 column N", as the TypeScript reader says it.
+            let message = e.to_string();
+            let what = message.rsplit_once(" at line ").map_or(&*message, |m| m.0);
+            return err(ErrorKind::DuplicateKey, format!("the header has a {what}"));
         }
         Err(e) => {
             return err(
@@ -326,9 +329,10 @@ fn entry(
     if end < begin {
         return bad(&format!("{offsets} end before they begin"));
     }
-    let needed = shape
-        .iter()
-        .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d));
+    // Left to right, as the TypeScript reader does, so both call the same shapes too large.
+    let needed = shape.iter().try_fold(dtype.size(), |acc, &d| {
+        acc.checked_mul(d).filter(|&n| n as u64 <= MAX_SAFE_INTEGER)
+    });
     let Some(needed) = needed else {
         return bad(&format!("shape {} is too large", format_shape(&shape)));
     };
@@ -616,7 +620,7 @@ mod tests {
         let t = r#"{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#;
         let e = parse_header(&file(&format!(r#"{{"a":{t},"a":{t}}}"#), &[0; 4])).unwrap_err();
         assert_eq!(e.kind, ErrorKind::DuplicateKey);
-        assert!(e.message.contains(r#"duplicate key "a""#), "{}", e.message);
+        assert_eq!(e.message, r#"the header has a duplicate key "a""#);
         let inner = r#"{"a":{"dtype":"F32","dtype":"I32","shape":[1],"data_offsets":[0,4]}}"#;
         assert_eq!(kind(&file(inner, &[0; 4])), ErrorKind::DuplicateKey);
     }
