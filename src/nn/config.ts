@@ -25,6 +25,21 @@ function types(): Map<string, ConfigurableClass> {
   return registry;
 }
 
+/**
+ * Adds a layer class of your own (a Module subclass with a static `fromConfig`) to the types
+ * `moduleFromConfig` and `Sequential.fromConfig` build, under `name` (by default the class's
+ * name, which is what `kind` and a `toConfig` type should say).
+ */
+export function registerModuleType(cls: ConfigurableClass & (abstract new (...args: never[]) => Module), name: string = cls.name): void {
+  if (typeof cls !== 'function' || !(cls.prototype instanceof nn.Module) || typeof cls.fromConfig !== 'function') {
+    throw new TypeError('registerModuleType: the class must extend Module and have a static fromConfig(config)');
+  }
+  if (typeof name !== 'string' || name === '') throw new TypeError('registerModuleType: the name must be a non-empty string');
+  const existing = types().get(name);
+  if (existing !== undefined && existing !== cls) throw new Error(`registerModuleType: the type ${JSON.stringify(name)} is already taken`);
+  types().set(name, cls);
+}
+
 /** The layer types `moduleFromConfig` knows, sorted. */
 export function configTypes(): string[] {
   return [...types().keys()].sort();

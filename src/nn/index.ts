@@ -2,4 +2,5 @@ export { Module, Parameter, configOptions, type ModuleConfig, type ForwardHook }
 export { ReLU, LeakyReLU, PReLU } from './activation.js';
 export { Flatten } from './flatten.js';
 export { Sequential } from './sequential.js';
-export { moduleFromConfig, configTypes } from './config.js';
+export { moduleFromConfig, configTypes, registerModuleType } from './config.js';
+export { ModelWorker } from './model-worker.js';
