@@ -1,6 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Tensor, io, nn } from '../src/index.js';
 import { native } from '../src/backend/index.js';
@@ -98,7 +100,7 @@ describeEachBackend('safetensors', () => {
   });
 
   it("reads PyTorch's BatchNorm state dict, int64 num_batches_tracked included", () => {
-    const { tensors, metadata } = io.loadSafetensorsFile(new URL('sequential_bn.safetensors', fixtureDir).pathname);
+    const { tensors, metadata } = io.loadSafetensorsFile(fileURLToPath(new URL('sequential_bn.safetensors', fixtureDir)));
     expectTensors(tensors, fixture.sequentialBn.tensors);
     expect(fixture.sequentialBn.tensors['1.num_batches_tracked']!.dtype).toBe('torch.int64');
     expect(tensors['1.num_batches_tracked']!.data[0]).toBe(3);
@@ -216,6 +218,18 @@ describe.runIf(native)('the Rust and TypeScript readers agree', () => {
     }
   };
 
+  it('on all 65,536 half-precision values and every BF16 pattern, bit for bit', () => {
+    const all = new Uint8Array(2 * 65536);
+    for (let h = 0; h < 65536; h++) new DataView(all.buffer).setUint16(2 * h, h, true);
+    for (const dtype of ['F16', 'BF16']) {
+      const rust = new Float32Array(65536);
+      const js = new Float32Array(65536);
+      native!.safetensorsToF32(all, dtype, rust);
+      jsKernels.safetensorsToF32(all, dtype, js);
+      expect(new Uint32Array(js.buffer), dtype).toEqual(new Uint32Array(rust.buffer));
+    }
+  });
+
   it('on every fixture and thousands of damaged copies', () => {
     const r = rng(11);
     let accepted = 0;
@@ -243,5 +257,27 @@ describe.runIf(native)('the Rust and TypeScript readers agree', () => {
     }
     // Some damage is harmless (a digit of the same value, a changed data byte): both must accept it.
     expect(accepted).toBeGreaterThan(10);
+  });
+});
+
+describe('without the native addon', () => {
+  it('the built package still loads weights (the TypeScript reader)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'liven-st-no-native-'));
+    try {
+      const root = fileURLToPath(new URL('..', import.meta.url));
+      const pkg = join(dir, 'node_modules', 'liven');
+      cpSync(join(root, 'dist'), join(pkg, 'dist'), { recursive: true });
+      cpSync(join(root, 'package.json'), join(pkg, 'package.json'));
+      const path = fileURLToPath(new URL('sequential_bn.safetensors', fixtureDir));
+      const script = `const { io, getBackend } = require('liven'); const t = io.loadSafetensors(${JSON.stringify(path)}); console.log(getBackend(), JSON.stringify(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, [...new Uint32Array(v.data.buffer)]]))))`;
+      const r = spawnSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const [backend, json] = [r.stdout.slice(0, r.stdout.indexOf(' ')), r.stdout.slice(r.stdout.indexOf(' ') + 1)];
+      expect(backend).toBe('js');
+      const want = Object.fromEntries(Object.entries(fixture.sequentialBn.tensors).map(([k, v]) => [k, v.bits]));
+      expect(JSON.parse(json)).toEqual(want);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Tensor, io, nn } from '../src/index.js';
 import { describeEachBackend } from './helpers/backends.js';
@@ -124,7 +125,7 @@ describeEachBackend('Sequential forward and backward', () => {
   it("loads PyTorch's weights from its safetensors file and gives PyTorch's output", () => {
     const f = JSON.parse(readFileSync(new URL('./fixtures/safetensors.json', import.meta.url), 'utf8')).preluModel;
     const m = nn.Sequential.fromConfig(f.config);
-    m.loadStateDict(io.loadSafetensors(new URL('./fixtures/safetensors/prelu_model.safetensors', import.meta.url).pathname));
+    m.loadStateDict(io.loadSafetensors(fileURLToPath(new URL('./fixtures/safetensors/prelu_model.safetensors', import.meta.url))));
     expectClose(m.forward(Tensor.from(f.input.data, f.input.shape)), f.output, 'output', { atol: 0, rtol: 0 });
   });
 });

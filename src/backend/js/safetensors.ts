@@ -141,9 +141,9 @@ function f16Bits(h: number): number {
   const mant = h & 0x3ff;
   if (exp === 0) {
     if (mant === 0) return sign >>> 0;
-    // Subnormal: mant · 2^-24, normalised into an f32 exponent.
-    const v = new Float32Array([mant * 2 ** -24]);
-    return (sign | new Uint32Array(v.buffer)[0]!) >>> 0;
+    // Subnormal: mant · 2^-24 = (1 + rest / 2^e) · 2^(e - 24), with e the top bit of mant.
+    const e = 31 - Math.clz32(mant);
+    return (sign | ((e + 103) << 23) | ((mant - (1 << e)) << (23 - e))) >>> 0;
   }
   if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0;
   return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
