@@ -138,6 +138,15 @@ describe('ModelWorker', () => {
       expect(remote.parameters().map((p) => bits(p.grad))).toEqual(sync.parameters().map((p) => bits(p.grad)));
     }
     expect(remote.stateDict()['1.num_batches_tracked']!.data[0]).toBe(3);
+    // A child's own mode counts, not only the root's.
+    sync.train();
+    remote.train();
+    sync.at(1).eval();
+    remote.at(1).eval();
+    const x = random([4, 3], 50);
+    expect(bits(await w.forward(x))).toEqual(bits(sync.forward(x)));
+    expect(snapshot(remote)).toEqual(snapshot(sync));
+    expect(remote.stateDict()['1.num_batches_tracked']!.data[0]).toBe(3);
     // Without the modules option the custom layer is refused up front.
     expect(() => new nn.ModelWorker(make())).toThrow(/the module at "1" is a Affine, which nn.moduleFromConfig cannot build/);
     // A module file that does not provide the type: the first call says so.

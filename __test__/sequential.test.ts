@@ -70,6 +70,13 @@ describe('Sequential', () => {
     expect(() => m.at(1.5)).toThrow(TypeError);
     expect(() => new nn.Sequential(new nn.ReLU(), {} as nn.Module)).toThrow(/argument 1 is not a Module/);
     expect(new nn.Sequential().append(new nn.ReLU()).namedChildren().map(([k]) => k)).toEqual(['0']);
+    const relu = new nn.ReLU();
+    expect(() => new nn.Sequential(relu, new nn.PReLU(), relu)).toThrow(/the ReLU at "2" is the same instance as the one at "0"/);
+    const inner = new nn.Sequential(new nn.PReLU());
+    expect(() => new nn.Sequential(inner.at(0), inner)).toThrow(/the PReLU at "1.0" is the same instance as the one at "0"/);
+    const outer = new nn.Sequential(new nn.ReLU());
+    expect(() => outer.append(outer)).toThrow(TypeError);
+    expect(outer.length).toBe(1);
   });
 
   it('train, eval and zeroGrad reach every child', () => {

@@ -46,13 +46,15 @@ async function handle(msg: Record<string, unknown>): Promise<{ value: unknown; t
   if (msg.op === 'forward') {
     const state = msg.state as Record<string, Wire>;
     model.loadStateDict(Object.fromEntries(Object.entries(state).map(([k, w]) => [k, new Tensor(w.data, w.shape)])));
-    model.train(msg.training as boolean);
+    // Pre-order, so each module's own mode overrides what its parent's train() set.
+    const modes = msg.training as boolean[];
+    model.namedModules().forEach(([, m], i) => m.train(modes[i]));
     const input = msg.input as Wire;
     const y = model.forward(new Tensor(input.data, input.shape));
     // A copy: the layers keep their outputs (the next layer's saved input) for backward, so
-    // the original must stay here. Only training changes buffers.
+    // the original must stay here.
     const out = y.data.slice();
-    const buffers = model.training ? model.namedBuffers().map(([k, b]) => [k, b.data.slice()] as [string, Float32Array]) : [];
+    const buffers = model.namedBuffers().map(([k, b]) => [k, b.data.slice()] as [string, Float32Array]);
     return { value: { output: { shape: y.shape, data: out }, buffers }, transfer: [out.buffer as ArrayBuffer, ...buffers.map(([, d]) => d.buffer as ArrayBuffer)] };
   }
   if (msg.op === 'backward') {

@@ -18,7 +18,7 @@ type Reply = { id: number; value: unknown } | { id: number; error: { name: strin
  * model given here stays the one source of truth:
  *
  * - `forward(x)` sends the model's current parameters and buffers (a copy taken when the call
- *   starts) and its train/eval mode, runs forward there, writes the buffers the pass changed
+ *   starts) and every module's train/eval mode, runs forward there, writes the buffers the pass changed
  *   (BatchNorm's running statistics) back into `model`, and resolves to the output.
  * - `backward(gradOutput)` differentiates at the worker's last forward, sending the model's
  *   current parameter gradients and writing the new ones back, so `param.grad` ends exactly
@@ -87,11 +87,15 @@ export class ModelWorker {
     void this.#enqueue(() => this.#call('init', { config: model.toConfig(), modules }, [])).catch(() => {});
   }
 
-  /** The model's forward, on the worker thread; resolves to the output. */
+  /**
+   * The model's forward, on the worker thread; resolves to the output. The model's forward
+   * hooks do not run (the pass happens on the worker's copy), and `model.backward` knows
+   * nothing of it: use `backward` here.
+   */
   forward(x: Tensor, options?: { transfer?: boolean }): Promise<Tensor> {
     const input = wire(checkTensor(x, 'ModelWorker.forward: input'), options?.transfer === true);
     return this.#enqueue(async () => {
-      const training = this.model.training;
+      const training = this.model.namedModules().map(([, m]) => m.training);
       const state = this.model.stateDict();
       const sent = Object.fromEntries(Object.entries(state).map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
       const r = (await this.#call('forward', { state: sent, training, input }, [input.data.buffer, ...Object.values(state).map((t) => t.data.buffer)])) as { output: Wire; buffers: [string, Float32Array][] };

@@ -23,6 +23,16 @@ export class Sequential extends Module {
   /** Adds a module at the end (named by its index). */
   append(module: Module): this {
     if (!(module instanceof Module)) throw new TypeError('Sequential.append: the argument is not a Module');
+    // A module used twice would keep only its last input, and backward would differentiate the
+    // first use at the wrong point: refuse it (stateless ones too, for the same reason).
+    const mine = new Map(this.namedModules().map(([path, m]) => [m, path]));
+    for (const [sub, m] of module.namedModules(String(this.#layers.length))) {
+      const at = mine.get(m);
+      if (at !== undefined) {
+        throw new TypeError(`Sequential: the ${m.kind} at "${sub}" is the same instance as the one at "${at || '(the Sequential itself)'}"; a module can appear once, so create a new one`);
+      }
+      mine.set(m, sub);
+    }
     this.registerModule(String(this.#layers.length), module);
     this.#layers.push(module);
     return this;
