@@ -64,6 +64,8 @@ const malformed: [string, () => Uint8Array, RegExp][] = [
   ['invalid JSON', () => build('{"a":'), /the header is not valid JSON/],
   ['text after the JSON', () => build('{}x'), /the header is not valid JSON/],
   ['deep nesting', () => build(`{"a":${'['.repeat(200)}${']'.repeat(200)}}`), /the header is not valid JSON/],
+  ['a number out of range', () => build('{"__metadata__":{},"x":{"dtype":"F32","shape":[0],"data_offsets":[0,0],"note":1e400}}'), /the header is not valid JSON/],
+  ['a lone surrogate', () => build('{"__metadata__":{"k":"\\ud800"}}'), /the header is not valid JSON/],
   ['a duplicate tensor', () => build(`{"a":${entry('F32', [1], 0, 4)},"a":${entry('F32', [1], 0, 4)}}`, new Uint8Array(4)), /duplicate key "a"/],
   ['a duplicate field', () => build('{"a":{"dtype":"F32","dtype":"I32","shape":[1],"data_offsets":[0,4]}}', new Uint8Array(4)), /duplicate key "dtype"/],
   ['an entry that is not an object', () => build('{"a":1}'), /tensor "a": the entry must be an object/],

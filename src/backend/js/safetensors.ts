@@ -94,8 +94,9 @@ function entry(name: string, value: unknown, dataStart: number, dataLen: number)
 }
 
 /**
- * Scans JSON text that JSON.parse accepted for what it lets through: a key twice in one object
- * (returned) and nesting deeper than serde_json allows (thrown).
+ * Scans JSON text that JSON.parse accepted for what it lets through and serde_json does not: a
+ * key twice in one object (returned); nesting deeper than 127, a number beyond the float64
+ * range, or a \u escape that leaves a lone surrogate (thrown).
  */
 function checkStructure(text: string): string | null {
   const stack: (Set<string> | null)[] = [];
@@ -104,9 +105,19 @@ function checkStructure(text: string): string | null {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       let j = i + 1;
-      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      let escaped = false;
+      while (text.charCodeAt(j) !== 0x22) {
+        if (text.charCodeAt(j) === 0x5c) {
+          escaped = true;
+          j += 2;
+        } else {
+          j += 1;
+        }
+      }
+      const value = escaped || expectKey ? (JSON.parse(text.slice(i, j + 1)) as string) : '';
+      if (escaped && /\p{Cs}/u.test(value)) fail('the header is not valid JSON: a \\u escape leaves a lone surrogate');
       if (expectKey) {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        const key = value;
         const keys = stack[stack.length - 1]!;
         if (keys.has(key)) return key;
         keys.add(key);
@@ -121,6 +132,11 @@ function checkStructure(text: string): string | null {
       stack.pop();
     } else if (c === 0x2c) {
       expectKey = stack[stack.length - 1] instanceof Set;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let j = i + 1;
+      while (j < text.length && /[0-9eE.+-]/.test(text[j]!)) j++;
+      if (!Number.isFinite(Number(text.slice(i, j)))) fail('the header is not valid JSON: a number out of range');
+      i = j - 1;
     }
   }
   return null;
