@@ -10,6 +10,8 @@
 //!
 //! [`parse_header`] returns the validated tensor table; [`to_f32`] converts one tensor's bytes.
 
+use crate::multiversion;
+use crate::simd;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::fmt;
@@ -451,8 +453,7 @@ pub fn to_f32(dtype: Dtype, bytes: &[u8], out: &mut [f32]) -> Result<(), Error> 
             ),
         );
     }
-    let size = dtype.size();
-    if out.len().checked_mul(size) != Some(bytes.len()) {
+    if out.len().checked_mul(dtype.size()) != Some(bytes.len()) {
         return err(
             ErrorKind::SizeMismatch,
             format!(
@@ -463,66 +464,104 @@ pub fn to_f32(dtype: Dtype, bytes: &[u8], out: &mut [f32]) -> Result<(), Error> 
             ),
         );
     }
-    let chunks = bytes.chunks_exact(size);
+    let isa = simd::active();
     match dtype {
-        Dtype::F32 => {
-            for (o, c) in out.iter_mut().zip(chunks) {
-                *o = f32::from_le_bytes(c.try_into().expect("4 bytes"));
-            }
-        }
-        Dtype::F64 => {
-            for (o, c) in out.iter_mut().zip(chunks) {
-                *o = f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32;
-            }
-        }
-        Dtype::F16 => {
-            for (o, c) in out.iter_mut().zip(chunks) {
-                *o = f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
-            }
-        }
-        Dtype::BF16 => {
-            for (o, c) in out.iter_mut().zip(chunks) {
-                *o = f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16);
-            }
-        }
-        Dtype::I32 => {
-            for (o, c) in out.iter_mut().zip(chunks) {
-                *o = i32::from_le_bytes(c.try_into().expect("4 bytes")) as f32;
-            }
-        }
+        Dtype::F32 => f32_run(isa, bytes, out),
+        Dtype::F64 => f64_run(isa, bytes, out),
+        Dtype::F16 => f16_run(isa, bytes, out),
+        Dtype::BF16 => bf16_run(isa, bytes, out),
+        Dtype::I32 => i32_run(isa, bytes, out),
         Dtype::I64 => {
-            for (i, c) in chunks.enumerate() {
-                let v = i64::from_le_bytes(c.try_into().expect("8 bytes"));
-                if v.unsigned_abs() > 1 << 53 {
-                    return err(
-                        ErrorKind::Unsupported,
-                        format!("I64 element {i} is {v}, beyond ±2^53"),
-                    );
-                }
-                out[i] = v as f32;
+            // Check first, then convert: the loop without an exit vectorises.
+            if let Some((i, v)) = bytes
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .enumerate()
+                .find(|(_, v)| v.unsigned_abs() > 1 << 53)
+            {
+                return err(
+                    ErrorKind::Unsupported,
+                    format!("I64 element {i} is {v}, beyond ±2^53"),
+                );
             }
+            i64_run(isa, bytes, out)
         }
         _ => unreachable!("is_readable covers the rest"),
     }
     Ok(())
 }
 
-/// IEEE half precision to single, exactly (subnormals, infinities and NaN payloads included).
-pub fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h as u32) & 0x8000) << 16;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let mant = (h & 0x3ff) as u32;
-    let bits = match (exp, mant) {
-        (0, 0) => sign,
-        // Subnormal: mant · 2^-24 (0x3380_0000), exact in f32.
-        (0, _) => {
-            let v = mant as f32 * f32::from_bits(0x3380_0000);
-            return if sign != 0 { -v } else { v };
+// One loop per type, compiled per instruction set (see `simd`); `bytes.len()` is
+// `out.len()` times the type's size, checked by `to_f32`.
+multiversion! {
+    fn f32_run(bytes: &[u8], out: &mut [f32]) {
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         }
-        (0x1f, _) => sign | 0x7f80_0000 | (mant << 13),
-        _ => sign | ((exp + 127 - 15) << 23) | (mant << 13),
+    }
+}
+
+multiversion! {
+    fn f64_run(bytes: &[u8], out: &mut [f32]) {
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+            *o = f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32;
+        }
+    }
+}
+
+multiversion! {
+    fn f16_run(bytes: &[u8], out: &mut [f32]) {
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            *o = f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
+        }
+    }
+}
+
+multiversion! {
+    fn bf16_run(bytes: &[u8], out: &mut [f32]) {
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            *o = f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16);
+        }
+    }
+}
+
+multiversion! {
+    fn i32_run(bytes: &[u8], out: &mut [f32]) {
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *o = i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32;
+        }
+    }
+}
+
+multiversion! {
+    fn i64_run(bytes: &[u8], out: &mut [f32]) {
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+            *o = i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32;
+        }
+    }
+}
+
+/// IEEE half precision to single, exactly (subnormals, infinities and NaN payloads included),
+/// without branches so that the loop vectorises: every case is computed and one is selected.
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let h = h as u32;
+    let sign = (h & 0x8000) << 16;
+    let em = h & 0x7fff;
+    // Exponent and mantissa moved into place and rebiased from 15 to 127.
+    let normal = (em << 13) + ((127 - 15) << 23);
+    // Exponent 31 (inf, NaN) must become 255: rebias once more.
+    let inf_nan = normal + ((128 - 16) << 23);
+    // Subnormal: mant · 2^-24, computed exactly as (2^-14 + mant · 2^-24) - 2^-14.
+    let sub = (f32::from_bits((em << 13) + (113 << 23)) - f32::from_bits(113 << 23)).to_bits();
+    let bits = if em < 0x0400 {
+        sub
+    } else if em >= 0x7c00 {
+        inf_nan
+    } else {
+        normal
     };
-    f32::from_bits(bits)
+    f32::from_bits(sign | bits)
 }
 
 #[cfg(test)]
@@ -697,6 +736,12 @@ mod tests {
 
     #[test]
     fn converts_every_readable_dtype() {
+        for isa in crate::simd::supported() {
+            crate::simd::with_isa(isa, converts_every_readable_dtype_at_this_level);
+        }
+    }
+
+    fn converts_every_readable_dtype_at_this_level() {
         let mut out = [0f32; 4];
         let f64s: Vec<u8> = [1.0f64 / 3.0, -0.0, 1e300, f64::NEG_INFINITY]
             .iter()
@@ -745,6 +790,18 @@ mod tests {
 
     #[test]
     fn f16_matches_a_reference_for_every_value() {
+        let bytes: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
+        for isa in crate::simd::supported() {
+            let mut all = vec![0f32; 65536];
+            crate::simd::with_isa(isa, || to_f32(Dtype::F16, &bytes, &mut all)).unwrap();
+            for h in 0..=u16::MAX {
+                assert_eq!(
+                    all[h as usize].to_bits(),
+                    f16_to_f32(h).to_bits(),
+                    "{isa} {h:#06x}"
+                );
+            }
+        }
         for h in 0..=u16::MAX {
             let got = f16_to_f32(h);
             let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
