@@ -7,6 +7,7 @@ const suites = {
   activations: () => import('./suites/activations.js'),
   training: () => import('./suites/training.js'),
   optim: () => import('./suites/optim.js'),
+  io: () => import('./suites/io.js'),
 };
 
 const args = process.argv.slice(2);

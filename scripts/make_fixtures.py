@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Writes PyTorch reference numbers for liven's tests into __test__/fixtures/.
 
-Run with Debian's PyTorch (`apt-get install python3-torch`): `npm run fixtures`.
+Run with Debian's PyTorch (`apt-get install python3-torch`) and PyPI's `safetensors`
+(`/usr/bin/python3 -m pip install --user --break-system-packages safetensors`, Debian has no
+package): `npm run fixtures`, which then has liven write files (scripts/liven_roundtrip.mjs)
+and checks that PyTorch loads them (scripts/check_roundtrip.py).
 The JSON files are committed, so the tests (and CI) need no Python.
 
 Each case records a layer's constructor options, its input (and parameters), a random
@@ -219,6 +222,87 @@ def optim():
         case['after'] = [t(p.grad) for p in params]
         clips.append(case)
     return {'torch': torch.__version__, 'cases': cases, 'schedules': schedules, 'clips': clips}
+def bn_model():
+    """A torch.nn.Sequential with BatchNorm buffers (int64 num_batches_tracked) and nesting."""
+    nn = torch.nn
+    return nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.ReLU(),
+                         nn.Sequential(nn.Linear(3, 2), nn.PReLU()))
+
+
+def prelu_model():
+    """A model liven can build from today's layers; its config is in safetensors.json."""
+    nn = torch.nn
+    return nn.Sequential(nn.PReLU(3), nn.Sequential(nn.LeakyReLU(0.2), nn.PReLU()), nn.Flatten())
+
+
+PRELU_CONFIG = {'type': 'Sequential', 'layers': [
+    {'type': 'PReLU', 'numParameters': 3, 'init': 0.25},
+    {'type': 'Sequential', 'layers': [{'type': 'LeakyReLU', 'negativeSlope': 0.2},
+                                      {'type': 'PReLU', 'numParameters': 1, 'init': 0.25}]},
+    {'type': 'Flatten', 'startDim': 1, 'endDim': -1},
+]}
+
+
+def bits(x):
+    """A tensor as float32 bit patterns (exact, NaN included), with its shape."""
+    x = x.detach().to(torch.float32).contiguous()
+    return {'shape': list(x.shape), 'bits': [v & 0xffffffff for v in x.view(torch.int32).flatten().tolist()]}
+
+
+def safetensors_fixtures():
+    """Files written by PyTorch's own safetensors package, and what liven must read from them."""
+    from safetensors.torch import save_file
+    out = os.path.join(OUT, 'safetensors')
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(99)
+
+    bn = bn_model()
+    for _ in range(3):
+        bn(torch.randn(5, 4))
+    sd = bn.state_dict()
+    save_file(sd, os.path.join(out, 'sequential_bn.safetensors'), metadata={'format': 'pt'})
+    # The same state dict in float32 only: liven's writer must produce these exact bytes.
+    save_file({k: v.float() for k, v in sd.items()}, os.path.join(out, 'f32_reference.safetensors'),
+              metadata={'format': 'pt'})
+
+    pm = prelu_model()
+    with torch.no_grad():
+        pm[0].weight.copy_(torch.tensor([0.1, -0.3, 0.7]))
+        pm[1][1].weight.fill_(0.05)
+    save_file(pm.state_dict(), os.path.join(out, 'prelu_model.safetensors'))
+    x = torch.randn(2, 3, 2, 2)
+
+    special = [0.0, -0.0, 1.0, -2.5, float('inf'), float('-inf'), float('nan'), 1e-3, 65504.0, 6e-8]
+    dtypes = {
+        'f32': torch.tensor(special + [3.4e38, 1e-45], dtype=torch.float32),
+        'f64': torch.tensor(special + [1e300, -1e-300, 1 / 3], dtype=torch.float64).reshape(13, 1),
+        'f16': torch.tensor(special + [6e-5, -3e-7], dtype=torch.float16).reshape(2, 3, 2),
+        'bf16': torch.tensor(special + [3e38, 1e-39], dtype=torch.bfloat16),
+        'i64': torch.tensor([0, -1, 3, 2**24 + 1, -(2**53), 2**53], dtype=torch.int64),
+        'i32': torch.tensor([[0, -7], [2**31 - 1, -(2**31)], [16777217, 5]], dtype=torch.int32),
+        'scalar': torch.tensor(42, dtype=torch.int64),
+        'empty': torch.zeros(0, 3),
+    }
+    meta = {'format': 'pt', 'note': 'ünïcödé ✓ "quoted" \\ back', 'empty': ''}
+    save_file(dtypes, os.path.join(out, 'dtypes.safetensors'), metadata=meta)
+
+    return {
+        'torch': torch.__version__,
+        'sequentialBn': {
+            'metadata': {'format': 'pt'},
+            'tensors': {k: dict(bits(v), dtype=str(v.dtype)) for k, v in sd.items()},
+        },
+        'preluModel': {
+            'config': PRELU_CONFIG,
+            'input': t(x),
+            'output': t(pm(x)),
+            'tensors': {k: bits(v) for k, v in pm.state_dict().items()},
+        },
+        'dtypes': {
+            'metadata': meta,
+            'tensors': {k: bits(v) for k, v in dtypes.items()},
+        },
+    }
 
 
 def write(name, data):
@@ -234,3 +318,4 @@ if __name__ == '__main__':
     torch.set_num_threads(1)
     write('activations.json', activations())
     write('optim.json', optim())
+    write('safetensors.json', safetensors_fixtures())

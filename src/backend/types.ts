@@ -33,6 +33,24 @@ export interface Kernels {
   clampInPlace(x: Float32Array, lo: number, hi: number): void;
   /** A plain copy: the memory-bandwidth reference of the benchmarks. */
   copy(x: Float32Array, y: Float32Array): void;
+  /** Parses and validates a whole safetensors file's header; throws an Error that says what is wrong. */
+  safetensorsParse(file: Uint8Array): SafetensorsTable;
+  /** Converts one tensor's little-endian bytes of `dtype` into `out` (F32, F64, F16, BF16, I64, I32). */
+  safetensorsToF32(bytes: Uint8Array, dtype: string, out: Float32Array): void;
+}
+
+/** A safetensors file's validated tensor table (absolute byte offsets, file order) and metadata pairs. */
+export interface SafetensorsTable {
+  tensors: SafetensorsEntry[];
+  metadata: string[][];
+}
+
+export interface SafetensorsEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
 }
 
 export type BackendName = 'native' | 'js';

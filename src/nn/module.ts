@@ -151,6 +151,71 @@ export abstract class Module {
     return out;
   }
 
+  /**
+   * Every parameter and buffer by PyTorch's state-dict key (`"0.weight"`, `"2.running_mean"`,
+   * `"2.num_batches_tracked"`), module by module as PyTorch orders them: a module's own
+   * parameters, then its buffers, then its children's. The tensors are copies: a snapshot that
+   * later training does not change, safe to keep, save or send to a worker.
+   */
+  stateDict(): Record<string, Tensor> {
+    const out: [string, Tensor][] = [];
+    for (const [key, t] of this.#stateEntries()) out.push([key, new Tensor(t.data.slice(), t.shape)]);
+    return Object.fromEntries(out);
+  }
+
+  /**
+   * Copies every tensor of `dict` into the parameter or buffer of the same key, in place (the
+   * module's tensors stay the same objects). Everything is checked first: a missing key, an
+   * unexpected key, a value that is not a usable Tensor or has the wrong shape is an Error that
+   * lists every problem, and then nothing has been copied. With `strict: false`, missing and
+   * unexpected keys are allowed and returned instead (shapes are still checked).
+   */
+  loadStateDict(dict: Record<string, Tensor>, options?: { strict?: boolean }): { missingKeys: string[]; unexpectedKeys: string[] } {
+    if (dict === null || typeof dict !== 'object' || Array.isArray(dict)) {
+      throw new TypeError(`${this.kind}.loadStateDict: the state dict must be an object of Tensors by key, got ${dict === null ? 'null' : Array.isArray(dict) ? 'an Array' : typeof dict}`);
+    }
+    const strict = options?.strict ?? true;
+    const own = new Map(this.#stateEntries());
+    const given = Object.keys(dict);
+    const missingKeys = [...own.keys()].filter((k) => !Object.hasOwn(dict, k));
+    const unexpectedKeys = given.filter((k) => !own.has(k));
+    const problems: string[] = [];
+    if (strict && missingKeys.length > 0) problems.push(`missing ${plural(missingKeys.length, 'key')} ${quoteAll(missingKeys)}`);
+    if (strict && unexpectedKeys.length > 0) problems.push(`unexpected ${plural(unexpectedKeys.length, 'key')} ${quoteAll(unexpectedKeys)}`);
+    const copies: [Tensor, Tensor][] = [];
+    for (const key of given) {
+      const target = own.get(key);
+      if (target === undefined) continue;
+      const value: unknown = dict[key];
+      if (!(value instanceof Tensor)) {
+        problems.push(`${JSON.stringify(key)} is not a Tensor`);
+      } else if (value.data.length !== value.size) {
+        problems.push(`${JSON.stringify(key)} can no longer be used: its data has ${value.data.length} elements for shape ${formatShape(value.shape)} (detached?)`);
+      } else if (!sameShape(value.shape, target.shape)) {
+        problems.push(`${JSON.stringify(key)} has shape ${formatShape(value.shape)} in the state dict but ${formatShape(target.shape)} in the model`);
+      } else if (target.data.length !== target.size) {
+        problems.push(`the model's ${JSON.stringify(key)} can no longer be used (its data is detached)`);
+      } else {
+        copies.push([value, target]);
+      }
+    }
+    if (problems.length > 0) {
+      throw new Error(`${this.kind}.loadStateDict: ${problems.join('; ')}; nothing was loaded`);
+    }
+    // `set` copies as if through a temporary buffer, so a source sharing memory with a target is fine.
+    for (const [value, target] of copies) target.data.set(value.data);
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** The live parameter and buffer tensors by state-dict key, in PyTorch's order. */
+  #stateEntries(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [name, p] of this.#parameters) out.push([prefix + name, p.data]);
+    for (const [name, b] of this.#buffers) out.push([prefix + name, b]);
+    for (const [name, child] of this.#children) out.push(...child.#stateEntries(`${prefix}${name}.`));
+    return out;
+  }
+
   train(mode = true): this {
     this.#training = mode;
     for (const child of this.#children.values()) child.train(mode);
@@ -164,4 +229,12 @@ export abstract class Module {
   zeroGrad(): void {
     for (const p of this.parameters()) p.grad.data.fill(0);
   }
+}
+
+function plural(n: number, word: string): string {
+  return n === 1 ? word : `${word}s`;
+}
+
+function quoteAll(keys: string[]): string {
+  return keys.map((k) => JSON.stringify(k)).join(', ');
 }

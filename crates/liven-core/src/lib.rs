@@ -11,3 +11,4 @@ pub mod threads;
 
 pub mod activation;
 pub mod optim;
+pub mod safetensors;

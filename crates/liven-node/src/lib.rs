@@ -12,6 +12,7 @@ use napi_derive::napi;
 
 pub mod activation;
 pub mod optim;
+pub mod safetensors;
 
 pub(crate) fn invalid(message: String) -> Error {
     Error::new(Status::InvalidArg, message)

@@ -1,0 +1,1 @@
+export { parseSafetensors, serializeSafetensors, saveSafetensors, loadSafetensors, loadSafetensorsFile, type SafetensorsFile } from './safetensors.js';

@@ -1,0 +1,84 @@
+// The worker thread of nn.ModelWorker: holds a copy of the model and runs its passes.
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { parentPort } from 'node:worker_threads';
+import { setBackend, type BackendName } from '../backend/index.js';
+import { Tensor } from '../tensor.js';
+import { moduleFromConfig, registerModuleType } from './config.js';
+import { Module, type ModuleConfig } from './module.js';
+
+interface Wire {
+  shape: number[];
+  data: Float32Array;
+}
+
+// Below the main thread's priority (nice 10, Linux): when the cores are busy, the scheduler
+// runs the event loop first and this thread with what is left. Elsewhere, normal priority.
+try {
+  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), 10);
+} catch {
+  // no /proc/thread-self (not Linux), or not allowed: keep the default
+}
+
+let model: Module | null = null;
+let initError: Error | null = null;
+
+async function handle(msg: Record<string, unknown>): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
+  setBackend(msg.backend as BackendName);
+  if (msg.op === 'init') {
+    try {
+      for (const url of msg.modules as string[]) {
+        const exports = (await import(url)) as Record<string, unknown>;
+        for (const [name, value] of Object.entries(exports)) {
+          if (typeof value === 'function' && value.prototype instanceof Module && Object.hasOwn(value, 'fromConfig')) {
+            registerModuleType(value as Parameters<typeof registerModuleType>[0], name);
+          }
+        }
+      }
+      model = moduleFromConfig(msg.config as ModuleConfig);
+    } catch (e) {
+      initError = e as Error;
+      throw e;
+    }
+    return { value: null, transfer: [] };
+  }
+  if (model === null) throw new Error(`ModelWorker: the model could not be built in the worker: ${initError?.message}`);
+  if (msg.op === 'forward') {
+    const state = msg.state as Record<string, Wire>;
+    model.loadStateDict(Object.fromEntries(Object.entries(state).map(([k, w]) => [k, new Tensor(w.data, w.shape)])));
+    // Pre-order, so each module's own mode overrides what its parent's train() set.
+    const modes = msg.training as boolean[];
+    model.namedModules().forEach(([, m], i) => m.train(modes[i]));
+    const input = msg.input as Wire;
+    const y = model.forward(new Tensor(input.data, input.shape));
+    // A copy: the layers keep their outputs (the next layer's saved input) for backward, so
+    // the original must stay here.
+    const out = y.data.slice();
+    const buffers = model.namedBuffers().map(([k, b]) => [k, b.data.slice()] as [string, Float32Array]);
+    return { value: { output: { shape: y.shape, data: out }, buffers }, transfer: [out.buffer as ArrayBuffer, ...buffers.map(([, d]) => d.buffer as ArrayBuffer)] };
+  }
+  if (msg.op === 'backward') {
+    const params = new Map(model.namedParameters());
+    for (const [k, g] of msg.grads as [string, Float32Array][]) params.get(k)?.grad.data.set(g);
+    const g = msg.gradOutput as Wire;
+    const dx = model.backward(new Tensor(g.data, g.shape));
+    const out = dx.data.slice();
+    const grads = [...params].map(([k, p]) => [k, p.grad.data.slice()] as [string, Float32Array]);
+    return { value: { gradInput: { shape: dx.shape, data: out }, grads }, transfer: [out.buffer as ArrayBuffer, ...grads.map(([, d]) => d.buffer as ArrayBuffer)] };
+  }
+  throw new Error(`ModelWorker: unknown operation ${String(msg.op)}`);
+}
+
+// One message at a time, in order (init may await imports).
+let queue = Promise.resolve();
+parentPort!.on('message', (msg: Record<string, unknown>) => {
+  queue = queue.then(async () => {
+    try {
+      const { value, transfer } = await handle(msg);
+      parentPort!.postMessage({ id: msg.id, value }, transfer);
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      parentPort!.postMessage({ id: msg.id, error: { name: err.name, message: err.message } });
+    }
+  });
+});
