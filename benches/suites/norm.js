@@ -1,0 +1,90 @@
+// BatchNorm2d (training) and GroupNorm(32) forward+backward on [32, 64, 56, 56]: native kernels
+// against the JS backend, PyTorch (benches/torch/norm.py, same thread count) and the copy bound.
+//
+// The copy bound is the time to stream the bytes a forward+backward must move at the rate of a
+// plain copy (`native.copy`, same threads): forward reads x and writes y, backward reads x and
+// dy and writes dx, 5 × 4n bytes. Everything else (the statistics pass, the second read in each
+// backward) is served from L2 while a channel's or group's data is still there.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Tensor, getNumThreads, nn, setBackend } from '../../dist/index.js';
+import { native } from '../../dist/backend/index.js';
+import { jsKernels } from '../../dist/backend/js/index.js';
+import { formatTime, measure, table } from '../harness.js';
+
+function filled(n, seed, offset = 0) {
+  const a = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = offset + s / 2 ** 31 - 1;
+  }
+  return a;
+}
+
+/** PyTorch's medians for the same shapes and threads, or an error string. */
+function torchTimes(quick) {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const script = fileURLToPath(new URL('../torch/norm.py', import.meta.url));
+  const r = spawnSync('/usr/bin/python3', [script, String(getNumThreads()), quick ? '1' : '0'], { env, encoding: 'utf8' });
+  if (r.status !== 0) return { error: (r.stderr || r.error?.message || 'failed').trim().split('\n').pop() };
+  return JSON.parse(r.stdout);
+}
+
+export async function run({ quick = false, log = console.log } = {}) {
+  if (!native) throw new Error('the native addon is not built: run `npm run build`');
+  const shape = quick ? [8, 64, 28, 28] : [32, 64, 56, 56];
+  const [n, c] = shape;
+  const inner = shape[2] * shape[3];
+  const size = n * c * inner;
+  const groups = 32;
+  const x = filled(size, 1, 0.5);
+  const dy = filled(size, 2);
+  const y = new Float32Array(size);
+  const dx = new Float32Array(size);
+  const w = filled(c, 3, 1);
+  const b = filled(c, 4);
+  const [mean, variance, dw, db] = [0, 0, 0, 0].map(() => new Float32Array(c));
+  const [gmean, gvar] = [0, 0].map(() => new Float32Array(n * groups));
+  const bn = (k) => () => {
+    k.batchNormForwardTrain(x, w, b, y, mean, variance, inner, 1e-5);
+    k.batchNormBackward(x, dy, w, mean, variance, dx, dw, db, inner, 1e-5, true);
+  };
+  const gn = (k) => () => {
+    k.groupNormForward(x, w, b, y, gmean, gvar, groups, inner, 1e-5);
+    k.groupNormBackward(x, dy, w, gmean, gvar, dx, dw, db, groups, inner, 1e-5);
+  };
+  // The modules as a user calls them: fresh output and gradient tensors each call.
+  setBackend('native');
+  const xt = Tensor.from(x, shape);
+  const gt = Tensor.from(dy, shape);
+  const bnModule = new nn.BatchNorm2d(c);
+  const gnModule = new nn.GroupNorm(groups, c);
+  const module = (m) => () => {
+    m.forward(xt);
+    m.backward(gt);
+  };
+  const t = await measure([
+    ['bn native', bn(native)],
+    ['bn js', bn(jsKernels)],
+    ['bn module', module(bnModule)],
+    ['gn native', gn(native)],
+    ['gn js', gn(jsKernels)],
+    ['gn module', module(gnModule)],
+    ['copy', () => native.copy(x, y)],
+  ], { quick });
+  const torch = torchTimes(quick);
+  const bound = 2.5 * t.copy; // 5 × 4n bytes at the rate a copy moves 2 × 4n
+  const rows = [];
+  for (const [label, key, tname] of [['BatchNorm2d (training)', 'bn', 'BatchNorm2d'], [`GroupNorm(${groups})`, 'gn', 'GroupNorm(32)']]) {
+    const tn = t[`${key} native`];
+    const tt = torch[tname];
+    rows.push([label, formatTime(tn), formatTime(t[`${key} module`]), formatTime(t[`${key} js`]), tt ? formatTime(tt) : torch.error, tt ? `${(tt / tn).toFixed(2)}x` : '-', `${(tn / bound).toFixed(2)}x`]);
+  }
+  log(`shape [${shape.join(', ')}], forward+backward, ${getNumThreads()} threads; copy of 4n bytes: ${formatTime(t.copy)}, copy bound (5 × 4n bytes): ${formatTime(bound)}; PyTorch ${torch.torch ?? '-'} with ${torch.threads ?? '-'} threads`);
+  log('');
+  log(table(['layer', 'native kernels', 'nn module (allocating)', 'js', 'PyTorch', 'PyTorch / native', 'native / copy bound'], rows));
+  return { t, torch, bound };
+}
