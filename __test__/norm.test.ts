@@ -233,6 +233,8 @@ describe.skipIf(backends.length < 2)('native = JS backend (normalisation)', () =
   const cases: [string, () => nn.Module, number[], number][] = [
     ['BatchNorm1d [N, C]', () => new nn.BatchNorm1d(7), [33, 7], 0],
     ['BatchNorm1d [N, C, L]', () => new nn.BatchNorm1d(5), [3, 5, 17], 0],
+    ['BatchNorm1d [N, C] (parallel)', () => new nn.BatchNorm1d(20), [5000, 20], 1e3],
+    ['BatchNorm1d [N, C] eval (parallel)', () => new nn.BatchNorm1d(20).eval(), [5000, 20], 0],
     ['BatchNorm2d (parallel)', () => new nn.BatchNorm2d(6), [4, 6, 40, 41], 1e3],
     ['BatchNorm2d eval', () => new nn.BatchNorm2d(6).eval(), [3, 6, 9, 7], 0],
     ['GroupNorm (parallel)', () => new nn.GroupNorm(4, 8), [4, 8, 33, 35], 1e3],
@@ -240,6 +242,7 @@ describe.skipIf(backends.length < 2)('native = JS backend (normalisation)', () =
     ['LayerNorm (parallel)', () => new nn.LayerNorm([5, 31]), [500, 5, 31], 1e3],
     ['L2Norm dim 1 (parallel)', () => new nn.L2Norm({ scale: 3, numChannels: 16 }), [4, 16, 33, 31], 0],
     ['L2Norm dim -1', () => new nn.L2Norm({ dim: -1 }), [37, 19], 0],
+    ['L2Norm dim -1 with scale (parallel)', () => new nn.L2Norm({ dim: -1, scale: 2, numChannels: 33 }), [3000, 33], 0],
   ];
   it.each(cases)('%s', (_label, make, shape, offset) => {
     const x = randomTensor(shape, 41, offset - 2, offset + 2);

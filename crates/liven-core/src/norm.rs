@@ -207,6 +207,84 @@ fn layout(kernel: &str, len: usize, channels: usize, inner: usize) -> usize {
     norm_layout(len, channels, inner).unwrap_or_else(|e| panic!("{kernel}: {e}"))
 }
 
+// [N, C] inputs (inner = 1) have one value per channel per row: their BatchNorm runs along
+// rows, vectorised across channels, instead of one call per single-value plane.
+
+multiversion! {
+    /// s[c] += x[c] - shift[c] and q[c] += (x[c] - shift[c])² for one row.
+    fn row_moments_run(x: &[f32], shift: &[f32], s: &mut [f32], q: &mut [f32]) {
+        for (((&x, &k), s), q) in x.iter().zip(shift).zip(s).zip(q) {
+            let d = x - k;
+            *s += d;
+            *q += d * d;
+        }
+    }
+}
+
+multiversion! {
+    /// s[c] += dy[c] and q[c] += dy[c] · (x[c] - mean[c]) for one row.
+    fn row_grad_sums_run(x: &[f32], dy: &[f32], mean: &[f32], s: &mut [f32], q: &mut [f32]) {
+        for ((((&x, &g), &m), s), q) in x.iter().zip(dy).zip(mean).zip(s).zip(q) {
+            *s += g;
+            *q += g * (x - m);
+        }
+    }
+}
+
+multiversion! {
+    /// y[c] = (x[c] - mean[c]) · scale[c] + bias[c] for one row.
+    fn row_affine_run(x: &[f32], y: &mut [f32], mean: &[f32], scale: &[f32], bias: &[f32]) {
+        for c in 0..y.len().min(x.len()).min(mean.len()).min(scale.len()).min(bias.len()) {
+            y[c] = (x[c] - mean[c]) * scale[c] + bias[c];
+        }
+    }
+}
+
+multiversion! {
+    /// dx[c] = dy[c] · p[c] + (x[c] - mean[c]) · q[c] + r[c] for one row; `pqr` is [p, q, r].
+    fn row_grad_run(x: &[f32], dy: &[f32], dx: &mut [f32], mean: &[f32], pqr: [&[f32]; 3]) {
+        let [p, q, r] = pqr;
+        let n = dx.len().min(x.len()).min(dy.len()).min(mean.len());
+        let n = n.min(p.len()).min(q.len()).min(r.len());
+        for c in 0..n {
+            dx[c] = dy[c] * p[c] + (x[c] - mean[c]) * q[c] + r[c];
+        }
+    }
+}
+
+/// Per-column sums of `[rows, channels]` data: `f(row, s, q)` adds a row into f32 partials,
+/// which move to f64 every [`FLUSH_ROWS`] rows (each column is summed one value per row, with
+/// no lanes to spread the rounding).
+fn column_sums(
+    rows: usize,
+    channels: usize,
+    mut f: impl FnMut(usize, &mut [f32], &mut [f32]),
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut s, mut q) = (vec![0.0f64; channels], vec![0.0f64; channels]);
+    let (mut bs, mut bq) = (vec![0.0f32; channels], vec![0.0f32; channels]);
+    for start in (0..rows).step_by(FLUSH_ROWS) {
+        bs.fill(0.0);
+        bq.fill(0.0);
+        for row in start..rows.min(start + FLUSH_ROWS) {
+            f(row, &mut bs, &mut bq);
+        }
+        for c in 0..channels {
+            s[c] += bs[c] as f64;
+            q[c] += bq[c] as f64;
+        }
+    }
+    (s, q)
+}
+
+/// Writes `[rows, channels]` output row by row with `f(row, out_row)`, in parallel tasks.
+fn each_row(out: &mut [f32], channels: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    row_tasks(out, channels, |first, chunk| {
+        for (i, row) in chunk.chunks_mut(channels).enumerate() {
+            f(first + i, row);
+        }
+    });
+}
+
 /// Training-mode BatchNorm: writes the batch's per-channel `mean` and biased `var`, and
 /// `y = (x - mean) / sqrt(var + eps) · weight + bias`.
 pub fn batch_norm_forward_train(
@@ -228,6 +306,23 @@ pub fn batch_norm_forward_train(
     let outer = layout(K, x.len(), channels, inner);
     assert!(outer * inner > 0, "{K}: no values per channel");
     let isa = simd::active();
+    if inner == 1 {
+        let shift = &x[..channels];
+        let (s, q) = column_sums(outer, channels, |n, s, q| {
+            row_moments_run(isa, &x[n * channels..][..channels], shift, s, q)
+        });
+        let mut scale = vec![0.0f32; channels];
+        for c in 0..channels {
+            let (m, v) = moments(shift[c], s[c], q[c], outer);
+            (mean[c], var[c]) = (m as f32, v as f32);
+            scale[c] = invstd(var[c], eps) * weight[c];
+        }
+        let mean = &*mean;
+        each_row(y, channels, |n, out| {
+            row_affine_run(isa, &x[n * channels..][..channels], out, mean, &scale, bias)
+        });
+        return;
+    }
     let stream = should_stream(y.len());
     let stats = per_channel(
         planes_by_channel(y, channels, inner),
@@ -277,6 +372,15 @@ pub fn batch_norm_forward_eval(
     check_len(K, "var", var.len(), channels);
     layout(K, x.len(), channels, inner);
     let isa = simd::active();
+    if inner == 1 {
+        let scale: Vec<f32> = (0..channels)
+            .map(|c| invstd(var[c], eps) * weight[c])
+            .collect();
+        each_row(y, channels, |n, out| {
+            row_affine_run(isa, &x[n * channels..][..channels], out, mean, &scale, bias)
+        });
+        return;
+    }
     let stream = should_stream(y.len());
     per_channel(
         planes_by_channel(y, channels, inner),
@@ -324,6 +428,43 @@ pub fn batch_norm_backward(
     let outer = layout(K, x.len(), channels, inner);
     let count = (outer * inner) as f64;
     let isa = simd::active();
+    // From channel c's Σ dy and Σ dy · (x - mean): dx = dy · p + (x - mean) · q + r, i.e.
+    // w·σ⁻¹ (dy - mean(dy) - x̂ · mean(dy · x̂)) in training, w·σ⁻¹ dy in eval.
+    let coefficients = |c: usize, s: f64, q: f64| -> [f32; 3] {
+        let istd = invstd(var[c], eps);
+        let p = istd * weight[c];
+        if training {
+            let b = istd as f64 * istd as f64 * q / count;
+            [p, -(p as f64 * b) as f32, -(p as f64 * s / count) as f32]
+        } else {
+            [p, 0.0, 0.0]
+        }
+    };
+    if inner == 1 {
+        let (s, q) = column_sums(outer, channels, |n, s, q| {
+            let r = n * channels..(n + 1) * channels;
+            row_grad_sums_run(isa, &x[r.clone()], &dy[r], mean, s, q)
+        });
+        let mut pqr = [
+            vec![0.0f32; channels],
+            vec![0.0f32; channels],
+            vec![0.0f32; channels],
+        ];
+        for c in 0..channels {
+            let k = coefficients(c, s[c], q[c]);
+            for i in 0..3 {
+                pqr[i][c] = k[i];
+            }
+            dweight[c] += (q[c] * invstd(var[c], eps) as f64) as f32;
+            dbias[c] += s[c] as f32;
+        }
+        let pqr = [&pqr[0][..], &pqr[1][..], &pqr[2][..]];
+        each_row(dx, channels, |n, out| {
+            let r = n * channels..(n + 1) * channels;
+            row_grad_run(isa, &x[r.clone()], &dy[r], out, mean, pqr)
+        });
+        return;
+    }
     let stream = should_stream(dx.len());
     let sums = per_channel(
         planes_by_channel(dx, channels, inner),
@@ -334,15 +475,7 @@ pub fn batch_norm_backward(
                 let (ps, pq) = grad_sums(isa, &x[at(n)], &dy[at(n)], mean[c]);
                 (s + ps, q + pq)
             });
-            let istd = invstd(var[c], eps);
-            let p = istd * weight[c];
-            // dx = w·σ⁻¹ (dy - mean(dy) - x̂ · mean(dy · x̂)) in training, w·σ⁻¹ dy in eval.
-            let (q_, r) = if training {
-                let b = istd as f64 * istd as f64 * q / count;
-                (-(p as f64 * b) as f32, -(p as f64 * s / count) as f32)
-            } else {
-                (0.0, 0.0)
-            };
+            let [p, q_, r] = coefficients(c, s, q);
             for (n, out) in planes.into_iter().enumerate() {
                 let r0 = at(n).start;
                 fill_blocks(out, stream, |o, out| {
@@ -350,7 +483,7 @@ pub fn batch_norm_backward(
                     grad_run(isa, &x[r1.clone()], &dy[r1], out, mean[c], p, q_, r);
                 });
             }
-            (s, q * istd as f64)
+            (s, q * invstd(var[c], eps) as f64)
         },
     );
     for (c, (s, q)) in sums.into_iter().enumerate() {
@@ -495,20 +628,81 @@ multiversion! {
 }
 
 multiversion! {
-    /// Σ dy · w and Σ dy · w · (x - mean), in lanes; adds dy · x̂ into `dw` and dy into `db`.
-    fn layer_norm_sums_run(
-        x: &[f32], dy: &[f32], w: &[f32], dw: &mut [f32], db: &mut [f32], mean: f32, istd: f32,
-    ) -> (f32, f32) {
+    /// Σ dy · w and Σ dy · w · (x - mean), in lanes.
+    fn layer_norm_sums_run(x: &[f32], dy: &[f32], w: &[f32], mean: f32) -> (f32, f32) {
         let mut s = [0.0f32; LANES];
         let mut q = [0.0f32; LANES];
-        for (i, ((&x, &g), &w)) in x.iter().zip(dy).zip(w).enumerate() {
-            let d = x - mean;
-            s[i % LANES] += g * w;
-            q[i % LANES] += g * w * d;
-            dw[i] += g * d * istd;
-            db[i] += g;
+        let mut xc = x.chunks_exact(LANES);
+        let mut gc = dy.chunks_exact(LANES);
+        let mut wc = w.chunks_exact(LANES);
+        for ((x, g), w) in (&mut xc).zip(&mut gc).zip(&mut wc) {
+            for l in 0..LANES {
+                let gw = g[l] * w[l];
+                s[l] += gw;
+                q[l] += gw * (x[l] - mean);
+            }
+        }
+        let tail = xc.remainder().iter().zip(gc.remainder()).zip(wc.remainder());
+        for (l, ((&x, &g), &w)) in tail.enumerate() {
+            s[l] += g * w;
+            q[l] += g * w * (x - mean);
         }
         (s.iter().sum(), q.iter().sum())
+    }
+}
+
+multiversion! {
+    /// dw += dy · (x - mean) · invstd and db += dy, elementwise.
+    fn param_sums_run(x: &[f32], dy: &[f32], dw: &mut [f32], db: &mut [f32], mean: f32, istd: f32) {
+        for (((dw, db), &x), &g) in dw.iter_mut().zip(db.iter_mut()).zip(x).zip(dy) {
+            *dw += g * (x - mean) * istd;
+            *db += g;
+        }
+    }
+}
+
+/// Per-element parameter gradient sums over many rows: `f32` partials, moved into `f64`
+/// every [`FLUSH_ROWS`] rows so that long batches keep their precision.
+struct ParamSums {
+    partial: [Vec<f32>; 2],
+    total: [Vec<f64>; 2],
+    rows: usize,
+}
+
+const FLUSH_ROWS: usize = 256;
+
+impl ParamSums {
+    fn new(d: usize) -> Self {
+        ParamSums {
+            partial: [vec![0.0; d], vec![0.0; d]],
+            total: [vec![0.0; d], vec![0.0; d]],
+            rows: 0,
+        }
+    }
+
+    /// The partials to add one row into.
+    fn row(&mut self) -> (&mut [f32], &mut [f32]) {
+        if self.rows == FLUSH_ROWS {
+            self.flush();
+        }
+        self.rows += 1;
+        let [a, b] = &mut self.partial;
+        (a, b)
+    }
+
+    fn flush(&mut self) {
+        for (t, p) in self.total.iter_mut().zip(&mut self.partial) {
+            for (t, p) in t.iter_mut().zip(p.iter_mut()) {
+                *t += *p as f64;
+                *p = 0.0;
+            }
+        }
+        self.rows = 0;
+    }
+
+    fn finish(mut self) -> [Vec<f64>; 2] {
+        self.flush();
+        self.total
     }
 }
 
@@ -583,25 +777,25 @@ pub fn layer_norm_backward(
     check_len(K, "var", var.len(), rows);
     let isa = simd::active();
     let partials = row_tasks(dx, d, |first, out| {
-        // Per-task parameter sums in f32 (a task has at most a few thousand rows).
-        let mut dw = vec![0.0f32; d];
-        let mut db = vec![0.0f32; d];
+        let mut sums = ParamSums::new(d);
         for (i, out) in out.chunks_mut(d).enumerate() {
             let row = first + i;
             let r = row * d..(row + 1) * d;
             let (x, g) = (&x[r.clone()], &dy[r]);
             let (m, istd) = (mean[row], invstd(var[row], eps));
-            let (s, q) = layer_norm_sums_run(isa, x, g, weight, &mut dw, &mut db, m, istd);
+            let (dw, db) = sums.row();
+            param_sums_run(isa, x, g, dw, db, m, istd);
+            let (s, q) = layer_norm_sums_run(isa, x, g, weight, m);
             let a = s / d as f32;
             let b = istd * istd * q / d as f32;
             layer_norm_dx_run(isa, x, g, weight, out, m, istd, a, b);
         }
-        (dw, db)
+        sums.finish()
     });
-    for (dw, db) in partials {
+    for [dw, db] in partials {
         for i in 0..d {
-            dweight[i] += dw[i];
-            dbias[i] += db[i];
+            dweight[i] += dw[i] as f32;
+            dbias[i] += db[i] as f32;
         }
     }
 }
@@ -645,6 +839,34 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// y = x · w · inv along one row (L2Norm along the last dimension).
+    fn l2_row_run(x: &[f32], w: &[f32], y: &mut [f32], inv: f32) {
+        for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
+            *y = x * inv * w;
+        }
+    }
+}
+
+multiversion! {
+    /// dx = w · dy · inv - x · c along one row.
+    fn l2_row_dx_run(x: &[f32], dy: &[f32], w: &[f32], dx: &mut [f32], inv: f32, c: f32) {
+        for (((dx, &x), &g), &w) in dx.iter_mut().zip(x).zip(dy).zip(w) {
+            *dx = w * g * inv - x * c;
+        }
+    }
+}
+
+/// The factor of x in L2Norm's input gradient: s / ‖x‖³ where s = Σ w · dy · x, or 0 where
+/// eps clamps the norm (PyTorch's clamp passes no gradient there).
+fn l2_c(s: f32, n: f32, eps: f32) -> f32 {
+    if n >= eps && n > 0.0 {
+        s / (n * n * n)
+    } else {
+        0.0
+    }
+}
+
 /// L2Norm, as `F.normalize`: `y = x / max(‖x‖₂ along d, eps) · weight[d]` for
 /// `[outer, weight.len(), inner]` data; writes the norms ‖x‖₂ (`[outer, inner]`).
 pub fn l2_norm_forward(
@@ -664,6 +886,15 @@ pub fn l2_norm_forward(
     let eps = eps as f32;
     let norms = row_tasks(y, d * inner, |first, out| {
         let mut norms = Vec::new();
+        if inner == 1 {
+            for (i, out) in out.chunks_mut(d).enumerate() {
+                let x = &x[(first + i) * d..][..d];
+                let n = shifted_sums(isa, x, 0.0).1.sqrt() as f32;
+                l2_row_run(isa, x, weight, out, 1.0 / n.max(eps));
+                norms.push(n);
+            }
+            return norms;
+        }
         for (i, out) in out.chunks_mut(d * inner).enumerate() {
             let x = &x[(first + i) * d * inner..][..d * inner];
             let mut acc = vec![0.0f32; inner];
@@ -706,6 +937,22 @@ pub fn l2_norm_backward(
     let isa = simd::active();
     let eps = eps as f32;
     let partials = row_tasks(dx, d * inner, |first, out| {
+        if inner == 1 {
+            let mut sums = ParamSums::new(d);
+            for (i, out) in out.chunks_mut(d).enumerate() {
+                let row = first + i;
+                let r = row * d..(row + 1) * d;
+                let (x, g) = (&x[r.clone()], &dy[r]);
+                let n = norm[row];
+                let inv = 1.0 / n.max(eps);
+                let (dw, unused) = sums.row();
+                param_sums_run(isa, x, g, dw, unused, 0.0, inv);
+                let s = layer_norm_sums_run(isa, x, g, weight, 0.0).1;
+                l2_row_dx_run(isa, x, g, weight, out, inv, l2_c(s, n, eps));
+            }
+            let [dw, _] = sums.finish();
+            return dw;
+        }
         let mut dw = vec![0.0f64; d];
         for (i, out) in out.chunks_mut(d * inner).enumerate() {
             let row = first + i;
@@ -718,18 +965,8 @@ pub fn l2_norm_backward(
             {
                 dw[k] += l2_sums_run(isa, xd, gd, &inv, &mut s, w) as f64;
             }
-            // d(x/‖x‖) = (dy - x̂ (x̂ · dy)) / ‖x‖: c = s / ‖x‖³ where the norm is not clamped.
-            let c: Vec<f32> = s
-                .iter()
-                .zip(nrm)
-                .map(|(&s, &n)| {
-                    if n >= eps && n > 0.0 {
-                        s / (n * n * n)
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
+            // d(x/‖x‖) = (dy - x̂ (x̂ · dy)) / ‖x‖.
+            let c: Vec<f32> = s.iter().zip(nrm).map(|(&s, &n)| l2_c(s, n, eps)).collect();
             let chunks = x.chunks(inner).zip(g.chunks(inner));
             for (((xd, gd), od), &w) in chunks.zip(out.chunks_mut(inner)).zip(weight) {
                 l2_dx_run(isa, xd, gd, &inv, &c, od, w);
@@ -834,7 +1071,13 @@ mod tests {
     #[test]
     fn batch_norm_matches_the_definition() {
         // (outer, channels, inner): [N, C], [N, C, L], odd sizes, one past the parallel grain.
-        let layouts = [(7, 5, 1), (3, 4, 9), (2, 3, 37), (4, 3, GRAIN / 2 + 13)];
+        let layouts = [
+            (7, 5, 1),
+            (3, 4, 9),
+            (2, 3, 37),
+            (4, 3, GRAIN / 2 + 13),
+            (GRAIN / 4 + 3, 9, 1),
+        ];
         at_every_level(|| {
             for (outer, channels, inner) in layouts {
                 for offset in [0.0, 1e3] {
@@ -948,7 +1191,7 @@ mod tests {
     #[test]
     fn layer_norm_matches_the_definition() {
         at_every_level(|| {
-            for (rows, d) in [(1, 1), (3, 17), (5, 64), (GRAIN / 40, 129)] {
+            for (rows, d) in [(1, 1), (3, 17), (5, 64), (GRAIN / 40, 129), (1000, 70)] {
                 for offset in [0.0, 1e3] {
                     let len = rows * d;
                     let x = sample(len, 21, offset);
@@ -977,7 +1220,13 @@ mod tests {
     #[test]
     fn l2_norm_matches_the_definition() {
         at_every_level(|| {
-            for (outer, d, inner) in [(3, 4, 5), (7, 9, 1), (1, 1, 3), (4, 8, GRAIN / 8 + 3)] {
+            for (outer, d, inner) in [
+                (3, 4, 5),
+                (7, 9, 1),
+                (1, 1, 3),
+                (4, 8, GRAIN / 8 + 3),
+                (600, 300, 1),
+            ] {
                 let len = outer * d * inner;
                 let mut x = sample(len, 31, 0.0);
                 // One position with a zero vector: the norm is clamped to eps there.
