@@ -105,5 +105,48 @@ export async function run({ quick = false, log = console.log } = {}) {
   log(`shape [${shape.join(', ')}], forward+backward, ${getNumThreads()} threads; native copy of 4n bytes: ${formatTime(t.copy)} (copy bound, 5 × 4n bytes: ${formatTime(bound)}); PyTorch ${torch.torch ?? '-'} with ${torch.threads ?? '-'} threads, its copy: ${torch.copy ? formatTime(torch.copy) : '-'}`);
   log('');
   log(table(['layer', 'native kernels', 'nn module (allocating)', 'js', 'PyTorch', 'PyTorch / native', 'same, in copy units', 'native / copy bound'], rows));
-  return { t, torch, bound };
+  log('');
+  const others = otherLayers(quick);
+  log(table(['layer, forward+backward (kernels)', 'native', 'js', 'native speed-up', 'native / copy bound'], others));
+  return { t, torch, bound, others };
+}
+
+/** The other paths: [N, C] BatchNorm (row-wise), LayerNorm, L2Norm along channels and along the last dim. */
+function otherLayers(quick) {
+  const q = quick ? 4 : 1;
+  const specs = [
+    ['BatchNorm1d [N, C]', [1024 / q, 512], (k, a) => {
+      k.batchNormForwardTrain(a.x, a.w, a.b, a.y, a.s1, a.s2, 1, 1e-5);
+      k.batchNormBackward(a.x, a.dy, a.w, a.s1, a.s2, a.dx, a.dw, a.db, 1, 1e-5, true);
+    }, (shape) => [shape[1], shape[1]]],
+    ['LayerNorm(768)', [4096 / q, 768], (k, a) => {
+      k.layerNormForward(a.x, a.w, a.b, a.y, a.s1, a.s2, 1e-5);
+      k.layerNormBackward(a.x, a.dy, a.w, a.s1, a.s2, a.dx, a.dw, a.db, 1e-5);
+    }, (shape) => [shape[1], shape[0]]],
+    ['L2Norm dim 1, scale [N, 512, 28, 28]', [8 / q, 512, 28, 28], (k, a) => {
+      k.l2NormForward(a.x, a.w, a.y, a.s1, 784, 1e-12);
+      k.l2NormBackward(a.x, a.dy, a.w, a.s1, a.dx, a.dw, 784, 1e-12);
+    }, (shape) => [shape[1], shape[0] * 784]],
+    ['L2Norm dim -1 [N, 256]', [16384 / q, 256], (k, a) => {
+      k.l2NormForward(a.x, a.w, a.y, a.s1, 1, 1e-12);
+      k.l2NormBackward(a.x, a.dy, a.w, a.s1, a.dx, a.dw, 1, 1e-12);
+    }, (shape) => [shape[1], shape[0]]],
+  ];
+  const rows = [];
+  for (const [label, shape, call, sizes] of specs) {
+    const size = shape.reduce((p, d) => p * d, 1);
+    const [params, stats] = sizes(shape);
+    const a = {
+      x: filled(size, 5), dy: filled(size, 6), y: new Float32Array(size), dx: new Float32Array(size),
+      w: filled(params, 7, 1), b: filled(params, 8), dw: new Float32Array(params), db: new Float32Array(params),
+      s1: new Float32Array(stats), s2: new Float32Array(stats),
+    };
+    const t = interleaved([
+      ['native', () => call(native, a)],
+      ['js', () => call(jsKernels, a)],
+      ['copy', () => native.copy(a.x, a.y)],
+    ], quick ? 5 : 25);
+    rows.push([`${label} ${JSON.stringify(shape)}`, formatTime(t.native), formatTime(t.js), `${(t.js / t.native).toFixed(1)}x`, `${(t.native / (2.5 * t.copy)).toFixed(2)}x`]);
+  }
+  return rows;
 }

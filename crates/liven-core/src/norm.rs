@@ -628,36 +628,36 @@ multiversion! {
 }
 
 multiversion! {
-    /// Σ dy · w and Σ dy · w · (x - mean), in lanes.
-    fn layer_norm_sums_run(x: &[f32], dy: &[f32], w: &[f32], mean: f32) -> (f32, f32) {
+    /// Σ dy · w and Σ dy · w · (x - mean) in lanes, and dw += dy · (x - mean) · invstd,
+    /// db += dy elementwise: everything a row's backward needs from one read of it.
+    fn row_sums_run(
+        x: &[f32], dy: &[f32], w: &[f32], dw: &mut [f32], db: &mut [f32], mean: f32, istd: f32,
+    ) -> (f32, f32) {
         let mut s = [0.0f32; LANES];
         let mut q = [0.0f32; LANES];
-        let mut xc = x.chunks_exact(LANES);
-        let mut gc = dy.chunks_exact(LANES);
-        let mut wc = w.chunks_exact(LANES);
-        for ((x, g), w) in (&mut xc).zip(&mut gc).zip(&mut wc) {
+        let n = x.len().min(dy.len()).min(w.len()).min(dw.len()).min(db.len());
+        let body = n / LANES * LANES;
+        for i in (0..body).step_by(LANES) {
+            let (x, g, w) = (&x[i..i + LANES], &dy[i..i + LANES], &w[i..i + LANES]);
+            let (dw, db) = (&mut dw[i..i + LANES], &mut db[i..i + LANES]);
             for l in 0..LANES {
+                let d = x[l] - mean;
                 let gw = g[l] * w[l];
                 s[l] += gw;
-                q[l] += gw * (x[l] - mean);
+                q[l] += gw * d;
+                dw[l] += g[l] * d * istd;
+                db[l] += g[l];
             }
         }
-        let tail = xc.remainder().iter().zip(gc.remainder()).zip(wc.remainder());
-        for (l, ((&x, &g), &w)) in tail.enumerate() {
-            s[l] += g * w;
-            q[l] += g * w * (x - mean);
+        for i in body..n {
+            let d = x[i] - mean;
+            let gw = dy[i] * w[i];
+            s[i - body] += gw;
+            q[i - body] += gw * d;
+            dw[i] += dy[i] * d * istd;
+            db[i] += dy[i];
         }
         (s.iter().sum(), q.iter().sum())
-    }
-}
-
-multiversion! {
-    /// dw += dy · (x - mean) · invstd and db += dy, elementwise.
-    fn param_sums_run(x: &[f32], dy: &[f32], dw: &mut [f32], db: &mut [f32], mean: f32, istd: f32) {
-        for (((dw, db), &x), &g) in dw.iter_mut().zip(db.iter_mut()).zip(x).zip(dy) {
-            *dw += g * (x - mean) * istd;
-            *db += g;
-        }
     }
 }
 
@@ -784,8 +784,7 @@ pub fn layer_norm_backward(
             let (x, g) = (&x[r.clone()], &dy[r]);
             let (m, istd) = (mean[row], invstd(var[row], eps));
             let (dw, db) = sums.row();
-            param_sums_run(isa, x, g, dw, db, m, istd);
-            let (s, q) = layer_norm_sums_run(isa, x, g, weight, m);
+            let (s, q) = row_sums_run(isa, x, g, weight, dw, db, m, istd);
             let a = s / d as f32;
             let b = istd * istd * q / d as f32;
             layer_norm_dx_run(isa, x, g, weight, out, m, istd, a, b);
@@ -819,12 +818,22 @@ multiversion! {
 }
 
 multiversion! {
-    /// s += w · dy · x and dw += Σ dy · x · inv, returned.
+    /// s += w · dy · x elementwise; returns Σ dy · x · inv (this entry's weight gradient).
     fn l2_sums_run(x: &[f32], dy: &[f32], inv: &[f32], s: &mut [f32], w: f32) -> f32 {
         let mut acc = [0.0f32; LANES];
-        for (i, (((s, &x), &g), &inv)) in s.iter_mut().zip(x).zip(dy).zip(inv).enumerate() {
-            *s += w * g * x;
-            acc[i % LANES] += g * x * inv;
+        let n = x.len().min(dy.len()).min(inv.len()).min(s.len());
+        let body = n / LANES * LANES;
+        for i in (0..body).step_by(LANES) {
+            let (x, g, inv) = (&x[i..i + LANES], &dy[i..i + LANES], &inv[i..i + LANES]);
+            let s = &mut s[i..i + LANES];
+            for l in 0..LANES {
+                s[l] += w * g[l] * x[l];
+                acc[l] += g[l] * x[l] * inv[l];
+            }
+        }
+        for i in body..n {
+            s[i] += w * dy[i] * x[i];
+            acc[i - body] += dy[i] * x[i] * inv[i];
         }
         acc.iter().sum()
     }
@@ -945,9 +954,9 @@ pub fn l2_norm_backward(
                 let (x, g) = (&x[r.clone()], &dy[r]);
                 let n = norm[row];
                 let inv = 1.0 / n.max(eps);
+                // Σ w · dy · x, and dw += dy · x / ‖x‖ (the second partial is unused).
                 let (dw, unused) = sums.row();
-                param_sums_run(isa, x, g, dw, unused, 0.0, inv);
-                let s = layer_norm_sums_run(isa, x, g, weight, 0.0).1;
+                let s = row_sums_run(isa, x, g, weight, dw, unused, 0.0, inv).1;
                 l2_row_dx_run(isa, x, g, weight, out, inv, l2_c(s, n, eps));
             }
             let [dw, _] = sums.finish();
