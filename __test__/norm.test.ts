@@ -207,11 +207,18 @@ describeEachBackend('normalisation layers match PyTorch', () => {
       expect(() => new nn.LayerNorm(0)).toThrow(RangeError);
     });
 
-    it('L2Norm dim out of range, channel mismatch, scale without numChannels', () => {
+    it('L2Norm dim out of range, channel mismatch, a weight sized by the first forward', () => {
       const l2 = new nn.L2Norm({ scale: 2, numChannels: 3 });
       expectUnchanged(l2, () => l2.forward(randomTensor([2, 4], 1)), RangeError, /\[2, 4\].*expected 3/);
       expectUnchanged(l2, () => new nn.L2Norm({ dim: 2 }).forward(randomTensor([2, 4], 2)), RangeError, /dim 2.*\[2, 4\]/);
-      expect(() => new nn.L2Norm({ scale: 2 })).toThrow(/numChannels/);
+      // Without numChannels the weight is sized by the first forward, then fixed.
+      const lazy = new nn.L2Norm({ scale: 2 });
+      expect(lazy.parameters()).toEqual([]);
+      lazy.forward(randomTensor([2, 5, 3], 3));
+      expect(lazy.weight!.data.shape).toEqual([5]);
+      expect([...lazy.weight!.data.data]).toEqual([2, 2, 2, 2, 2]);
+      expect(lazy.toConfig()).toEqual({ type: 'L2Norm', dim: 1, eps: 1e-12, scale: 2, numChannels: 5 });
+      expectUnchanged(lazy, () => lazy.forward(randomTensor([2, 4, 3], 4)), RangeError, /\[2, 4, 3\].*expected 5/);
     });
 
     it('bad options', () => {

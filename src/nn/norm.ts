@@ -342,17 +342,19 @@ export class LayerNorm extends Module {
 
 /**
  * L2 normalisation along `dim`, as `torch.nn.functional.normalize`: y = x / max(‖x‖₂, eps).
- * With `scale` (ParseNet, Liu et al. 2015), each of the `numChannels` entries along `dim` is
- * then multiplied by a learned `weight`, initialised to `scale`: normalising the features of
- * different layers to one norm and learning their scale back is what kept max-pooled features
- * from destabilising training. `numChannels` is required with `scale` (the weight's size).
+ * With `scale` (ParseNet, Liu et al. 2015), each entry along `dim` is then multiplied by a
+ * learned `weight` initialised to `scale`: normalising the features of different layers to one
+ * norm and learning their scale back is what kept max-pooled features from destabilising
+ * training. The weight has `numChannels` entries; without `numChannels` it is created at the
+ * first forward, sized by the input (so `parameters()` is empty until then: pass
+ * `numChannels` to hand the weight to an optimizer before any forward).
  */
 export class L2Norm extends Module {
   readonly dim: number;
   readonly eps: number;
   readonly scale: number | null;
-  readonly numChannels: number | null;
-  readonly weight: Parameter | null = null;
+  #numChannels: number | null;
+  #weight: Parameter | null = null;
   #saved: { norm: Float32Array } | null = null;
 
   constructor(options?: { dim?: number; eps?: number; scale?: number; numChannels?: number }) {
@@ -364,18 +366,29 @@ export class L2Norm extends Module {
     this.dim = dim;
     this.eps = checkEps(o.eps ?? 1e-12, 'L2Norm eps');
     this.scale = o.scale === undefined ? null : checkFinite(o.scale, 'L2Norm scale');
-    this.numChannels = o.numChannels === undefined ? null : checkPositiveInt(o.numChannels, 'L2Norm numChannels');
-    if (this.scale !== null) {
-      if (this.numChannels === null) throw new TypeError('L2Norm: a scale needs numChannels, the size of the learned weight along dim');
-      const c = this.numChannels;
-      this.weight = this.registerParameter('weight', new Parameter(Tensor.from(new Float32Array(c).fill(this.scale), [c])));
-    }
+    this.#numChannels = o.numChannels === undefined ? null : checkPositiveInt(o.numChannels, 'L2Norm numChannels');
+    if (this.scale !== null && this.#numChannels !== null) this.#createWeight(this.#numChannels);
+  }
+
+  /** The learned per-channel scale (with `scale`), or null. */
+  get weight(): Parameter | null {
+    return this.#weight;
+  }
+
+  /** Entries along `dim` (the weight's size): given, or fixed by the first forward with a scale. */
+  get numChannels(): number | null {
+    return this.#numChannels;
+  }
+
+  #createWeight(c: number): void {
+    this.#numChannels = c;
+    this.#weight = this.registerParameter('weight', new Parameter(Tensor.from(new Float32Array(c).fill(this.scale!), [c])));
   }
 
   toConfig(): ModuleConfig {
     const config: ModuleConfig = { type: 'L2Norm', dim: this.dim, eps: this.eps };
     if (this.scale !== null) config.scale = this.scale;
-    if (this.numChannels !== null) config.numChannels = this.numChannels;
+    if (this.#numChannels !== null) config.numChannels = this.#numChannels;
     return config;
   }
 
@@ -391,13 +404,17 @@ export class L2Norm extends Module {
       throw new RangeError(`L2Norm: dim ${this.dim} is out of range for an input of shape ${formatShape(x.shape)}`);
     }
     const d = x.shape[dim]!;
-    if (this.numChannels !== null && d !== this.numChannels) {
-      throw new RangeError(`L2Norm: input of shape ${formatShape(x.shape)} has ${d} entries along dim ${this.dim}, expected ${this.numChannels} (numChannels)`);
+    if (this.#numChannels !== null && d !== this.#numChannels) {
+      throw new RangeError(`L2Norm: input of shape ${formatShape(x.shape)} has ${d} entries along dim ${this.dim}, expected ${this.#numChannels} (numChannels)`);
+    }
+    if (this.scale !== null && this.#weight === null) {
+      if (d === 0) throw new RangeError(`L2Norm: input of shape ${formatShape(x.shape)} has no entries along dim ${this.dim} to size the weight by`);
+      this.#createWeight(d);
     }
     let weight: Float32Array;
-    if (this.weight) {
-      this.weight.data.checkUsable('L2Norm: weight');
-      weight = this.weight.data.data;
+    if (this.#weight) {
+      this.#weight.data.checkUsable('L2Norm: weight');
+      weight = this.#weight.data.data;
     } else {
       weight = new Float32Array(d).fill(1);
     }
@@ -415,10 +432,10 @@ export class L2Norm extends Module {
 
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const { inner, weight } = this.#layout(x);
-    this.weight?.grad.checkUsable('L2Norm.backward: weight gradient');
+    this.#weight?.grad.checkUsable('L2Norm.backward: weight gradient');
     const dx = Tensor.zerosLike(x);
     if (x.size > 0) {
-      kernels().l2NormBackward(x.data, gradOutput.data, weight, this.#saved!.norm, dx.data, this.weight?.grad.data ?? new Float32Array(weight.length), inner, this.eps);
+      kernels().l2NormBackward(x.data, gradOutput.data, weight, this.#saved!.norm, dx.data, this.#weight?.grad.data ?? new Float32Array(weight.length), inner, this.eps);
     }
     return dx;
   }
