@@ -736,6 +736,7 @@ pub fn layer_norm_forward(
     check_len(K, "mean", mean.len(), rows);
     check_len(K, "var", var.len(), rows);
     let isa = simd::active();
+    let stream = should_stream(y.len());
     let stats = row_tasks(y, d, |first, out| {
         let mut stats = Vec::new();
         for (i, out) in out.chunks_mut(d).enumerate() {
@@ -743,7 +744,19 @@ pub fn layer_norm_forward(
             let (s, q) = shifted_sums(isa, x, x[0]);
             let (m, v) = moments(x[0], s, q, d);
             let (m, v) = (m as f32, v as f32);
-            layer_norm_row_run(isa, x, weight, bias, out, m, invstd(v, eps));
+            let istd = invstd(v, eps);
+            fill_blocks(out, stream, |o, out| {
+                let r = o..o + out.len();
+                layer_norm_row_run(
+                    isa,
+                    &x[r.clone()],
+                    &weight[r.clone()],
+                    &bias[r],
+                    out,
+                    m,
+                    istd,
+                )
+            });
             stats.push((m, v));
         }
         stats
@@ -776,6 +789,7 @@ pub fn layer_norm_backward(
     check_len(K, "mean", mean.len(), rows);
     check_len(K, "var", var.len(), rows);
     let isa = simd::active();
+    let stream = should_stream(dx.len());
     let partials = row_tasks(dx, d, |first, out| {
         let mut sums = ParamSums::new(d);
         for (i, out) in out.chunks_mut(d).enumerate() {
@@ -787,7 +801,11 @@ pub fn layer_norm_backward(
             let (s, q) = row_sums_run(isa, x, g, weight, dw, db, m, istd);
             let a = s / d as f32;
             let b = istd * istd * q / d as f32;
-            layer_norm_dx_run(isa, x, g, weight, out, m, istd, a, b);
+            fill_blocks(out, stream, |o, out| {
+                let r = o..o + out.len();
+                let (x, g, w) = (&x[r.clone()], &g[r.clone()], &weight[r]);
+                layer_norm_dx_run(isa, x, g, w, out, m, istd, a, b)
+            });
         }
         sums.finish()
     });
@@ -1200,7 +1218,16 @@ mod tests {
     #[test]
     fn layer_norm_matches_the_definition() {
         at_every_level(|| {
-            for (rows, d) in [(1, 1), (3, 17), (5, 64), (GRAIN / 40, 129), (1000, 70)] {
+            // The last is past STREAM_MIN_BYTES: its outputs are written with streaming stores.
+            let streamed = (crate::stream::STREAM_MIN_BYTES / 4 / 519 + 1, 519);
+            for (rows, d) in [
+                (1, 1),
+                (3, 17),
+                (5, 64),
+                (GRAIN / 40, 129),
+                (1000, 70),
+                streamed,
+            ] {
                 for offset in [0.0, 1e3] {
                     let len = rows * d;
                     let x = sample(len, 21, offset);
