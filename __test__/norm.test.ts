@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Tensor, nn } from '../src/index.js';
+import { Tensor, getNumThreads, nn, setNumThreads } from '../src/index.js';
 import { backends, describeEachBackend, withBackend } from './helpers/backends.js';
 import { loadFixture, tensor, type FixtureTensor } from './helpers/fixtures.js';
 import { expectClose, gradcheck, randomTensor } from './helpers/numeric.js';
@@ -280,5 +280,31 @@ describe.skipIf(backends.length < 2)('native = JS backend (normalisation)', () =
     expectClose(a.dx, { data: b.dx.data }, 'input gradient', tol);
     a.grads.forEach((grad, i) => expectClose(grad, { data: b.grads[i]! }, 'parameter gradient', { atol: 1e-3, rtol: 1e-4 }));
     a.buffers.forEach((buf, i) => expectClose(buf, { data: b.buffers[i]! }, 'buffer', { atol: 1e-5, rtol: 1e-5 }));
+  });
+});
+
+describe.skipIf(backends.length < 2)('thread count', () => {
+  it('outputs and input gradients do not depend on the number of threads', () => {
+    const x = randomTensor([4, 8, 40, 41], 61, 998, 1002);
+    const g = randomTensor([4, 8, 40, 41], 62);
+    const previous = getNumThreads();
+    const run = (threads: number) =>
+      withBackend('native', () => {
+        setNumThreads(threads);
+        return [new nn.BatchNorm2d(8), new nn.GroupNorm(4, 8), new nn.LayerNorm([40, 41])].map((m) => {
+          const y = m.forward(x);
+          return { y: y.data, dx: m.backward(g).data };
+        });
+      });
+    try {
+      const one = run(1);
+      const four = run(4);
+      one.forEach((r, i) => {
+        expect(four[i]!.y).toEqual(r.y);
+        expect(four[i]!.dx).toEqual(r.dx);
+      });
+    } finally {
+      setNumThreads(previous);
+    }
   });
 });
