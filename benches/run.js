@@ -8,6 +8,7 @@ const suites = {
   training: () => import('./suites/training.js'),
   optim: () => import('./suites/optim.js'),
   io: () => import('./suites/io.js'),
+  norm: () => import('./suites/norm.js'),
 };
 
 const args = process.argv.slice(2);

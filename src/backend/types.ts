@@ -31,6 +31,21 @@ export interface Kernels {
   scaleInPlace(x: Float32Array, c: number): void;
   /** x = min(max(x, lo), hi) in place; NaN stays NaN. */
   clampInPlace(x: Float32Array, lo: number, hi: number): void;
+  /** Training-mode BatchNorm on `[outer, weight.length, inner]`: writes the batch's per-channel mean and biased variance, and y. */
+  batchNormForwardTrain(x: Float32Array, weight: Float32Array, bias: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, inner: number, eps: number): void;
+  /** Eval-mode BatchNorm with the given (running) statistics. */
+  batchNormForwardEval(x: Float32Array, weight: Float32Array, bias: Float32Array, mean: Float32Array, variance: Float32Array, y: Float32Array, inner: number, eps: number): void;
+  /** `training`: the full batch-statistics gradient; otherwise the affine map's. Adds into dweight, dbias. */
+  batchNormBackward(x: Float32Array, dy: Float32Array, weight: Float32Array, mean: Float32Array, variance: Float32Array, dx: Float32Array, dweight: Float32Array, dbias: Float32Array, inner: number, eps: number, training: boolean): void;
+  /** GroupNorm: mean and biased variance per (sample, group), `[outer, groups]`. */
+  groupNormForward(x: Float32Array, weight: Float32Array, bias: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, groups: number, inner: number, eps: number): void;
+  groupNormBackward(x: Float32Array, dy: Float32Array, weight: Float32Array, mean: Float32Array, variance: Float32Array, dx: Float32Array, dweight: Float32Array, dbias: Float32Array, groups: number, inner: number, eps: number): void;
+  /** LayerNorm over rows of weight.length values: mean and biased variance per row. */
+  layerNormForward(x: Float32Array, weight: Float32Array, bias: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, eps: number): void;
+  layerNormBackward(x: Float32Array, dy: Float32Array, weight: Float32Array, mean: Float32Array, variance: Float32Array, dx: Float32Array, dweight: Float32Array, dbias: Float32Array, eps: number): void;
+  /** y = x / max(‖x‖₂, eps) · weight[k] along the middle dimension of `[outer, weight.length, inner]`; writes the norms `[outer, inner]`. */
+  l2NormForward(x: Float32Array, weight: Float32Array, y: Float32Array, norm: Float32Array, inner: number, eps: number): void;
+  l2NormBackward(x: Float32Array, dy: Float32Array, weight: Float32Array, norm: Float32Array, dx: Float32Array, dweight: Float32Array, inner: number, eps: number): void;
   /** A plain copy: the memory-bandwidth reference of the benchmarks. */
   copy(x: Float32Array, y: Float32Array): void;
   /** Parses and validates a whole safetensors file's header; throws an Error that says what is wrong. */

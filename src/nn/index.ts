@@ -4,3 +4,4 @@ export { Flatten } from './flatten.js';
 export { Sequential } from './sequential.js';
 export { moduleFromConfig, configTypes, registerModuleType } from './config.js';
 export { ModelWorker } from './model-worker.js';
+export { BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, L2Norm } from './norm.js';

@@ -10,5 +10,6 @@ pub mod stream;
 pub mod threads;
 
 pub mod activation;
+pub mod norm;
 pub mod optim;
 pub mod safetensors;
