@@ -44,7 +44,7 @@ pub fn batch_norm_forward_train(
     bias: Float32ArraySlice,
     mut y: Float32ArraySlice,
     mut mean: Float32ArraySlice,
-    mut var: Float32ArraySlice,
+    mut variance: Float32ArraySlice,
     inner: u32,
     eps: f64,
 ) -> Result<()> {
@@ -53,18 +53,18 @@ pub fn batch_norm_forward_train(
     same_len(K, "y", y.len(), x.len())?;
     same_len(K, "bias", bias.len(), c)?;
     same_len(K, "mean", mean.len(), c)?;
-    same_len(K, "var", var.len(), c)?;
+    same_len(K, "variance", variance.len(), c)?;
     if layout(K, x.len(), c, inner)? * inner as usize == 0 {
         return Err(invalid(format!("{K}: no values per channel")));
     }
     check_outputs(
         K,
-        &[("y", &y), ("mean", &mean), ("var", &var)],
+        &[("y", &y), ("mean", &mean), ("variance", &variance)],
         &[("x", &x), ("weight", &weight), ("bias", &bias)],
     )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let (y, mean, var) = unsafe { (output(&mut y), output(&mut mean), output(&mut var)) };
-    norm::batch_norm_forward_train(&x, &weight, &bias, y, mean, var, inner as usize, eps);
+    let (y, mean, variance) = unsafe { (output(&mut y), output(&mut mean), output(&mut variance)) };
+    norm::batch_norm_forward_train(&x, &weight, &bias, y, mean, variance, inner as usize, eps);
     Ok(())
 }
 
@@ -75,7 +75,7 @@ pub fn batch_norm_forward_eval(
     weight: Float32ArraySlice,
     bias: Float32ArraySlice,
     mean: Float32ArraySlice,
-    var: Float32ArraySlice,
+    variance: Float32ArraySlice,
     mut y: Float32ArraySlice,
     inner: u32,
     eps: f64,
@@ -85,19 +85,19 @@ pub fn batch_norm_forward_eval(
     same_len(K, "y", y.len(), x.len())?;
     same_len(K, "bias", bias.len(), c)?;
     same_len(K, "mean", mean.len(), c)?;
-    same_len(K, "var", var.len(), c)?;
+    same_len(K, "variance", variance.len(), c)?;
     layout(K, x.len(), c, inner)?;
     let inputs = [
         ("x", &x[..]),
         ("weight", &weight[..]),
         ("bias", &bias[..]),
         ("mean", &mean[..]),
-        ("var", &var[..]),
+        ("variance", &variance[..]),
     ];
     check_outputs(K, &[("y", &y)], &inputs)?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
     let y = unsafe { output(&mut y) };
-    norm::batch_norm_forward_eval(&x, &weight, &bias, &mean, &var, y, inner as usize, eps);
+    norm::batch_norm_forward_eval(&x, &weight, &bias, &mean, &variance, y, inner as usize, eps);
     Ok(())
 }
 
@@ -108,7 +108,7 @@ pub fn batch_norm_backward(
     dy: Float32ArraySlice,
     weight: Float32ArraySlice,
     mean: Float32ArraySlice,
-    var: Float32ArraySlice,
+    variance: Float32ArraySlice,
     mut dx: Float32ArraySlice,
     mut dweight: Float32ArraySlice,
     mut dbias: Float32ArraySlice,
@@ -121,7 +121,7 @@ pub fn batch_norm_backward(
     same_len(K, "gradOutput", dy.len(), x.len())?;
     same_len(K, "gradInput", dx.len(), x.len())?;
     same_len(K, "mean", mean.len(), c)?;
-    same_len(K, "var", var.len(), c)?;
+    same_len(K, "variance", variance.len(), c)?;
     same_len(K, "gradWeight", dweight.len(), c)?;
     same_len(K, "gradBias", dbias.len(), c)?;
     layout(K, x.len(), c, inner)?;
@@ -130,7 +130,7 @@ pub fn batch_norm_backward(
         ("gradOutput", &dy[..]),
         ("weight", &weight[..]),
         ("mean", &mean[..]),
-        ("var", &var[..]),
+        ("variance", &variance[..]),
     ];
     check_outputs(
         K,
@@ -148,7 +148,7 @@ pub fn batch_norm_backward(
         &dy,
         &weight,
         &mean,
-        &var,
+        &variance,
         dx,
         dw,
         db,
@@ -167,7 +167,7 @@ pub fn group_norm_forward(
     bias: Float32ArraySlice,
     mut y: Float32ArraySlice,
     mut mean: Float32ArraySlice,
-    mut var: Float32ArraySlice,
+    mut variance: Float32ArraySlice,
     groups: u32,
     inner: u32,
     eps: f64,
@@ -179,21 +179,21 @@ pub fn group_norm_forward(
     check_groups(K, c, groups)?;
     let outer = layout(K, x.len(), c, inner)?;
     same_len(K, "mean", mean.len(), outer * groups as usize)?;
-    same_len(K, "var", var.len(), outer * groups as usize)?;
+    same_len(K, "variance", variance.len(), outer * groups as usize)?;
     check_outputs(
         K,
-        &[("y", &y), ("mean", &mean), ("var", &var)],
+        &[("y", &y), ("mean", &mean), ("variance", &variance)],
         &[("x", &x), ("weight", &weight), ("bias", &bias)],
     )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let (y, mean, var) = unsafe { (output(&mut y), output(&mut mean), output(&mut var)) };
+    let (y, mean, variance) = unsafe { (output(&mut y), output(&mut mean), output(&mut variance)) };
     norm::group_norm_forward(
         &x,
         &weight,
         &bias,
         y,
         mean,
-        var,
+        variance,
         groups as usize,
         inner as usize,
         eps,
@@ -208,7 +208,7 @@ pub fn group_norm_backward(
     dy: Float32ArraySlice,
     weight: Float32ArraySlice,
     mean: Float32ArraySlice,
-    var: Float32ArraySlice,
+    variance: Float32ArraySlice,
     mut dx: Float32ArraySlice,
     mut dweight: Float32ArraySlice,
     mut dbias: Float32ArraySlice,
@@ -225,13 +225,13 @@ pub fn group_norm_backward(
     check_groups(K, c, groups)?;
     let outer = layout(K, x.len(), c, inner)?;
     same_len(K, "mean", mean.len(), outer * groups as usize)?;
-    same_len(K, "var", var.len(), outer * groups as usize)?;
+    same_len(K, "variance", variance.len(), outer * groups as usize)?;
     let inputs = [
         ("x", &x[..]),
         ("gradOutput", &dy[..]),
         ("weight", &weight[..]),
         ("mean", &mean[..]),
-        ("var", &var[..]),
+        ("variance", &variance[..]),
     ];
     check_outputs(
         K,
@@ -249,7 +249,7 @@ pub fn group_norm_backward(
         &dy,
         &weight,
         &mean,
-        &var,
+        &variance,
         dx,
         dw,
         db,
@@ -268,7 +268,7 @@ pub fn layer_norm_forward(
     bias: Float32ArraySlice,
     mut y: Float32ArraySlice,
     mut mean: Float32ArraySlice,
-    mut var: Float32ArraySlice,
+    mut variance: Float32ArraySlice,
     eps: f64,
 ) -> Result<()> {
     const K: &str = "layerNormForward";
@@ -277,15 +277,15 @@ pub fn layer_norm_forward(
     same_len(K, "bias", bias.len(), d)?;
     let rows = layout(K, x.len(), d, 1)?;
     same_len(K, "mean", mean.len(), rows)?;
-    same_len(K, "var", var.len(), rows)?;
+    same_len(K, "variance", variance.len(), rows)?;
     check_outputs(
         K,
-        &[("y", &y), ("mean", &mean), ("var", &var)],
+        &[("y", &y), ("mean", &mean), ("variance", &variance)],
         &[("x", &x), ("weight", &weight), ("bias", &bias)],
     )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let (y, mean, var) = unsafe { (output(&mut y), output(&mut mean), output(&mut var)) };
-    norm::layer_norm_forward(&x, &weight, &bias, y, mean, var, eps);
+    let (y, mean, variance) = unsafe { (output(&mut y), output(&mut mean), output(&mut variance)) };
+    norm::layer_norm_forward(&x, &weight, &bias, y, mean, variance, eps);
     Ok(())
 }
 
@@ -296,7 +296,7 @@ pub fn layer_norm_backward(
     dy: Float32ArraySlice,
     weight: Float32ArraySlice,
     mean: Float32ArraySlice,
-    var: Float32ArraySlice,
+    variance: Float32ArraySlice,
     mut dx: Float32ArraySlice,
     mut dweight: Float32ArraySlice,
     mut dbias: Float32ArraySlice,
@@ -310,13 +310,13 @@ pub fn layer_norm_backward(
     same_len(K, "gradBias", dbias.len(), d)?;
     let rows = layout(K, x.len(), d, 1)?;
     same_len(K, "mean", mean.len(), rows)?;
-    same_len(K, "var", var.len(), rows)?;
+    same_len(K, "variance", variance.len(), rows)?;
     let inputs = [
         ("x", &x[..]),
         ("gradOutput", &dy[..]),
         ("weight", &weight[..]),
         ("mean", &mean[..]),
-        ("var", &var[..]),
+        ("variance", &variance[..]),
     ];
     check_outputs(
         K,
@@ -329,7 +329,7 @@ pub fn layer_norm_backward(
     )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
     let (dx, dw, db) = unsafe { (output(&mut dx), output(&mut dweight), output(&mut dbias)) };
-    norm::layer_norm_backward(&x, &dy, &weight, &mean, &var, dx, dw, db, eps);
+    norm::layer_norm_backward(&x, &dy, &weight, &mean, &variance, dx, dw, db, eps);
     Ok(())
 }
 
