@@ -10,3 +10,6 @@ pub mod stream;
 pub mod threads;
 
 pub mod activation;
+pub mod loss;
+pub mod pool;
+pub mod softmax;

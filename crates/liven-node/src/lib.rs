@@ -11,6 +11,9 @@ use napi::{Error, Result, Status};
 use napi_derive::napi;
 
 pub mod activation;
+pub mod loss;
+pub mod pool;
+pub mod softmax;
 
 pub(crate) fn invalid(message: String) -> Error {
     Error::new(Status::InvalidArg, message)
