@@ -5,6 +5,7 @@ import { machine } from './harness.js';
 
 const suites = {
   activations: () => import('./suites/activations.js'),
+  pool: () => import('./suites/pool.js'),
 };
 
 const args = process.argv.slice(2);

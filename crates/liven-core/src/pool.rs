@@ -153,94 +153,202 @@ impl Pool2d {
     }
 }
 
-/// Per-output-column tables and the phase layout of a padded row, shared by every row.
-struct Cols {
-    /// Padded positions per phase.
-    phase_len: usize,
-    /// `o·s - p`: the input column of tap 0 (may be negative).
-    base: Vec<i32>,
-    /// For tap j: (phase offset of tap j for output 0, input-column offset j·d).
-    taps: Vec<(usize, i32)>,
+/// How a plane is laid out for the separable passes, and the per-output tables.
+///
+/// Padded positions along an axis with stride `s` are grouped by phase (`q % s`): the padded
+/// row `q` goes to row slot `(q % s)·lh + q / s`, the padded column `q` of phase `q % s` to index
+/// `q / s` of that phase's rows of `len` entries. A tap at offset `off` of every output then reads
+/// one contiguous block: rows from slot `(off % s)·lh + off / s`, columns from index `off / s`
+/// of phase `off % s`. So each tap of each pass is one flat loop over the whole plane (rows of
+/// `len` entries, of which the first `ow` are outputs and the rest are ignored).
+struct Layout {
+    /// Row slots per row phase, and row phases (the height stride).
+    lh: usize,
+    /// Entries per row of a column phase (>= ow).
+    len: usize,
+    /// Elements per column phase: every row slot, plus room for the largest tap shift.
+    pstride: usize,
+    /// Per real input row `ih`: its row slot, if any window reaches it.
+    slot: Vec<Option<usize>>,
+    /// Horizontal taps: (column phase start + shift, tap offset j·d).
+    htaps: Vec<(usize, i32)>,
+    /// Vertical taps: (first entry of the block of row slots, tap offset i·d).
+    vtaps: Vec<(usize, i32)>,
+    /// `o·s - p`: the input column of tap 0 of output column `o` (negative in the padding).
+    base_col: Vec<i32>,
+    /// The input row of tap 0 of output row `oh`.
+    base_row: Vec<i32>,
+    /// The offset of the first valid tap of each output column / row (PyTorch's initial argmax).
+    first_col: Vec<i32>,
+    first_row: Vec<i32>,
+    /// Average pooling's divisor per output.
+    divisor: Vec<f32>,
 }
 
-impl Cols {
-    fn new(a: Axis, output: usize) -> Cols {
-        let s = a.stride;
-        let needed = (output - 1) * s + a.span();
-        let phase_len = needed.div_ceil(s);
-        let base = (0..output).map(|o| a.start(o) as i32).collect();
-        let taps = (0..a.kernel)
-            .map(|j| {
-                let off = j * a.dilation;
-                ((off % s) * phase_len + off / s, off as i32)
+impl Layout {
+    fn new(g: &Pool2d, count_include_pad: bool) -> Layout {
+        let (ah, aw) = (g.height, g.width);
+        let lh = ((g.oh - 1) * ah.stride + ah.span()).div_ceil(ah.stride);
+        let len = ((g.ow - 1) * aw.stride + aw.span()).div_ceil(aw.stride);
+        let rows = ah.stride * lh;
+        let slack = (aw.span() - 1) / aw.stride + 1;
+        let pstride = rows * len + slack;
+        let slot = (0..g.h)
+            .map(|ih| {
+                let q = ih + ah.padding;
+                (q < rows).then(|| (q % ah.stride) * lh + q / ah.stride)
             })
             .collect();
-        Cols {
-            phase_len,
-            base,
-            taps,
+        let htaps = (0..aw.kernel)
+            .map(|j| {
+                let off = j * aw.dilation;
+                ((off % aw.stride) * pstride + off / aw.stride, off as i32)
+            })
+            .collect();
+        let vtaps = (0..ah.kernel)
+            .map(|i| {
+                let off = i * ah.dilation;
+                (((off % ah.stride) * lh + off / ah.stride) * len, off as i32)
+            })
+            .collect();
+        let first = |a: Axis, o: usize, input: usize| {
+            (a.first_valid(o, input).unwrap() as isize - a.start(o)) as i32
+        };
+        Layout {
+            lh,
+            len,
+            pstride,
+            slot,
+            htaps,
+            vtaps,
+            base_col: (0..g.ow).map(|o| aw.start(o) as i32).collect(),
+            base_row: (0..g.oh).map(|o| ah.start(o) as i32).collect(),
+            first_col: (0..g.ow).map(|o| first(aw, o, g.w)).collect(),
+            first_row: (0..g.oh).map(|o| first(ah, o, g.h)).collect(),
+            divisor: (0..g.oh)
+                .flat_map(|oh| {
+                    let ch = ah.avg_count(oh, g.h, count_include_pad);
+                    (0..g.ow).map(move |ow| (ch * aw.avg_count(ow, g.w, count_include_pad)) as f32)
+                })
+                .collect(),
         }
+    }
+
+    fn rows(&self, g: &Pool2d) -> usize {
+        g.height.stride * self.lh
     }
 }
 
-/// Splits the padded row (`pad` outside `row`) into phases: `phases[r·L + k]` is padded
-/// position `r + k·s`, i.e. input column `r + k·s - p`.
+/// Where input column `iw` of a row goes: (column phase, index in the phase's row), if used.
 #[inline(always)]
-fn split_phases(row: &[f32], phases: &mut [f32], s: usize, p: usize, len: usize, pad: f32) {
-    phases.fill(pad);
-    let w = row.len();
-    for r in 0..s {
-        // k with 0 <= r + k·s - p < w
-        let k0 = if r >= p { 0 } else { (p - r).div_ceil(s) };
-        let k1 = ((w + p).saturating_sub(r)).div_ceil(s).min(len);
-        if k0 >= k1 {
-            continue;
-        }
-        let dst = &mut phases[r * len..(r + 1) * len];
-        match s {
-            1 => dst[k0..k1].copy_from_slice(&row[k0 + r - p..k1 + r - p]),
-            2 => {
-                for k in k0..k1 {
-                    dst[k] = row[r + 2 * k - p];
-                }
-            }
-            _ => {
-                for k in k0..k1 {
-                    dst[k] = row[r + k * s - p];
-                }
-            }
-        }
-    }
+fn col_place(iw: usize, s: usize, p: usize, len: usize) -> Option<(usize, usize)> {
+    let q = iw + p;
+    (q / s < len).then_some((q % s, q / s))
 }
 
-/// Adds the phases back into a row: input column `iw` gets padded position `iw + p`.
+/// Copies input row `row` into its row slot (`at` = slot · len) of every column phase.
 #[inline(always)]
-fn merge_phases(phases: &[f32], row: &mut [f32], s: usize, p: usize, len: usize) {
-    for (iw, v) in row.iter_mut().enumerate() {
-        let q = iw + p;
-        // Columns past the last window get nothing.
-        *v = if q / s < len {
-            phases[(q % s) * len + q / s]
+fn split_row(row: &[f32], phases: &mut [f32], at: usize, s: usize, p: usize, l: &Layout) {
+    let (len, ps) = (l.len, l.pstride);
+    let mut done = 0;
+    if s == 2 {
+        // Pairs (x[2m], x[2m+1]) go to two phases at consecutive indices: a stride-2 access that
+        // the compiler turns into shuffles.
+        let (ka, kb) = (p / 2, p.div_ceil(2));
+        let m = (row.len() / 2)
+            .min(len.saturating_sub(ka))
+            .min(len.saturating_sub(kb));
+        let (lo, hi) = phases.split_at_mut(ps);
+        let (pa, pb) = if p.is_multiple_of(2) {
+            (lo, hi)
         } else {
-            0.0
+            (hi, lo)
+        };
+        let pa = &mut pa[at + ka..at + ka + m];
+        let pb = &mut pb[at + kb..at + kb + m];
+        for ((a, b), pair) in pa.iter_mut().zip(pb.iter_mut()).zip(row.chunks_exact(2)) {
+            *a = pair[0];
+            *b = pair[1];
+        }
+        done = 2 * m;
+    } else if s == 1 && p < len {
+        let m = row.len().min(len - p);
+        for (d, &v) in phases[at + p..at + p + m].iter_mut().zip(row) {
+            *d = v;
+        }
+        done = m;
+    }
+    for (iw, &v) in row.iter().enumerate().skip(done) {
+        if let Some((r, k)) = col_place(iw, s, p, len) {
+            phases[r * ps + at + k] = v;
+        }
+    }
+}
+
+/// The inverse of [`split_row`]: input columns that no window reaches get 0.
+#[inline(always)]
+fn merge_row(row: &mut [f32], phases: &[f32], at: usize, s: usize, p: usize, l: &Layout) {
+    let (len, ps) = (l.len, l.pstride);
+    let mut done = 0;
+    if s == 2 {
+        let (ka, kb) = (p / 2, p.div_ceil(2));
+        let m = (row.len() / 2)
+            .min(len.saturating_sub(ka))
+            .min(len.saturating_sub(kb));
+        let (lo, hi) = phases.split_at(ps);
+        let (pa, pb) = if p.is_multiple_of(2) {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        };
+        let (pa, pb) = (&pa[at + ka..at + ka + m], &pb[at + kb..at + kb + m]);
+        for ((&a, &b), pair) in pa.iter().zip(pb).zip(row.chunks_exact_mut(2)) {
+            pair[0] = a;
+            pair[1] = b;
+        }
+        done = 2 * m;
+    } else if s == 1 && p < len {
+        let m = row.len().min(len - p);
+        for (d, &v) in row.iter_mut().zip(&phases[at + p..at + p + m]) {
+            *d = v;
+        }
+        done = m;
+    }
+    for (iw, v) in row.iter_mut().enumerate().skip(done) {
+        *v = match col_place(iw, s, p, len) {
+            Some((r, k)) => phases[r * ps + at + k],
+            None => 0.0,
         };
     }
 }
 
 /// Scratch buffers of one task.
 struct Scratch {
+    /// Column phases of the padded plane (padding holds the pad value for good: only the
+    /// positions of input elements are written, the same ones for every plane).
     phases: Vec<f32>,
-    rows: Vec<f32>,
-    cols: Vec<i32>,
+    /// Horizontal pass results per row slot, and their winning tap offsets.
+    h: Vec<f32>,
+    harg: Vec<i32>,
+    /// Vertical pass results per output row (rows of `len`), and their winning tap offsets.
+    v: Vec<f32>,
+    vrow: Vec<i32>,
+    vcol: Vec<i32>,
+    /// A plane of the input gradient for streaming backward passes.
     plane: Vec<f32>,
 }
 
 impl Scratch {
-    fn new(g: &Pool2d, cols: &Cols) -> Scratch {
+    fn new(g: &Pool2d, l: &Layout, pad: f32, with_args: bool) -> Scratch {
+        let (rows, len) = (l.rows(g), l.len);
+        let args = |n: usize| if with_args { vec![0; n] } else { Vec::new() };
         Scratch {
-            phases: vec![0.0; g.width.stride * cols.phase_len],
-            rows: vec![0.0; g.h * g.ow],
-            cols: vec![0; g.h * g.ow],
+            phases: vec![pad; g.width.stride * l.pstride],
+            h: vec![0.0; rows * len],
+            harg: args(rows * len),
+            v: vec![0.0; g.oh * len],
+            vrow: args(g.oh * len),
+            vcol: args(g.oh * len),
             plane: Vec::new(),
         }
     }
@@ -248,90 +356,95 @@ impl Scratch {
     fn empty() -> Scratch {
         Scratch {
             phases: Vec::new(),
-            rows: Vec::new(),
-            cols: Vec::new(),
+            h: Vec::new(),
+            harg: Vec::new(),
+            v: Vec::new(),
+            vrow: Vec::new(),
+            vcol: Vec::new(),
             plane: Vec::new(),
         }
     }
 }
 
-/// Per-output-row tables.
-struct Rows {
-    first: Vec<usize>,
-    first_col: Vec<i32>,
-    divisor: Vec<f32>,
-}
-
-fn tables(g: &Pool2d, count_include_pad: bool) -> (Rows, Cols) {
-    let rows = Rows {
-        first: (0..g.oh)
-            .map(|o| g.height.first_valid(o, g.h).unwrap())
-            .collect(),
-        first_col: (0..g.ow)
-            .map(|o| g.width.first_valid(o, g.w).unwrap() as i32)
-            .collect(),
-        divisor: (0..g.oh)
-            .flat_map(|oh| {
-                let ch = g.height.avg_count(oh, g.h, count_include_pad);
-                (0..g.ow).map(move |ow| (ch * g.width.avg_count(ow, g.w, count_include_pad)) as f32)
-            })
-            .collect(),
-    };
-    (rows, Cols::new(g.width, g.ow))
-}
-
-/// The valid input rows of output row `oh`'s window, in order.
+/// Asks for `next` to be brought into the cache while the current plane is computed: the
+/// hardware prefetcher stops at every 4 KiB page, and a plane is a few pages.
 #[inline(always)]
-fn window_rows(g: &Pool2d, oh: usize) -> impl Iterator<Item = usize> {
-    let a = g.height;
-    let h = g.h as isize;
-    (0..a.kernel).filter_map(move |i| {
-        let ih = a.start(oh) + (i * a.dilation) as isize;
-        (ih >= 0 && ih < h).then_some(ih as usize)
-    })
+fn prefetch(next: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in next.chunks(16) {
+        // SAFETY: prefetching is a hint and never faults; the pointer is in bounds.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = next;
+}
+
+/// Splits one input plane into the scratch's column phases.
+#[inline(always)]
+fn load_plane(x: &[f32], g: &Pool2d, l: &Layout, sc: &mut Scratch) {
+    for (ih, slot) in l.slot.iter().enumerate() {
+        if let Some(slot) = slot {
+            let row = &x[ih * g.w..(ih + 1) * g.w];
+            split_row(
+                row,
+                &mut sc.phases,
+                slot * l.len,
+                g.width.stride,
+                g.width.padding,
+                l,
+            );
+        }
+    }
 }
 
 multiversion! {
     #[allow(clippy::too_many_arguments)]
-    fn max_pool_planes(x: &[f32], y: &mut [f32], idx: &mut [u32], g: &Pool2d, rows: &Rows, cols: &Cols, sc: &mut Scratch) {
-        let (ow, s, len) = (g.ow, g.width.stride, cols.phase_len);
-        for ((x, y), idx) in x.chunks_exact(g.in_plane()).zip(y.chunks_exact_mut(g.out_plane())).zip(idx.chunks_exact_mut(g.out_plane())) {
-            // Horizontal: the maximum of each output column's taps in every input row.
-            for ih in 0..g.h {
-                split_phases(&x[ih * g.w..(ih + 1) * g.w], &mut sc.phases, s, g.width.padding, len, f32::NEG_INFINITY);
-                let best = &mut sc.rows[ih * ow..(ih + 1) * ow];
-                let arg = &mut sc.cols[ih * ow..(ih + 1) * ow];
-                best.fill(f32::NEG_INFINITY);
-                arg.copy_from_slice(&rows.first_col);
-                for &(at, off) in &cols.taps {
-                    let src = &sc.phases[at..at + ow];
-                    for o in 0..ow {
-                        let v = src[o];
-                        let take = v > best[o] || v.is_nan();
-                        best[o] = if take { v } else { best[o] };
-                        arg[o] = if take { cols.base[o] + off } else { arg[o] };
-                    }
+    fn max_pool_planes(x: &[f32], y: &mut [f32], idx: &mut [u32], g: &Pool2d, l: &Layout, sc: &mut Scratch) {
+        let (ow, len) = (g.ow, l.len);
+        let n = l.rows(g) * len;
+        let m = g.oh * len;
+        let ip = g.in_plane();
+        for (p, (y, idx)) in y.chunks_exact_mut(g.out_plane()).zip(idx.chunks_exact_mut(g.out_plane())).enumerate() {
+            prefetch(x.get((p + 1) * ip..(p + 2) * ip).unwrap_or(&[]));
+            load_plane(&x[p * ip..(p + 1) * ip], g, l, sc);
+            // Horizontal: per row slot and output column, the first maximum of the taps (NaN
+            // wins). The winning offsets need no initial value: an entry that nothing won stays
+            // -inf, never wins the vertical pass, and gets PyTorch's first valid index below.
+            sc.h.fill(f32::NEG_INFINITY);
+            for &(at, off) in &l.htaps {
+                let src = &sc.phases[at..at + n];
+                for ((b, a), &v) in sc.h.iter_mut().zip(sc.harg.iter_mut()).zip(src) {
+                    let take = v > *b || v.is_nan();
+                    *b = if take { v } else { *b };
+                    *a = if take { off } else { *a };
                 }
             }
             // Vertical: the first row holding the maximum (the last holding NaN).
-            for oh in 0..g.oh {
-                let yr = &mut y[oh * ow..(oh + 1) * ow];
-                let ir = &mut idx[oh * ow..(oh + 1) * ow];
-                let first = (rows.first[oh] * g.w) as i32;
-                yr.fill(f32::NEG_INFINITY);
-                for (i, &c) in ir.iter_mut().zip(&rows.first_col) {
-                    *i = (first + c) as u32;
+            sc.v.fill(f32::NEG_INFINITY);
+            for &(at, off) in &l.vtaps {
+                let (hv, ha) = (&sc.h[at..at + m], &sc.harg[at..at + m]);
+                for ((((b, r), c), &v), &a) in sc.v.iter_mut().zip(sc.vrow.iter_mut()).zip(sc.vcol.iter_mut()).zip(hv).zip(ha) {
+                    let take = v > *b || v.is_nan();
+                    *b = if take { v } else { *b };
+                    *r = if take { off } else { *r };
+                    *c = if take { a } else { *c };
                 }
-                for ih in window_rows(g, oh) {
-                    let best = &sc.rows[ih * ow..(ih + 1) * ow];
-                    let arg = &sc.cols[ih * ow..(ih + 1) * ow];
-                    let row = (ih * g.w) as i32;
-                    for o in 0..ow {
-                        let v = best[o];
-                        let take = v > yr[o] || v.is_nan();
-                        yr[o] = if take { v } else { yr[o] };
-                        ir[o] = if take { (row + arg[o]) as u32 } else { ir[o] };
-                    }
+            }
+            let w = g.w as i32;
+            for oh in 0..g.oh {
+                let t = oh * len..oh * len + ow;
+                let (row, first_row) = (l.base_row[oh], l.first_row[oh]);
+                let (vv, vr, vc) = (&sc.v[t.clone()], &sc.vrow[t.clone()], &sc.vcol[t]);
+                let out = y[oh * ow..(oh + 1) * ow].iter_mut().zip(idx[oh * ow..(oh + 1) * ow].iter_mut());
+                let cols = l.base_col.iter().zip(&l.first_col);
+                for ((((y, i), &v), (&r, &c)), (&b, &f)) in out.zip(vv).zip(vr.iter().zip(vc)).zip(cols) {
+                    *y = v;
+                    let (r, c) = if v == f32::NEG_INFINITY { (first_row, f) } else { (r, c) };
+                    *i = ((row + r) * w + b + c) as u32;
                 }
             }
         }
@@ -339,62 +452,67 @@ multiversion! {
 }
 
 multiversion! {
-    #[allow(clippy::too_many_arguments)]
-    fn avg_pool_planes(x: &[f32], y: &mut [f32], g: &Pool2d, rows: &Rows, cols: &Cols, sc: &mut Scratch) {
-        let (ow, s, len) = (g.ow, g.width.stride, cols.phase_len);
+    fn avg_pool_planes(x: &[f32], y: &mut [f32], g: &Pool2d, l: &Layout, sc: &mut Scratch) {
+        let (ow, len) = (g.ow, l.len);
+        let n = l.rows(g) * len;
+        let m = g.oh * len;
         for (x, y) in x.chunks_exact(g.in_plane()).zip(y.chunks_exact_mut(g.out_plane())) {
-            for ih in 0..g.h {
-                split_phases(&x[ih * g.w..(ih + 1) * g.w], &mut sc.phases, s, g.width.padding, len, 0.0);
-                let sum = &mut sc.rows[ih * ow..(ih + 1) * ow];
-                sum.fill(0.0);
-                for &(at, _) in &cols.taps {
-                    for (a, &v) in sum.iter_mut().zip(&sc.phases[at..at + ow]) {
-                        *a += v;
-                    }
-                }
-            }
-            for oh in 0..g.oh {
-                let yr = &mut y[oh * ow..(oh + 1) * ow];
-                yr.fill(0.0);
-                for ih in window_rows(g, oh) {
-                    for (a, &v) in yr.iter_mut().zip(&sc.rows[ih * ow..(ih + 1) * ow]) {
-                        *a += v;
-                    }
-                }
-                for (a, &d) in yr.iter_mut().zip(&rows.divisor[oh * ow..(oh + 1) * ow]) {
-                    *a /= d;
-                }
-            }
-        }
-    }
-}
-
-multiversion! {
-    /// One plane of average-pooling backward into `dx` (the plane's `h × w` elements).
-    #[allow(clippy::too_many_arguments)]
-    fn avg_pool_backward_plane(dy: &[f32], dx: &mut [f32], g: &Pool2d, rows: &Rows, cols: &Cols, sc: &mut Scratch) {
-        let (ow, s, len) = (g.ow, g.width.stride, cols.phase_len);
-        // Vertical: each input row collects the scaled gradients of the output rows using it.
-        sc.rows.fill(0.0);
-        for oh in 0..g.oh {
-            let d = &rows.divisor[oh * ow..(oh + 1) * ow];
-            let gr = &dy[oh * ow..(oh + 1) * ow];
-            for ih in window_rows(g, oh) {
-                for ((a, &v), &d) in sc.rows[ih * ow..(ih + 1) * ow].iter_mut().zip(gr).zip(d) {
-                    *a += v / d;
-                }
-            }
-        }
-        // Horizontal: spread each row over its taps, phase by phase, then interleave.
-        for ih in 0..g.h {
-            sc.phases.fill(0.0);
-            let src = &sc.rows[ih * ow..(ih + 1) * ow];
-            for &(at, _) in &cols.taps {
-                for (a, &v) in sc.phases[at..at + ow].iter_mut().zip(src) {
+            load_plane(x, g, l, sc);
+            sc.h.fill(0.0);
+            for &(at, _) in &l.htaps {
+                for (a, &v) in sc.h.iter_mut().zip(&sc.phases[at..at + n]) {
                     *a += v;
                 }
             }
-            merge_phases(&sc.phases, &mut dx[ih * g.w..(ih + 1) * g.w], s, g.width.padding, len);
+            sc.v.fill(0.0);
+            for &(at, _) in &l.vtaps {
+                for (a, &v) in sc.v.iter_mut().zip(&sc.h[at..at + m]) {
+                    *a += v;
+                }
+            }
+            for oh in 0..g.oh {
+                let src = &sc.v[oh * len..oh * len + ow];
+                let d = &l.divisor[oh * ow..(oh + 1) * ow];
+                for ((y, &v), &d) in y[oh * ow..(oh + 1) * ow].iter_mut().zip(src).zip(d) {
+                    *y = v / d;
+                }
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// One plane of average-pooling backward into `dx` (the plane's `h × w` elements): the
+    /// forward's passes transposed.
+    fn avg_pool_backward_plane(dy: &[f32], dx: &mut [f32], g: &Pool2d, l: &Layout, sc: &mut Scratch) {
+        let (ow, len) = (g.ow, l.len);
+        let n = l.rows(g) * len;
+        let m = g.oh * len;
+        // Each output's share, in rows of `len` whose tails stay 0.
+        for oh in 0..g.oh {
+            let d = &l.divisor[oh * ow..(oh + 1) * ow];
+            for ((v, &gy), &d) in sc.v[oh * len..oh * len + ow].iter_mut().zip(&dy[oh * ow..(oh + 1) * ow]).zip(d) {
+                *v = gy / d;
+            }
+        }
+        sc.h.fill(0.0);
+        for &(at, _) in &l.vtaps {
+            for (a, &v) in sc.h[at..at + m].iter_mut().zip(&sc.v) {
+                *a += v;
+            }
+        }
+        sc.phases.fill(0.0);
+        for &(at, _) in &l.htaps {
+            for (a, &v) in sc.phases[at..at + n].iter_mut().zip(&sc.h) {
+                *a += v;
+            }
+        }
+        for (ih, slot) in l.slot.iter().enumerate() {
+            let row = &mut dx[ih * g.w..(ih + 1) * g.w];
+            match slot {
+                Some(slot) => merge_row(row, &sc.phases, slot * len, g.width.stride, g.width.padding, l),
+                None => row.fill(0.0),
+            }
         }
     }
 }
@@ -456,11 +574,11 @@ pub fn max_pool2d_forward(x: &[f32], y: &mut [f32], indices: &mut [u32], planes:
         ],
     );
     let isa = simd::active();
-    let (rows, cols) = tables(&g, true);
+    let l = Layout::new(&g, true);
     for_plane_groups(planes, ip, y, op, indices, op, |r, y, idx| {
-        let mut sc = Scratch::new(&g, &cols);
+        let mut sc = Scratch::new(&g, &l, f32::NEG_INFINITY, true);
         let x = &x[r.start * ip..r.end * ip];
-        max_pool_planes(isa, x, y, idx, &g, &rows, &cols, &mut sc);
+        max_pool_planes(isa, x, y, idx, &g, &l, &mut sc);
     });
 }
 
@@ -506,9 +624,7 @@ pub fn max_pool2d_backward(dy: &[f32], indices: &[u32], dx: &mut [f32], planes: 
             ("dx", dx.len(), ip),
         ],
     );
-    if let Some(bad) = indices.iter().find(|&&i| i as usize >= ip) {
-        panic!("max_pool2d_backward: index {bad} is outside a plane of {ip} elements");
-    }
+    // An index outside its plane panics at the (bounds-checked) scatter below.
     write_planes(
         dx,
         planes,
@@ -539,19 +655,11 @@ pub fn avg_pool2d_forward(
         &[("x", x.len(), ip), ("y", y.len(), op)],
     );
     let isa = simd::active();
-    let (rows, cols) = tables(&g, count_include_pad);
+    let l = Layout::new(&g, count_include_pad);
     let mut none: [u8; 0] = [];
     for_plane_groups(planes, ip, y, op, &mut none, 0, |r, y, _| {
-        let mut sc = Scratch::new(&g, &cols);
-        avg_pool_planes(
-            isa,
-            &x[r.start * ip..r.end * ip],
-            y,
-            &g,
-            &rows,
-            &cols,
-            &mut sc,
-        );
+        let mut sc = Scratch::new(&g, &l, 0.0, false);
+        avg_pool_planes(isa, &x[r.start * ip..r.end * ip], y, &g, &l, &mut sc);
     });
 }
 
@@ -571,15 +679,13 @@ pub fn avg_pool2d_backward(
         &[("dy", dy.len(), op), ("dx", dx.len(), ip)],
     );
     let isa = simd::active();
-    let (rows, cols) = tables(&g, count_include_pad);
+    let l = Layout::new(&g, count_include_pad);
     write_planes(
         dx,
         planes,
         ip,
-        |p, out, sc| {
-            avg_pool_backward_plane(isa, &dy[p * op..(p + 1) * op], out, &g, &rows, &cols, sc)
-        },
-        || Scratch::new(&g, &cols),
+        |p, out, sc| avg_pool_backward_plane(isa, &dy[p * op..(p + 1) * op], out, &g, &l, sc),
+        || Scratch::new(&g, &l, 0.0, false),
     );
 }
 
