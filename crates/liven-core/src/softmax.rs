@@ -15,6 +15,28 @@
 use crate::multiversion;
 use crate::pool::for_plane_groups;
 use crate::simd::{self, Isa};
+use crate::stream::{fill_blocks, should_stream};
+
+/// Rows of up to this many elements are written in groups through an L1 buffer with streaming
+/// stores when the output is large (see `stream.rs`): one group is one block there.
+const STREAM_ROWS_MAX: usize = 2048;
+
+/// Calls `f(first_row, rows_out)` over groups of whole rows of `out` (rows of `dim`), streaming
+/// each group's output when `stream`.
+pub(crate) fn stream_rows(
+    out: &mut [f32],
+    dim: usize,
+    stream: bool,
+    mut f: impl FnMut(usize, &mut [f32]),
+) {
+    if !stream || dim > STREAM_ROWS_MAX || dim == 0 {
+        return f(0, out);
+    }
+    let per = STREAM_ROWS_MAX / dim;
+    for (g, chunk) in out.chunks_mut(per * dim).enumerate() {
+        fill_blocks(chunk, true, |_, tmp| f(g * per, tmp));
+    }
+}
 
 /// Accumulator lanes (fixed, so every instruction set adds in the same order).
 const LANES: usize = 16;
@@ -214,11 +236,14 @@ fn forward(x: &[f32], y: &mut [f32], outer: usize, dim: usize, inner: usize, log
     }
     let isa: Isa = simd::active();
     let slab = dim * inner;
+    let stream = should_stream(y.len());
     let mut none: [u8; 0] = [];
     for_plane_groups(outer, slab, y, slab, &mut none, 0, |r, y, _| {
         let x = &x[r.start * slab..r.end * slab];
         if inner == 1 {
-            softmax_rows(isa, x, y, dim, log);
+            stream_rows(y, dim, stream, |row, y| {
+                softmax_rows(isa, &x[row * dim..row * dim + y.len()], y, dim, log)
+            });
         } else {
             softmax_cols(isa, x, y, dim, inner, log, &mut vec![0.0; 2 * inner]);
         }
@@ -241,6 +266,7 @@ fn backward(
     }
     let isa = simd::active();
     let slab = dim * inner;
+    let stream = should_stream(dx.len());
     let mut none: [u8; 0] = [];
     for_plane_groups(outer, slab, dx, slab, &mut none, 0, |r, dx, _| {
         let (y, dy) = (
@@ -248,7 +274,10 @@ fn backward(
             &dy[r.start * slab..r.end * slab],
         );
         if inner == 1 {
-            softmax_rows_backward(isa, y, dy, dx, dim, log);
+            stream_rows(dx, dim, stream, |row, dx| {
+                let rows = row * dim..row * dim + dx.len();
+                softmax_rows_backward(isa, &y[rows.clone()], &dy[rows], dx, dim, log)
+            });
         } else {
             softmax_cols_backward(isa, y, dy, dx, dim, inner, log, &mut vec![0.0; inner]);
         }
@@ -369,6 +398,35 @@ mod tests {
         }
         (y, dx)
     }
+
+    #[test]
+    fn streamed_outputs_equal_row_by_row_ones() {
+        // Past stream::STREAM_MIN_BYTES, in groups of whole rows.
+        let (rows, dim) = (2100, 1000);
+        let x = sample(rows * dim, 7, 20.0);
+        let dy = sample(rows * dim, 8, 1.0);
+        for log in [false, true] {
+            let (mut y, mut dx) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            let (f, b): (Forward, Backward) = if log {
+                (log_softmax_forward, log_softmax_backward)
+            } else {
+                (softmax_forward, softmax_backward)
+            };
+            f(&x, &mut y, rows, dim, 1);
+            b(&y, &dy, &mut dx, rows, dim, 1);
+            for r in (0..rows).step_by(97) {
+                let row = r * dim..(r + 1) * dim;
+                let (mut y1, mut dx1) = (vec![0.0; dim], vec![0.0; dim]);
+                f(&x[row.clone()], &mut y1, 1, dim, 1);
+                b(&y1, &dy[row.clone()], &mut dx1, 1, dim, 1);
+                assert_eq!(&y[row.clone()], &y1[..], "row {r} log {log}");
+                assert_eq!(&dx[row], &dx1[..], "row {r} log {log}");
+            }
+        }
+    }
+
+    type Forward = fn(&[f32], &mut [f32], usize, usize, usize);
+    type Backward = fn(&[f32], &[f32], &mut [f32], usize, usize, usize);
 
     #[test]
     fn softmax_matches_the_definition_at_every_level() {
