@@ -332,8 +332,8 @@ struct Scratch {
     harg: Vec<i32>,
     /// Vertical pass results per output row (rows of `len`), and their winning tap offsets.
     v: Vec<f32>,
+    /// The winner's offset from the window's first tap (row offset · W + column offset).
     vrow: Vec<i32>,
-    vcol: Vec<i32>,
     /// A plane of the input gradient for streaming backward passes.
     plane: Vec<f32>,
 }
@@ -348,7 +348,6 @@ impl Scratch {
             harg: args(rows * len),
             v: vec![0.0; g.oh * len],
             vrow: args(g.oh * len),
-            vcol: args(g.oh * len),
             plane: Vec::new(),
         }
     }
@@ -360,27 +359,9 @@ impl Scratch {
             harg: Vec::new(),
             v: Vec::new(),
             vrow: Vec::new(),
-            vcol: Vec::new(),
             plane: Vec::new(),
         }
     }
-}
-
-/// Asks for `next` to be brought into the cache while the current plane is computed: the
-/// hardware prefetcher stops at every 4 KiB page, and a plane is a few pages.
-#[inline(always)]
-fn prefetch(next: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in next.chunks(16) {
-        // SAFETY: prefetching is a hint and never faults; the pointer is in bounds.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                line.as_ptr().cast(),
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = next;
 }
 
 /// Splits one input plane into the scratch's column phases.
@@ -409,7 +390,6 @@ multiversion! {
         let m = g.oh * len;
         let ip = g.in_plane();
         for (p, (y, idx)) in y.chunks_exact_mut(g.out_plane()).zip(idx.chunks_exact_mut(g.out_plane())).enumerate() {
-            prefetch(x.get((p + 1) * ip..(p + 2) * ip).unwrap_or(&[]));
             load_plane(&x[p * ip..(p + 1) * ip], g, l, sc);
             // Horizontal: per row slot and output column, the first maximum of the taps (NaN
             // wins). The winning offsets need no initial value: an entry that nothing won stays
@@ -423,28 +403,30 @@ multiversion! {
                     *a = if take { off } else { *a };
                 }
             }
-            // Vertical: the first row holding the maximum (the last holding NaN).
+            // Vertical: the first row holding the maximum (the last holding NaN); the winner's
+            // offset from the window's first tap is kept as one number, row · W + column.
+            let w = g.w as i32;
             sc.v.fill(f32::NEG_INFINITY);
             for &(at, off) in &l.vtaps {
                 let (hv, ha) = (&sc.h[at..at + m], &sc.harg[at..at + m]);
-                for ((((b, r), c), &v), &a) in sc.v.iter_mut().zip(sc.vrow.iter_mut()).zip(sc.vcol.iter_mut()).zip(hv).zip(ha) {
+                let row = off * w;
+                for (((b, o), &v), &a) in sc.v.iter_mut().zip(sc.vrow.iter_mut()).zip(hv).zip(ha) {
                     let take = v > *b || v.is_nan();
                     *b = if take { v } else { *b };
-                    *r = if take { off } else { *r };
-                    *c = if take { a } else { *c };
+                    *o = if take { row + a } else { *o };
                 }
             }
-            let w = g.w as i32;
             for oh in 0..g.oh {
                 let t = oh * len..oh * len + ow;
-                let (row, first_row) = (l.base_row[oh], l.first_row[oh]);
-                let (vv, vr, vc) = (&sc.v[t.clone()], &sc.vrow[t.clone()], &sc.vcol[t]);
+                let (row, first_row) = (l.base_row[oh] * w, l.first_row[oh] * w);
+                let (vv, vo) = (&sc.v[t.clone()], &sc.vrow[t]);
                 let out = y[oh * ow..(oh + 1) * ow].iter_mut().zip(idx[oh * ow..(oh + 1) * ow].iter_mut());
                 let cols = l.base_col.iter().zip(&l.first_col);
-                for ((((y, i), &v), (&r, &c)), (&b, &f)) in out.zip(vv).zip(vr.iter().zip(vc)).zip(cols) {
+                for (((y, i), (&v, &o)), (&b, &f)) in out.zip(vv.iter().zip(vo)).zip(cols) {
                     *y = v;
-                    let (r, c) = if v == f32::NEG_INFINITY { (first_row, f) } else { (r, c) };
-                    *i = ((row + r) * w + b + c) as u32;
+                    // Nothing beat -inf: PyTorch keeps the window's first valid element.
+                    let o = if v == f32::NEG_INFINITY { first_row + f } else { o };
+                    *i = (row + b + o) as u32;
                 }
             }
         }
