@@ -433,25 +433,45 @@ multiversion! {
     }
 }
 
+/// Runs `f(group, first)` over the taps in groups of up to 3, so that the sums below keep a
+/// group's running result in registers (one pass over the plane per group, not per tap).
+#[inline(always)]
+fn tap_groups(taps: &[(usize, i32)], mut f: impl FnMut(&[(usize, i32)], bool)) {
+    for (i, group) in taps.chunks(3).enumerate() {
+        f(group, i == 0);
+    }
+}
+
+/// Sum over `K` taps of `src` (tap `j` from `taps[j].0`) into `acc`, added to it unless `first`.
+#[inline(always)]
+fn sum_taps<const K: usize>(src: &[f32], taps: &[(usize, i32)], acc: &mut [f32], first: bool) {
+    let n = acc.len();
+    let s: [&[f32]; K] = std::array::from_fn(|j| &src[taps[j].0..taps[j].0 + n]);
+    for (t, a) in acc.iter_mut().enumerate() {
+        let mut sum = if first { 0.0 } else { *a };
+        for s in &s {
+            sum += s[t];
+        }
+        *a = sum;
+    }
+}
+
+#[inline(always)]
+fn sum_group(src: &[f32], taps: &[(usize, i32)], acc: &mut [f32], first: bool) {
+    match taps.len() {
+        1 => sum_taps::<1>(src, taps, acc, first),
+        2 => sum_taps::<2>(src, taps, acc, first),
+        _ => sum_taps::<3>(src, taps, acc, first),
+    }
+}
+
 multiversion! {
     fn avg_pool_planes(x: &[f32], y: &mut [f32], g: &Pool2d, l: &Layout, sc: &mut Scratch) {
         let (ow, len) = (g.ow, l.len);
-        let n = l.rows(g) * len;
-        let m = g.oh * len;
         for (x, y) in x.chunks_exact(g.in_plane()).zip(y.chunks_exact_mut(g.out_plane())) {
             load_plane(x, g, l, sc);
-            sc.h.fill(0.0);
-            for &(at, _) in &l.htaps {
-                for (a, &v) in sc.h.iter_mut().zip(&sc.phases[at..at + n]) {
-                    *a += v;
-                }
-            }
-            sc.v.fill(0.0);
-            for &(at, _) in &l.vtaps {
-                for (a, &v) in sc.v.iter_mut().zip(&sc.h[at..at + m]) {
-                    *a += v;
-                }
-            }
+            tap_groups(&l.htaps, |taps, first| sum_group(&sc.phases, taps, &mut sc.h, first));
+            tap_groups(&l.vtaps, |taps, first| sum_group(&sc.h, taps, &mut sc.v, first));
             for oh in 0..g.oh {
                 let src = &sc.v[oh * len..oh * len + ow];
                 let d = &l.divisor[oh * ow..(oh + 1) * ow];
