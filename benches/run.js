@@ -9,6 +9,7 @@ const suites = {
   optim: () => import('./suites/optim.js'),
   io: () => import('./suites/io.js'),
   norm: () => import('./suites/norm.js'),
+  pool: () => import('./suites/pool.js'),
 };
 
 const args = process.argv.slice(2);

@@ -5,3 +5,6 @@ export { Sequential } from './sequential.js';
 export { moduleFromConfig, configTypes, registerModuleType } from './config.js';
 export { ModelWorker } from './model-worker.js';
 export { BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, L2Norm } from './norm.js';
+export { MaxPool2d, AvgPool2d, GlobalMaxPool2d, GlobalAvgPool2d, type Size2 } from './pool.js';
+export { Softmax, LogSoftmax } from './softmax.js';
+export { Loss, CrossEntropyLoss, MSELoss, type Reduction } from './loss.js';

@@ -10,6 +10,9 @@ pub mod stream;
 pub mod threads;
 
 pub mod activation;
+pub mod loss;
 pub mod norm;
 pub mod optim;
+pub mod pool;
 pub mod safetensors;
+pub mod softmax;

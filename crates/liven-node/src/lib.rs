@@ -11,9 +11,12 @@ use napi::{Error, Result, Status};
 use napi_derive::napi;
 
 pub mod activation;
+pub mod loss;
 pub mod norm;
 pub mod optim;
+pub mod pool;
 pub mod safetensors;
+pub mod softmax;
 
 pub(crate) fn invalid(message: String) -> Error {
     Error::new(Status::InvalidArg, message)

@@ -1,0 +1,266 @@
+//! Max and average pooling, and their global forms.
+
+use crate::{invalid, same_len};
+use liven_core::pool::{self, Axis, Pool2d};
+use napi::bindgen_prelude::{Float32ArraySlice, Uint32ArraySlice};
+use napi::Result;
+use napi_derive::napi;
+
+/// Input `h × w`, output `oh × ow`, kernel, stride, padding and dilation per dimension.
+#[napi(object)]
+pub struct Pool2dGeometry {
+    pub h: u32,
+    pub w: u32,
+    pub oh: u32,
+    pub ow: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub sh: u32,
+    pub sw: u32,
+    pub ph: u32,
+    pub pw: u32,
+    pub dh: u32,
+    pub dw: u32,
+}
+
+fn geometry(kernel: &str, g: &Pool2dGeometry) -> Result<Pool2d> {
+    let axis = |k: u32, s: u32, p: u32, d: u32| Axis {
+        kernel: k as usize,
+        stride: s as usize,
+        padding: p as usize,
+        dilation: d as usize,
+    };
+    let p = Pool2d {
+        h: g.h as usize,
+        w: g.w as usize,
+        oh: g.oh as usize,
+        ow: g.ow as usize,
+        height: axis(g.kh, g.sh, g.ph, g.dh),
+        width: axis(g.kw, g.sw, g.pw, g.dw),
+    };
+    p.check().map_err(|e| invalid(format!("{kernel}: {e}")))?;
+    Ok(p)
+}
+
+/// The byte range of a slice, for overlap checks across element types.
+pub(crate) fn span<T>(s: &[T]) -> (usize, usize) {
+    let start = s.as_ptr() as usize;
+    (start, start + size_of_val(s))
+}
+
+/// Checks that the output `out` shares no memory with any of `others` (whatever their types).
+pub(crate) fn check_apart(
+    kernel: &str,
+    name: &str,
+    out: (usize, usize),
+    others: &[(&str, (usize, usize))],
+) -> Result<()> {
+    let hit = others
+        .iter()
+        .find(|(_, o)| out.0 < out.1 && o.0 < o.1 && out.0 < o.1 && o.0 < out.1);
+    match hit {
+        Some((other, _)) => Err(invalid(format!(
+            "{kernel}: {name} shares memory with {other}; outputs must be separate arrays"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_indices(kernel: &str, indices: &[u32], plane: usize) -> Result<()> {
+    // The largest index, by a fold that vectorises (a search with early exit does not).
+    let largest = indices.iter().fold(0, |m, &i| m.max(i));
+    if indices.is_empty() || (largest as usize) < plane {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "{kernel}: index {largest} is outside a plane of {plane} elements"
+    )))
+}
+
+fn plane_sizes(p: &Pool2d) -> (usize, usize) {
+    (p.h * p.w, p.oh * p.ow)
+}
+
+#[napi(js_name = "maxPool2dForward")]
+pub fn max_pool2d_forward(
+    x: Float32ArraySlice,
+    mut y: Float32ArraySlice,
+    mut indices: Uint32ArraySlice,
+    planes: u32,
+    g: Pool2dGeometry,
+) -> Result<()> {
+    const K: &str = "maxPool2dForward";
+    let p = geometry(K, &g)?;
+    let (ip, op) = plane_sizes(&p);
+    let planes = planes as usize;
+    same_len(K, "x", x.len(), planes * ip)?;
+    same_len(K, "y", y.len(), planes * op)?;
+    same_len(K, "indices", indices.len(), planes * op)?;
+    check_apart(
+        K,
+        "y",
+        span(&y),
+        &[("x", span(&x)), ("indices", span(&indices))],
+    )?;
+    check_apart(K, "indices", span(&indices), &[("x", span(&x))])?;
+    // SAFETY: checked above that the outputs share no memory with each other or the input.
+    let (y, indices) = unsafe { (y.as_mut(), indices.as_mut()) };
+    pool::max_pool2d_forward(&x, y, indices, planes, p);
+    Ok(())
+}
+
+#[napi(js_name = "maxPool2dBackward")]
+pub fn max_pool2d_backward(
+    dy: Float32ArraySlice,
+    indices: Uint32ArraySlice,
+    mut dx: Float32ArraySlice,
+    planes: u32,
+    g: Pool2dGeometry,
+) -> Result<()> {
+    const K: &str = "maxPool2dBackward";
+    let p = geometry(K, &g)?;
+    let (ip, op) = plane_sizes(&p);
+    let planes = planes as usize;
+    same_len(K, "gradOutput", dy.len(), planes * op)?;
+    same_len(K, "indices", indices.len(), planes * op)?;
+    same_len(K, "gradInput", dx.len(), planes * ip)?;
+    check_indices(K, &indices, ip)?;
+    check_apart(
+        K,
+        "gradInput",
+        span(&dx),
+        &[("gradOutput", span(&dy)), ("indices", span(&indices))],
+    )?;
+    // SAFETY: dx shares no memory with the inputs (checked above).
+    let dx = unsafe { dx.as_mut() };
+    pool::max_pool2d_backward(&dy, &indices, dx, planes, p);
+    Ok(())
+}
+
+#[napi(js_name = "avgPool2dForward")]
+pub fn avg_pool2d_forward(
+    x: Float32ArraySlice,
+    mut y: Float32ArraySlice,
+    planes: u32,
+    g: Pool2dGeometry,
+    count_include_pad: bool,
+) -> Result<()> {
+    const K: &str = "avgPool2dForward";
+    let p = geometry(K, &g)?;
+    let (ip, op) = plane_sizes(&p);
+    let planes = planes as usize;
+    same_len(K, "x", x.len(), planes * ip)?;
+    same_len(K, "y", y.len(), planes * op)?;
+    check_apart(K, "y", span(&y), &[("x", span(&x))])?;
+    // SAFETY: y shares no memory with x (checked above).
+    let y = unsafe { y.as_mut() };
+    pool::avg_pool2d_forward(&x, y, planes, p, count_include_pad);
+    Ok(())
+}
+
+#[napi(js_name = "avgPool2dBackward")]
+pub fn avg_pool2d_backward(
+    dy: Float32ArraySlice,
+    mut dx: Float32ArraySlice,
+    planes: u32,
+    g: Pool2dGeometry,
+    count_include_pad: bool,
+) -> Result<()> {
+    const K: &str = "avgPool2dBackward";
+    let p = geometry(K, &g)?;
+    let (ip, op) = plane_sizes(&p);
+    let planes = planes as usize;
+    same_len(K, "gradOutput", dy.len(), planes * op)?;
+    same_len(K, "gradInput", dx.len(), planes * ip)?;
+    check_apart(K, "gradInput", span(&dx), &[("gradOutput", span(&dy))])?;
+    // SAFETY: dx shares no memory with dy (checked above).
+    let dx = unsafe { dx.as_mut() };
+    pool::avg_pool2d_backward(&dy, dx, planes, p, count_include_pad);
+    Ok(())
+}
+
+fn check_global(kernel: &str, x: usize, planes: usize, hw: u32) -> Result<usize> {
+    if hw == 0 {
+        return Err(invalid(format!("{kernel}: planes are empty")));
+    }
+    same_len(kernel, "the input", x, planes * hw as usize)?;
+    Ok(hw as usize)
+}
+
+/// `[planes, hw]` → `[planes]` means.
+#[napi]
+pub fn global_avg_pool_forward(
+    x: Float32ArraySlice,
+    mut y: Float32ArraySlice,
+    hw: u32,
+) -> Result<()> {
+    const K: &str = "globalAvgPoolForward";
+    let hw = check_global(K, x.len(), y.len(), hw)?;
+    check_apart(K, "y", span(&y), &[("x", span(&x))])?;
+    // SAFETY: y shares no memory with x (checked above).
+    let y = unsafe { y.as_mut() };
+    pool::global_avg_pool_forward(&x, y, hw);
+    Ok(())
+}
+
+#[napi]
+pub fn global_avg_pool_backward(
+    dy: Float32ArraySlice,
+    mut dx: Float32ArraySlice,
+    hw: u32,
+) -> Result<()> {
+    const K: &str = "globalAvgPoolBackward";
+    let hw = check_global(K, dx.len(), dy.len(), hw)?;
+    check_apart(K, "gradInput", span(&dx), &[("gradOutput", span(&dy))])?;
+    // SAFETY: dx shares no memory with dy (checked above).
+    let dx = unsafe { dx.as_mut() };
+    pool::global_avg_pool_backward(&dy, dx, hw);
+    Ok(())
+}
+
+/// `[planes, hw]` → `[planes]` maxima and their indices within each plane.
+#[napi]
+pub fn global_max_pool_forward(
+    x: Float32ArraySlice,
+    mut y: Float32ArraySlice,
+    mut indices: Uint32ArraySlice,
+    hw: u32,
+) -> Result<()> {
+    const K: &str = "globalMaxPoolForward";
+    let hw = check_global(K, x.len(), y.len(), hw)?;
+    same_len(K, "indices", indices.len(), y.len())?;
+    check_apart(
+        K,
+        "y",
+        span(&y),
+        &[("x", span(&x)), ("indices", span(&indices))],
+    )?;
+    check_apart(K, "indices", span(&indices), &[("x", span(&x))])?;
+    // SAFETY: the outputs share no memory with each other or the input (checked above).
+    let (y, indices) = unsafe { (y.as_mut(), indices.as_mut()) };
+    pool::global_max_pool_forward(&x, y, indices, hw);
+    Ok(())
+}
+
+#[napi]
+pub fn global_max_pool_backward(
+    dy: Float32ArraySlice,
+    indices: Uint32ArraySlice,
+    mut dx: Float32ArraySlice,
+    hw: u32,
+) -> Result<()> {
+    const K: &str = "globalMaxPoolBackward";
+    let hw = check_global(K, dx.len(), dy.len(), hw)?;
+    same_len(K, "indices", indices.len(), dy.len())?;
+    check_indices(K, &indices, hw)?;
+    check_apart(
+        K,
+        "gradInput",
+        span(&dx),
+        &[("gradOutput", span(&dy)), ("indices", span(&indices))],
+    )?;
+    // SAFETY: dx shares no memory with the inputs (checked above).
+    let dx = unsafe { dx.as_mut() };
+    pool::global_max_pool_backward(&dy, &indices, dx, hw);
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Softmax and log-softmax along one dimension of `[outer, dim, inner]`.
+
+use crate::{check_disjoint, output, same_len};
+use liven_core::softmax;
+use napi::bindgen_prelude::Float32ArraySlice;
+use napi::Result;
+use napi_derive::napi;
+
+type Forward = fn(&[f32], &mut [f32], usize, usize, usize);
+type Backward = fn(&[f32], &[f32], &mut [f32], usize, usize, usize);
+
+fn size(outer: u32, dim: u32, inner: u32) -> usize {
+    outer as usize * dim as usize * inner as usize
+}
+
+fn forward(
+    k: &str,
+    f: Forward,
+    x: Float32ArraySlice,
+    mut y: Float32ArraySlice,
+    (outer, dim, inner): (u32, u32, u32),
+) -> Result<()> {
+    same_len(k, "x", x.len(), size(outer, dim, inner))?;
+    same_len(k, "y", y.len(), x.len())?;
+    check_disjoint(k, "y", &y, &[("x", &x)])?;
+    // SAFETY: y shares no memory with x (checked above).
+    let y = unsafe { output(&mut y) };
+    f(&x, y, outer as usize, dim as usize, inner as usize);
+    Ok(())
+}
+
+fn backward(
+    k: &str,
+    f: Backward,
+    y: Float32ArraySlice,
+    dy: Float32ArraySlice,
+    mut dx: Float32ArraySlice,
+    (outer, dim, inner): (u32, u32, u32),
+) -> Result<()> {
+    same_len(k, "y", y.len(), size(outer, dim, inner))?;
+    same_len(k, "gradOutput", dy.len(), y.len())?;
+    same_len(k, "gradInput", dx.len(), y.len())?;
+    check_disjoint(k, "gradInput", &dx, &[("y", &y), ("gradOutput", &dy)])?;
+    // SAFETY: dx shares no memory with the inputs (checked above).
+    let dx = unsafe { output(&mut dx) };
+    f(&y, &dy, dx, outer as usize, dim as usize, inner as usize);
+    Ok(())
+}
+
+#[napi]
+pub fn softmax_forward(
+    x: Float32ArraySlice,
+    y: Float32ArraySlice,
+    outer: u32,
+    dim: u32,
+    inner: u32,
+) -> Result<()> {
+    forward(
+        "softmaxForward",
+        softmax::softmax_forward,
+        x,
+        y,
+        (outer, dim, inner),
+    )
+}
+
+/// From softmax's output `y`.
+#[napi]
+pub fn softmax_backward(
+    y: Float32ArraySlice,
+    dy: Float32ArraySlice,
+    dx: Float32ArraySlice,
+    outer: u32,
+    dim: u32,
+    inner: u32,
+) -> Result<()> {
+    backward(
+        "softmaxBackward",
+        softmax::softmax_backward,
+        y,
+        dy,
+        dx,
+        (outer, dim, inner),
+    )
+}
+
+#[napi]
+pub fn log_softmax_forward(
+    x: Float32ArraySlice,
+    y: Float32ArraySlice,
+    outer: u32,
+    dim: u32,
+    inner: u32,
+) -> Result<()> {
+    forward(
+        "logSoftmaxForward",
+        softmax::log_softmax_forward,
+        x,
+        y,
+        (outer, dim, inner),
+    )
+}
+
+/// From log-softmax's output `y`.
+#[napi]
+pub fn log_softmax_backward(
+    y: Float32ArraySlice,
+    dy: Float32ArraySlice,
+    dx: Float32ArraySlice,
+    outer: u32,
+    dim: u32,
+    inner: u32,
+) -> Result<()> {
+    backward(
+        "logSoftmaxBackward",
+        softmax::log_softmax_backward,
+        y,
+        dy,
+        dx,
+        (outer, dim, inner),
+    )
+}
