@@ -335,3 +335,21 @@ describe.skipIf(backends.length < 2)('every SIMD level matches PyTorch', () => {
     });
   });
 });
+
+describe.skipIf(!native)('the native glue keeps direct calls memory-safe', () => {
+  const a = () => new Float32Array(8);
+  it('lengths, aliasing, a missing buffer and step 0 are errors, before anything is written', () => {
+    const p = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    const before = [...p];
+    expect(() => native!.adamStep(p, new Float32Array(7), a(), a(), 0.1, 0.9, 0.999, 1e-8, 0, 1, false)).toThrow(/adamStep: grad has 7 elements, expected 8/);
+    expect(() => native!.adamStep(p, a(), p, a(), 0.1, 0.9, 0.999, 1e-8, 0, 1, false)).toThrow(/param shares memory with expAvg/);
+    const shared = new Float32Array(16);
+    expect(() => native!.adamStep(p, a(), shared.subarray(0, 8), shared.subarray(4, 12), 0.1, 0.9, 0.999, 1e-8, 0, 1, false)).toThrow(/expAvg shares memory with expAvgSq/);
+    expect(() => native!.adamStep(p, a(), a(), a(), 0.1, 0.9, 0.999, 1e-8, 0, 0, false)).toThrow(/steps count from 1/);
+    expect(() => native!.sgdStep(p, a(), null, 0.1, 0.9, 0, 0, false, true)).toThrow(/needs a momentumBuffer/);
+    expect(() => native!.sgdStep(p, a(), p, 0.1, 0.9, 0, 0, false, true)).toThrow(/momentumBuffer shares memory with param/);
+    expect(() => native!.adagradStep(p, p, a(), 0.1, 0, 0, 1e-10, 1)).toThrow(/param shares memory with grad/);
+    expect(() => native!.adagradStep(p, a(), new Float32Array(9), 0.1, 0, 0, 1e-10, 1)).toThrow(/stateSum has 9 elements/);
+    expect([...p]).toEqual(before);
+  });
+});
