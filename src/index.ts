@@ -2,6 +2,7 @@
 export { Tensor } from './tensor.js';
 export * as nn from './nn/index.js';
 export * as init from './init/index.js';
+export * as diag from './diag/index.js';
 export { manualSeed } from './init/rng.js';
 export { setBackend, getBackend, setNumThreads, getNumThreads, simdLevel } from './backend/index.js';
 export type { BackendName } from './backend/index.js';

@@ -10,3 +10,4 @@ pub mod stream;
 pub mod threads;
 
 pub mod activation;
+pub mod stats;

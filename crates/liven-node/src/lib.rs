@@ -11,6 +11,7 @@ use napi::{Error, Result, Status};
 use napi_derive::napi;
 
 pub mod activation;
+pub mod stats;
 
 pub(crate) fn invalid(message: String) -> Error {
     Error::new(Status::InvalidArg, message)
