@@ -125,7 +125,7 @@ export class PlainSGD {
  * Trains a 2-16-16-1 MLP on a smooth regression for `steps` steps, raising the learning rate
  * from `lr` to `bigLr` at `switchAt`: the big rate kills ReLU units. Returns what it used.
  */
-export function trainDyingMlp(steps: number, { lr = 0.05, bigLr = 3, switchAt = 40, onStep }: { lr?: number; bigLr?: number; switchAt?: number; onStep: (info: { step: number; loss: number; lr: number; model: Chain; opt: PlainSGD }) => void }): Chain {
+export function trainDyingMlp(steps: number, { lr = 0.05, bigLr = 0.5, switchAt = 40, onStep }: { lr?: number; bigLr?: number; switchAt?: number; onStep: (info: { step: number; loss: number; lr: number; model: Chain; opt: PlainSGD }) => void }): Chain {
   const model = new Chain(new Dense(2, 16, 1), new nn.ReLU(), new Chain(new Dense(16, 16, 2), new nn.ReLU()), new Dense(16, 1, 3));
   const opt = new PlainSGD(model.parameters(), lr);
   const r = rng(11);

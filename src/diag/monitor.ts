@@ -302,8 +302,9 @@ export class ActivationMonitor {
         zeroFraction: n > 0 ? zeros / n : 0,
         mean,
         std: Math.sqrt(variance),
-        min: n > 0 ? min : NaN,
-        max: n > 0 ? max : NaN,
+        // Without a non-NaN output min stays +∞ and max −∞: there is no extreme to report.
+        min: min <= max ? min : NaN,
+        max: min <= max ? max : NaN,
         samples: w.samples,
         nonFinite,
       };

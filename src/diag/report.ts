@@ -50,22 +50,30 @@ function linearTicks(lo: number, hi: number): number[] {
 const W = 560;
 const H = 230;
 const M = { left: 62, right: 16, top: 30, bottom: 40 };
+/** Legend entries per row, above the plot; each row adds to the chart's top margin. */
+const LEGEND_COLUMNS = 4;
+const LEGEND_ROW = 14;
 
 /** A line chart as an SVG element. Points with a non-finite y (or <= 0 on a log axis) break the line. */
 function lineChart(title: string, series: Series[], { percent = false, yLabel = '' } = {}): string {
+  const legendRows = series.length > 1 ? Math.ceil(series.length / LEGEND_COLUMNS) : 0;
+  const top = M.top + legendRows * LEGEND_ROW;
+  const H = 230 + legendRows * LEGEND_ROW;
   const usable = (y: number, log: boolean): boolean => Number.isFinite(y) && (!log || y > 0);
   const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
+  const xs = series.flatMap((s) => s.points.map(([x]) => x));
   const head = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}"><text x="${M.left}" y="18" class="title">${esc(title)}</text>`;
   if (all.length === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="muted">no data</text></svg>`;
   const ys = all.map(([, y]) => y);
-  const xs = all.map(([x]) => x);
   let yMin = Math.min(...ys);
   let yMax = Math.max(...ys);
   // A log axis when every value is positive and they span more than a factor of 50.
   const log = !percent && yMin > 0 && yMax / yMin > 50;
   if (percent) {
+    // From 0 to the tick at or above the largest value (at least 10%, at most 100%).
     yMin = 0;
-    yMax = Math.max(yMax, 0.1);
+    const highest = Math.max(yMax, 0.1);
+    yMax = Math.min(1, linearTicks(0, highest).find((t) => t >= highest - 1e-12) ?? highest * 1.1);
   } else if (yMin === yMax) {
     const pad = yMin === 0 ? 1 : Math.abs(yMin) * 0.1;
     yMin -= pad;
@@ -76,9 +84,9 @@ function lineChart(title: string, series: Series[], { percent = false, yLabel = 
   const ty = (y: number): number => (log ? Math.log10(y) : y);
   const [ly, hy] = log ? [Math.floor(Math.log10(yMin)), Math.ceil(Math.log10(yMax))] : [yMin, yMax];
   const pw = W - M.left - M.right;
-  const ph = H - M.top - M.bottom;
+  const ph = H - top - M.bottom;
   const px = (x: number): number => M.left + ((x - xMin) / (xMax - xMin)) * pw;
-  const py = (y: number): number => M.top + ph - ((ty(y) - ly) / (hy - ly)) * ph;
+  const py = (y: number): number => top + ph - ((ty(y) - ly) / (hy - ly)) * ph;
   const parts: string[] = [head];
   const yTicks = log ? Array.from({ length: hy - ly + 1 }, (_, i) => 10 ** (ly + i)) : linearTicks(ly, hy);
   for (const t of yTicks) {
@@ -87,11 +95,11 @@ function lineChart(title: string, series: Series[], { percent = false, yLabel = 
   }
   for (const t of linearTicks(xMin, xMax).filter((t) => Number.isInteger(t))) {
     const x = px(t).toFixed(1);
-    parts.push(`<line x1="${x}" x2="${x}" y1="${M.top + ph}" y2="${M.top + ph + 4}" class="axis"/><text x="${x}" y="${M.top + ph + 16}" text-anchor="middle" class="tick">${t}</text>`);
+    parts.push(`<line x1="${x}" x2="${x}" y1="${top + ph}" y2="${top + ph + 4}" class="axis"/><text x="${x}" y="${top + ph + 16}" text-anchor="middle" class="tick">${t}</text>`);
   }
-  parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${M.top + ph}" y2="${M.top + ph}" class="axis"/><line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${M.top + ph}" class="axis"/>`);
+  parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${top + ph}" y2="${top + ph}" class="axis"/><line x1="${M.left}" x2="${M.left}" y1="${top}" y2="${top + ph}" class="axis"/>`);
   parts.push(`<text x="${M.left + pw / 2}" y="${H - 6}" text-anchor="middle" class="label">step</text>`);
-  if (yLabel) parts.push(`<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" class="label">${esc(yLabel)}${log ? ' (log)' : ''}</text>`);
+  if (yLabel) parts.push(`<text transform="translate(14 ${top + ph / 2}) rotate(-90)" text-anchor="middle" class="label">${esc(yLabel)}${log ? ' (log)' : ''}</text>`);
   series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length]!;
     const runs: string[] = [];
@@ -106,11 +114,13 @@ function lineChart(title: string, series: Series[], { percent = false, yLabel = 
       parts.push(single ? `<circle cx="${r.split(',')[0]}" cy="${r.split(',')[1]}" r="2" fill="${color}"/>` : `<polyline points="${r}" fill="none" stroke="${color}" stroke-width="1.6"/>`);
     }
   });
-  if (series.length > 1) {
-    // Legend in the top right, one line per series.
+  if (legendRows > 0) {
+    // Above the plot, LEGEND_COLUMNS entries per row, so it never covers a line.
+    const colWidth = (W - M.left - M.right) / LEGEND_COLUMNS;
     series.forEach((s, i) => {
-      const y = M.top + 6 + i * 14;
-      parts.push(`<rect x="${W - M.right - 118}" y="${y - 5}" width="10" height="3" fill="${PALETTE[i % PALETTE.length]}"/><text x="${W - M.right - 104}" y="${y}" dy="0.1em" class="legend">${esc(s.name)}</text>`);
+      const x = M.left + (i % LEGEND_COLUMNS) * colWidth;
+      const y = M.top + Math.floor(i / LEGEND_COLUMNS) * LEGEND_ROW;
+      parts.push(`<rect x="${x.toFixed(1)}" y="${y - 5}" width="12" height="3" fill="${PALETTE[i % PALETTE.length]}"/><text x="${(x + 16).toFixed(1)}" y="${y}" dy="0.1em" class="legend">${esc(s.name)}</text>`);
     });
   }
   parts.push('</svg>');
@@ -124,7 +134,7 @@ function histogramChart(h: LayerHistogram, report: LayerReport | undefined): str
   const name = h.layer === '' ? '(model)' : h.layer;
   const title = `layer "${name}" (${h.kind})${report ? `: ${report.units} units, ${pct(report.zeroFraction)} zeros` : ''}`;
   const head = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}"><text x="${M.left}" y="18" class="title">${esc(title)}</text>`;
-  if (total === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="muted">no outputs in the window</text></svg>`;
+  if (total === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="muted">no outputs (other than NaN) in the window</text></svg>`;
   // Only the bins from the first to the last non-empty one (and always the zero bin).
   const zero = edges.findIndex((e) => e.sign === 0);
   let first = h.counts.findIndex((c) => c > 0);

@@ -34,7 +34,7 @@ export interface TrainingMonitorOptions {
   activations?: ActivationMonitor;
   /** The model whose gradient norms are recorded (call `step` after backward, before zeroGrad). */
   model?: Module;
-  /** Warn when a layer's dead fraction rises above this. Default 0.1 (Keras' DeadReluDetector). */
+  /** Warn when a layer's dead fraction rises above this (again only after `jumpWindow` steps at or below it). Default 0.1 (Keras' DeadReluDetector). */
   deadThreshold?: number;
   /** Warn when, within `jumpWindow` steps after a learning-rate change, a layer's dead fraction rises by more than this. Default 0.05. */
   jumpThreshold?: number;
@@ -84,11 +84,18 @@ export class TrainingMonitor {
   readonly medianWindow: number;
   readonly resetEachStep: boolean;
   readonly #print: ((message: string) => void) | null;
-  /** Layers currently above the dead threshold (warned once until they fall below). */
-  readonly #aboveDead = new Set<string>();
+  /**
+   * Per layer warned about being dead, the steps it has since spent at or below the threshold:
+   * a layer is warned about again only after `jumpWindow` such steps in a row, so that a
+   * fraction hovering around the threshold (per-batch windows are noisy) does not warn at every
+   * crossing.
+   */
+  readonly #deadWarned = new Map<string, number>();
   /** The last learning-rate change: its step, the rates, and dead fractions just before it. */
   #lrChange: { step: number; from: number; to: number; before: Record<string, number>; warned: Set<string> } | null = null;
   #lossWasFinite = true;
+  /** What was non-finite or exploding at the last step: warned once per streak, as the loss. */
+  #nonFinite = new Set<string>();
   /** The activation monitor's report and histograms of the last step's window (for renderReport). */
   lastReport: LayerReport[] = [];
   lastHistograms: LayerHistogram[] = [];
@@ -135,6 +142,13 @@ export class TrainingMonitor {
       this.#lossWasFinite = true;
     }
 
+    // A NaN spreads to everything after it: warn where it starts, not again at every step.
+    const nonFiniteNow = new Set<string>();
+    const once = (key: string, raise: () => void): void => {
+      nonFiniteNow.add(key);
+      if (!this.#nonFinite.has(key)) raise();
+    };
+
     const lr = e.lr ?? null;
     const previous = this.history[step - 1];
     const deadFraction: Record<string, number> = {};
@@ -144,7 +158,7 @@ export class TrainingMonitor {
       for (const r of this.lastReport) {
         if (r.units === 0) continue;
         deadFraction[r.layer] = r.deadFraction;
-        if (r.nonFinite > 0) warn('nonFiniteActivation', r.nonFinite, `layer "${r.layer}" (${r.kind}): ${r.nonFinite} of its ${r.units} units produced NaN or infinite outputs`, r.layer);
+        if (r.nonFinite > 0) once(`activation ${r.layer}`, () => warn('nonFiniteActivation', r.nonFinite, `layer "${r.layer}" (${r.kind}): ${r.nonFinite} of its ${r.units} units produced NaN or infinite outputs`, r.layer));
       }
       if (this.resetEachStep) this.activations.reset();
     }
@@ -164,14 +178,15 @@ export class TrainingMonitor {
     }
 
     for (const [layer, f] of Object.entries(deadFraction)) {
+      const below = this.#deadWarned.get(layer);
       if (f > this.deadThreshold) {
-        if (!this.#aboveDead.has(layer)) {
+        if (below === undefined || below >= this.jumpWindow) {
           const r = this.lastReport.find((x) => x.layer === layer)!;
           warn('dead', f, `layer "${layer}" (${r.kind}): ${r.dead} of its ${r.units} units are dead (${percent(f)}), above the ${percent(this.deadThreshold)} threshold; consider a lower learning rate, LeakyReLU/PReLU, or another initialisation`, layer);
-          this.#aboveDead.add(layer);
         }
-      } else {
-        this.#aboveDead.delete(layer);
+        this.#deadWarned.set(layer, 0);
+      } else if (below !== undefined) {
+        this.#deadWarned.set(layer, below + 1);
       }
     }
 
@@ -180,23 +195,25 @@ export class TrainingMonitor {
     if (this.model) {
       const stats = gradientStats(this.model);
       for (const s of stats) gradNorms[s.name] = s.gradNorm;
-      gradNorm = totalGradNorm(stats);
+      const total = totalGradNorm(stats);
+      gradNorm = total;
       const bad = stats.filter((s) => !Number.isFinite(s.gradNorm));
       if (bad.length > 0) {
-        warn('nonFiniteGradient', bad[0]!.gradNorm, `the gradient of ${bad.map((s) => `"${s.name}"`).join(', ')} is not finite (norm ${bad[0]!.gradNorm})`, bad[0]!.name);
+        once('gradient', () => warn('nonFiniteGradient', bad[0]!.gradNorm, `the gradient of ${bad.map((s) => `"${s.name}"`).join(', ')} is not finite (norm ${bad[0]!.gradNorm})`, bad[0]!.name));
       } else {
         const recent = this.history.slice(-this.medianWindow).map((h) => h.gradNorm).filter((g): g is number => g !== null && Number.isFinite(g));
         // Wait for a few steps of history before judging what is normal.
         if (recent.length >= Math.min(10, this.medianWindow)) {
           const m = median(recent);
-          if (m > 0 && gradNorm > this.explodeFactor * m) {
+          if (m > 0 && total > this.explodeFactor * m) {
             const top = stats.reduce((a, b) => (b.gradNorm > a.gradNorm ? b : a));
-            warn('explodingGradient', gradNorm, `the gradient norm ${gradNorm.toPrecision(4)} is ${(gradNorm / m).toFixed(1)}x the median of the last ${recent.length} steps (${m.toPrecision(4)}); largest in "${top.name}" (${top.gradNorm.toPrecision(4)}); consider clipping (optim.clipGradNorm) or a lower learning rate`, top.name);
+            once('explode', () => warn('explodingGradient', total, `the gradient norm ${total.toPrecision(4)} is ${(total / m).toFixed(1)}x the median of the last ${recent.length} steps (${m.toPrecision(4)}); largest in "${top.name}" (${top.gradNorm.toPrecision(4)}); consider clipping (optim.clipGradNorm) or a lower learning rate`, top.name));
           }
         }
       }
     }
 
+    this.#nonFinite = nonFiniteNow;
     this.history.push({ step, loss, lr, deadFraction, gradNorm, gradNorms });
     this.warnings.push(...raised);
     if (this.#print) for (const w of raised) this.#print(`liven: ${w.message}`);
