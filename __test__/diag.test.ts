@@ -211,7 +211,7 @@ describe('unitStats and sampledHistogram: native = JS', () => {
     [3, 40000, 1],
   ];
 
-  it.skipIf(!native)('gives the same counts, extremes and histograms, and sums to 1e-12', () => {
+  it.skipIf(!native)('gives the same counts, extremes and histograms, and sums to 1e-5', () => {
     for (const [outer, units, inner] of layouts) {
       const x = randomTensor([outer * units * inner], outer + units, -1, 1).data;
       for (let i = 0; i < x.length; i += 13) x[i] = 0;
@@ -236,7 +236,10 @@ describe('unitStats and sampledHistogram: native = JS', () => {
       for (let i = 0; i < js.acc.length; i++) {
         // Fields 3-5 are the sums (added in another order), the rest must be equal.
         const f = Math.floor(i / units);
-        const ok = f >= 3 && f <= 5 ? Math.abs(nat.acc[i]! - js.acc[i]!) <= 1e-12 * Math.max(1, Math.abs(js.acc[i]!)) : nat.acc[i] === js.acc[i];
+        // The native sums are taken in float32 over blocks of 64 (see stats.rs): within 1e-5 of
+        // the sum of magnitudes (Σ|y| for Σ|y| and Σy, Σy² for itself).
+        const scale = f === 5 ? Math.abs(js.acc[i]!) : js.acc[3 * units + (i % units)]!;
+        const ok = f >= 3 && f <= 5 ? Math.abs(nat.acc[i]! - js.acc[i]!) <= 1e-5 * scale : nat.acc[i] === js.acc[i];
         if (!ok && bad.length < 5) bad.push(`field ${f} unit ${i % units}: ${nat.acc[i]} vs ${js.acc[i]}`);
       }
       expect(bad, what).toEqual([]);

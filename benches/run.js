@@ -5,6 +5,7 @@ import { machine } from './harness.js';
 
 const suites = {
   activations: () => import('./suites/activations.js'),
+  diag: () => import('./suites/diag.js'),
 };
 
 const args = process.argv.slice(2);

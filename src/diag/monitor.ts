@@ -104,7 +104,7 @@ export function histogramBinEdges(): { lo: number; hi: number; sign: -1 | 0 | 1 
 }
 
 /** Elements per forward that go into a layer's histogram: bounded, so its cost is. */
-const HIST_SAMPLES = 4096;
+const HIST_SAMPLES = 1024;
 
 interface Watched {
   path: string;

@@ -74,18 +74,27 @@ export function sampledHistogram(y: Float32Array, maxSamples: number, seed: numb
     }
     return;
   }
-  // xorshift32 and one element per block, as liven-core's sample_indices.
+  // xorshift32 and one element per block, as liven-core's sample_indices: block widths by
+  // carrying the remainder (no division), the offset from the top 16 bits (exact in a double).
   let s = seed >>> 0 || 1;
+  const q = Math.floor(len / maxSamples);
+  const r = len % maxSamples;
+  let start = 0;
+  let rem = 0;
   for (let i = 0; i < maxSamples; i++) {
     s ^= s << 13;
     s >>>= 0;
     s ^= s >>> 17;
     s ^= s << 5;
     s >>>= 0;
-    // i·len < 2^53, and the quotients are exact integers after floor (len < 2^31).
-    const start = Math.floor((i * len) / maxSamples);
-    const end = Math.floor(((i + 1) * len) / maxSamples);
-    const b = histogramBin(y[start + (s % (end - start))]!);
+    rem += r;
+    let width = q;
+    if (rem >= maxSamples) {
+      width++;
+      rem -= maxSamples;
+    }
+    const b = histogramBin(y[start + Math.floor(((s >>> 16) * width) / 65536)]!);
     if (b >= 0) hist[b]!++;
+    start += width;
   }
 }
