@@ -13,12 +13,13 @@ function rows(data: number[][]): Tensor {
 }
 
 /** The window statistics of `outputs` computed directly, in float64 (an independent oracle). */
-function direct(outputs: Float32Array[]): { mean: number; std: number; min: number; max: number; zeroFraction: number } {
+function direct(outputs: Float32Array[]): { mean: number; meanAbs: number; std: number; min: number; max: number; zeroFraction: number } {
   const all = outputs.flatMap((o) => [...o]);
   const n = all.length;
   const mean = all.reduce((a, b) => a + b, 0) / n;
   const variance = all.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1);
-  return { mean, std: Math.sqrt(variance), min: Math.min(...all), max: Math.max(...all), zeroFraction: all.filter((v) => v === 0).length / n };
+  const meanAbs = all.reduce((a, b) => a + Math.abs(b), 0) / n;
+  return { mean, meanAbs, std: Math.sqrt(variance), min: Math.min(...all), max: Math.max(...all), zeroFraction: all.filter((v) => v === 0).length / n };
 }
 
 describeEachBackend('diag.deadUnits', () => {
@@ -156,8 +157,9 @@ describeEachBackend('diag.ActivationMonitor', () => {
       expect(r[i]!.zeroFraction).toBe(want.zeroFraction);
       expect(r[i]!.min).toBe(want.min);
       expect(r[i]!.max).toBe(want.max);
-      expect(r[i]!.mean).toBeCloseTo(want.mean, 12);
-      expect(r[i]!.std).toBeCloseTo(want.std, 12);
+      // The native sums are float32 over blocks of 64, float64 beyond (stats.rs): 1e-5 relative.
+      expect(Math.abs(r[i]!.mean - want.mean)).toBeLessThan(1e-5 * want.meanAbs);
+      expect(Math.abs(r[i]!.std - want.std)).toBeLessThan(1e-5 * want.std);
     }
     expect(r[1]!.zeroFraction).toBeGreaterThan(0.3);
   });
