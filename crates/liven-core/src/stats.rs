@@ -58,6 +58,7 @@ const GRAIN: usize = 1 << 15;
 const FLUSH: usize = 64;
 
 /// Per-lane partial statistics of one call.
+#[derive(Clone, Copy)]
 struct Lanes {
     /// Pre-activations `<= 0` (a plain compare, which vectorises; `active` is the rest).
     inactive: [u32; LANES],
@@ -223,10 +224,14 @@ multiversion! {
                     let col = col0 + b * LANES;
                     let width = LANES.min(units - col);
                     if width == LANES {
+                        // A local copy lives in registers over the rows; the slice element would
+                        // be stored back after every row.
+                        let mut local = *lanes;
                         for n in rows.clone() {
                             let r = n * units + col..n * units + col + LANES;
-                            lanes.add_block(pre[r.clone()].try_into().unwrap(), y[r].try_into().unwrap());
+                            local.add_block(pre[r.clone()].try_into().unwrap(), y[r].try_into().unwrap());
                         }
+                        *lanes = local;
                     } else {
                         for n in rows.clone() {
                             let r = n * units + col..n * units + col + width;
@@ -281,15 +286,24 @@ pub fn unit_stats(pre: &[f32], y: &[f32], units: usize, inner: usize, acc: &mut 
     let isa = simd::active();
     let outer = y.len() / (units * inner);
     // Per unit (inner > 1) or per block of LANES units (inner = 1): the statistics of each unit.
-    let parts: Vec<(usize, [f64; FIELDS])> = if inner > 1 {
+    // Merges one unit's statistics of this call into the window.
+    let mut merge = |u: usize, s: [f64; FIELDS]| {
+        let field = |f: usize| f * units + u;
+        for f in [ACTIVE, ZEROS, SUM_ABS, SUM, SUM_SQ] {
+            acc[field(f)] += s[f];
+        }
+        acc[field(MAX_ABS)] = acc[field(MAX_ABS)].max(s[MAX_ABS]);
+        acc[field(MIN)] = acc[field(MIN)].min(s[MIN]);
+        acc[field(MAX)] = acc[field(MAX)].max(s[MAX]);
+    };
+    if inner > 1 {
         let one = |u: usize| {
-            (
-                u,
-                unit_lanes(isa, pre, y, u * inner, units * inner, inner, outer)
-                    .fold(0..LANES, outer * inner),
-            )
+            unit_lanes(isa, pre, y, u * inner, units * inner, inner, outer)
+                .fold(0..LANES, outer * inner)
         };
-        map_units(y.len(), units, one)
+        for (u, s) in map_units(y.len(), units, one).into_iter().enumerate() {
+            merge(u, s);
+        }
     } else {
         // Blocks of LANES units; a thread takes a run of whole blocks (and all rows).
         let blocks = units.div_ceil(LANES);
@@ -304,28 +318,15 @@ pub fn unit_stats(pre: &[f32], y: &[f32], units: usize, inner: usize, acc: &mut 
                 .map(|_| Lanes::new())
                 .collect();
             column_lanes(isa, pre, y, first * LANES, units, outer, &mut lanes);
-            let mut out = Vec::new();
-            for (b, block) in lanes.iter().enumerate() {
-                let col = (first + b) * LANES;
-                for l in 0..LANES.min(units - col) {
-                    out.push((col + l, block.fold(l..l + 1, outer)));
-                }
-            }
-            out
+            lanes
         };
-        map_units(y.len(), blocks.div_ceil(per_task), task)
-            .into_iter()
-            .flatten()
-            .collect()
-    };
-    for (u, s) in parts {
-        let field = |f: usize| f * units + u;
-        for f in [ACTIVE, ZEROS, SUM_ABS, SUM, SUM_SQ] {
-            acc[field(f)] += s[f];
+        let done = map_units(y.len(), blocks.div_ceil(per_task), task);
+        for (b, block) in done.iter().flatten().enumerate() {
+            let col = b * LANES;
+            for l in 0..LANES.min(units - col) {
+                merge(col + l, block.fold(l..l + 1, outer));
+            }
         }
-        acc[field(MAX_ABS)] = acc[field(MAX_ABS)].max(s[MAX_ABS]);
-        acc[field(MIN)] = acc[field(MIN)].min(s[MIN]);
-        acc[field(MAX)] = acc[field(MAX)].max(s[MAX]);
     }
 }
 
