@@ -633,7 +633,7 @@ mod timing {
     #[test]
     #[ignore]
     fn time_unit_stats() {
-        for (outer, units, inner) in [(64, 256, 1), (1024, 16, 1), (16, 1024, 1), (16, 16, 784)] {
+        for (outer, units, inner) in [(256, 1024, 1), (64, 16, 784), (64, 32, 196), (128, 64, 1024)] {
             let n = outer * units * inner;
             let x: Vec<f32> = (0..n)
                 .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
