@@ -633,7 +633,12 @@ mod timing {
     #[test]
     #[ignore]
     fn time_unit_stats() {
-        for (outer, units, inner) in [(256, 1024, 1), (64, 16, 784), (64, 32, 196), (128, 64, 1024)] {
+        for (outer, units, inner) in [
+            (256, 1024, 1),
+            (64, 16, 784),
+            (64, 32, 196),
+            (128, 64, 1024),
+        ] {
             let n = outer * units * inner;
             let x: Vec<f32> = (0..n)
                 .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
