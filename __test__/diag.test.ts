@@ -141,6 +141,37 @@ describeEachBackend('diag.ActivationMonitor', () => {
     expect(mz.report()[0]).toMatchObject({ dead: 3, dormant: 3, zeroFraction: 1 });
   });
 
+  it('channels are the units of 4-D activations: dead, nearly dead and dormant per channel', () => {
+    const t = 2 ** -10;
+    // [3, 4, 5, 5], inputs in [0, 1) then offset per channel before a ReLU:
+    // channel 0 by -2 (dead), channel 1 zero input and -1 except one position at exactly t/2
+    // (alive, nearly dead), channel 2 by +40 (alive, large), channel 3 zero input, offset 0
+    // (pre-activation exactly 0 everywhere: dead).
+    const x = randomTensor([3, 4, 5, 5], 9, 0, 1);
+    for (let n = 0; n < 3; n++) for (let p = 0; p < 25; p++) x.data[n * 100 + 25 + p] = x.data[n * 100 + 75 + p] = 0;
+    x.data[100 + 25 + 7] = 1 + t / 2;
+    const model = new Chain(new Offset([-2, -1, 40, 0]), new nn.ReLU());
+    const mon = new diag.ActivationMonitor(model, { nearlyDeadThreshold: t });
+    model.eval().forward(x);
+    const u = mon.unitReport('1');
+    expect(mon.report()[0]).toMatchObject({ units: 4, samples: 3, dead: 2, nearlyDead: 1, dormant: 3 });
+    expect([...u.dead]).toEqual([1, 0, 0, 1]);
+    expect([...u.nearlyDead]).toEqual([0, 1, 0, 0]);
+    expect([...u.maxAbs]).toEqual([0, t / 2, u.maxAbs[2], 0]);
+    expect(u.activeFraction[1]).toBeCloseTo(1 / 75, 12);
+    // Channel 1's mean |y| is t/2/75, far below τ times the layer average (≈ 40.5 / 4).
+    expect([...u.dormant]).toEqual([1, 1, 0, 1]);
+    expect(u.dormancyScore[2]).toBeCloseTo(4, 1);
+    // The same channels through a per-channel PReLU with positive slopes: LeakyReLU-like
+    // outputs, the same dead set (its output stands in for the pre-activation), no longer
+    // nearly dead (|y| = 0.5 · 1 on the negative side).
+    const prelu = new Chain(new Offset([-2, -1, 40, 0]), new nn.PReLU({ numParameters: 4, init: 0.5 }));
+    const mp = new diag.ActivationMonitor(prelu, { nearlyDeadThreshold: t });
+    prelu.forward(x);
+    expect([...mp.unitReport('1').dead]).toEqual([1, 0, 0, 1]);
+    expect([...mp.unitReport('1').nearlyDead]).toEqual([0, 0, 0, 0]);
+  });
+
   it('zero fraction, mean, std, min and max equal a direct computation over the window', () => {
     const model = new Chain(new nn.LeakyReLU({ negativeSlope: 0.2 }), new nn.ReLU());
     const mon = new diag.ActivationMonitor(model);
