@@ -10,6 +10,7 @@ const suites = {
   io: () => import('./suites/io.js'),
   norm: () => import('./suites/norm.js'),
   pool: () => import('./suites/pool.js'),
+  diag: () => import('./suites/diag.js'),
 };
 
 const args = process.argv.slice(2);

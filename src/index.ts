@@ -4,6 +4,7 @@ export * as nn from './nn/index.js';
 export * as init from './init/index.js';
 export * as optim from './optim/index.js';
 export * as io from './io/index.js';
+export * as diag from './diag/index.js';
 export { manualSeed } from './init/rng.js';
 export { setBackend, getBackend, setNumThreads, getNumThreads, simdLevel } from './backend/index.js';
 export type { BackendName } from './backend/index.js';

@@ -74,6 +74,14 @@ export interface Kernels {
   mseForward(x: Float32Array, target: Float32Array): number;
   /** `dx = (x - target) · scale`. */
   mseBackward(x: Float32Array, target: Float32Array, dx: Float32Array, scale: number): void;
+  /**
+   * Merges one forward's per-unit statistics (`pre` → `y`, `[outer, units, inner]`) into the
+   * window accumulator `acc` (8 × units float64, field-major: active, zeros, maxAbs, sumAbs, sum,
+   * sumSq, min, max). `pre` and `y` may be the same array.
+   */
+  unitStats(pre: Float32Array, y: Float32Array, units: number, inner: number, acc: Float64Array): void;
+  /** Adds a fixed-bin histogram of at most `maxSamples` elements of `y` (stratified, from `seed`) into `hist`. */
+  sampledHistogram(y: Float32Array, maxSamples: number, seed: number, hist: Float64Array): void;
   /** A plain copy: the memory-bandwidth reference of the benchmarks. */
   copy(x: Float32Array, y: Float32Array): void;
   /** Parses and validates a whole safetensors file's header; throws an Error that says what is wrong. */

@@ -16,3 +16,4 @@ pub mod optim;
 pub mod pool;
 pub mod safetensors;
 pub mod softmax;
+pub mod stats;

@@ -17,6 +17,7 @@ pub mod optim;
 pub mod pool;
 pub mod safetensors;
 pub mod softmax;
+pub mod stats;
 
 pub(crate) fn invalid(message: String) -> Error {
     Error::new(Status::InvalidArg, message)

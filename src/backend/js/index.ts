@@ -6,6 +6,7 @@ import * as optim from './optim.js';
 import * as pool from './pool.js';
 import { safetensorsParse, safetensorsToF32 } from './safetensors.js';
 import * as softmax from './softmax.js';
+import { sampledHistogram, unitStats } from './stats.js';
 
 /** The pure-TypeScript backend: every kernel of liven-core, as plain loops. */
 export const jsKernels: Kernels = {
@@ -17,4 +18,6 @@ export const jsKernels: Kernels = {
   ...softmax,
   safetensorsParse,
   safetensorsToF32,
+  sampledHistogram,
+  unitStats,
 };

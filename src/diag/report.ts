@@ -1,0 +1,260 @@
+// One self-contained HTML page: inline SVG charts and a table, no scripts, no network, no
+// external fonts. Everything from the data is escaped.
+import { describeValue } from '../check.js';
+import { ActivationMonitor, histogramBinEdges, type LayerHistogram, type LayerReport } from './monitor.js';
+import { TrainingMonitor, type TrainingRecord, type TrainingWarning } from './training.js';
+
+export interface ReportInput {
+  /** The training history: a TrainingMonitor (its records and warnings) or its records. */
+  history?: TrainingMonitor | readonly TrainingRecord[];
+  /** The activation statistics for the table and histograms. When its window is empty, the last step's window of `history` is used. */
+  monitor?: ActivationMonitor;
+  title?: string;
+}
+
+const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+
+function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** A compact number for labels and table cells. */
+function fmt(v: number): string {
+  if (Number.isNaN(v)) return '–';
+  if (!Number.isFinite(v)) return v > 0 ? '∞' : '−∞';
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 1e4 || a < 1e-3) return v.toExponential(2).replace('e+', 'e');
+  return Number(v.toPrecision(4)).toString();
+}
+
+function pct(v: number): string {
+  return Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : '–';
+}
+
+interface Series {
+  name: string;
+  points: [number, number][];
+}
+
+/** Tick values for a linear axis over [lo, hi]: 1, 2 or 5 times a power of ten apart. */
+function linearTicks(lo: number, hi: number): number[] {
+  const raw = (hi - lo) / 5;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw)!;
+  const ticks: number[] = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
+  return ticks;
+}
+
+const W = 560;
+const H = 230;
+const M = { left: 62, right: 16, top: 30, bottom: 40 };
+/** Legend entries per row, above the plot; each row adds to the chart's top margin. */
+const LEGEND_COLUMNS = 4;
+const LEGEND_ROW = 14;
+
+/** A line chart as an SVG element. Points with a non-finite y (or <= 0 on a log axis) break the line. */
+function lineChart(title: string, series: Series[], { percent = false, yLabel = '' } = {}): string {
+  const legendRows = series.length > 1 ? Math.ceil(series.length / LEGEND_COLUMNS) : 0;
+  const top = M.top + legendRows * LEGEND_ROW;
+  const H = 230 + legendRows * LEGEND_ROW;
+  const usable = (y: number, log: boolean): boolean => Number.isFinite(y) && (!log || y > 0);
+  const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
+  const xs = series.flatMap((s) => s.points.map(([x]) => x));
+  const head = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}"><text x="${M.left}" y="18" class="title">${esc(title)}</text>`;
+  if (all.length === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="muted">no data</text></svg>`;
+  const ys = all.map(([, y]) => y);
+  let yMin = Math.min(...ys);
+  let yMax = Math.max(...ys);
+  // A log axis when every value is positive and they span more than a factor of 50.
+  const log = !percent && yMin > 0 && yMax / yMin > 50;
+  if (percent) {
+    // From 0 to the tick at or above the largest value (at least 10%, at most 100%).
+    yMin = 0;
+    const highest = Math.max(yMax, 0.1);
+    yMax = Math.min(1, linearTicks(0, highest).find((t) => t >= highest - 1e-12) ?? highest * 1.1);
+  } else if (yMin === yMax) {
+    const pad = yMin === 0 ? 1 : Math.abs(yMin) * 0.1;
+    yMin -= pad;
+    yMax += pad;
+  }
+  const xMin = Math.min(...xs);
+  const xMax = Math.max(xMin + 1, Math.max(...xs));
+  const ty = (y: number): number => (log ? Math.log10(y) : y);
+  const [ly, hy] = log ? [Math.floor(Math.log10(yMin)), Math.ceil(Math.log10(yMax))] : [yMin, yMax];
+  const pw = W - M.left - M.right;
+  const ph = H - top - M.bottom;
+  const px = (x: number): number => M.left + ((x - xMin) / (xMax - xMin)) * pw;
+  const py = (y: number): number => top + ph - ((ty(y) - ly) / (hy - ly)) * ph;
+  const parts: string[] = [head];
+  const yTicks = log ? Array.from({ length: hy - ly + 1 }, (_, i) => 10 ** (ly + i)) : linearTicks(ly, hy);
+  for (const t of yTicks) {
+    const y = py(t).toFixed(1);
+    parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" class="grid"/><text x="${M.left - 6}" y="${y}" dy="0.32em" text-anchor="end" class="tick">${percent ? `${Math.round(t * 100)}%` : fmt(t)}</text>`);
+  }
+  for (const t of linearTicks(xMin, xMax).filter((t) => Number.isInteger(t))) {
+    const x = px(t).toFixed(1);
+    parts.push(`<line x1="${x}" x2="${x}" y1="${top + ph}" y2="${top + ph + 4}" class="axis"/><text x="${x}" y="${top + ph + 16}" text-anchor="middle" class="tick">${t}</text>`);
+  }
+  parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${top + ph}" y2="${top + ph}" class="axis"/><line x1="${M.left}" x2="${M.left}" y1="${top}" y2="${top + ph}" class="axis"/>`);
+  parts.push(`<text x="${M.left + pw / 2}" y="${H - 6}" text-anchor="middle" class="label">step</text>`);
+  if (yLabel) parts.push(`<text transform="translate(14 ${top + ph / 2}) rotate(-90)" text-anchor="middle" class="label">${esc(yLabel)}${log ? ' (log)' : ''}</text>`);
+  series.forEach((s, i) => {
+    const color = PALETTE[i % PALETTE.length]!;
+    const runs: string[] = [];
+    let run: string[] = [];
+    for (const [x, y] of s.points) {
+      if (usable(y, log)) run.push(`${px(x).toFixed(1)},${py(y).toFixed(1)}`);
+      else if (run.length) (runs.push(run.join(' ')), (run = []));
+    }
+    if (run.length) runs.push(run.join(' '));
+    for (const r of runs) {
+      const single = !r.includes(' ');
+      parts.push(single ? `<circle cx="${r.split(',')[0]}" cy="${r.split(',')[1]}" r="2" fill="${color}"/>` : `<polyline points="${r}" fill="none" stroke="${color}" stroke-width="1.6"/>`);
+    }
+  });
+  if (legendRows > 0) {
+    // Above the plot, LEGEND_COLUMNS entries per row, so it never covers a line.
+    const colWidth = (W - M.left - M.right) / LEGEND_COLUMNS;
+    series.forEach((s, i) => {
+      const x = M.left + (i % LEGEND_COLUMNS) * colWidth;
+      const y = M.top + Math.floor(i / LEGEND_COLUMNS) * LEGEND_ROW;
+      parts.push(`<rect x="${x.toFixed(1)}" y="${y - 5}" width="12" height="3" fill="${PALETTE[i % PALETTE.length]}"/><text x="${(x + 16).toFixed(1)}" y="${y}" dy="0.1em" class="legend">${esc(s.name)}</text>`);
+    });
+  }
+  parts.push('</svg>');
+  return parts.join('');
+}
+
+/** A bar chart of one layer's output histogram on the monitor's symmetric log2 bins. */
+function histogramChart(h: LayerHistogram, report: LayerReport | undefined): string {
+  const edges = histogramBinEdges();
+  const total = h.counts.reduce((a, b) => a + b, 0);
+  const name = h.layer === '' ? '(model)' : h.layer;
+  const title = `layer "${name}" (${h.kind})${report ? `: ${report.units} units, ${pct(report.zeroFraction)} zeros` : ''}`;
+  const head = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}"><text x="${M.left}" y="18" class="title">${esc(title)}</text>`;
+  if (total === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="muted">no outputs (other than NaN) in the window</text></svg>`;
+  // Only the bins from the first to the last non-empty one (and always the zero bin).
+  const zero = edges.findIndex((e) => e.sign === 0);
+  let first = h.counts.findIndex((c) => c > 0);
+  let last = h.counts.length - 1 - [...h.counts].reverse().findIndex((c) => c > 0);
+  first = Math.min(first, zero);
+  last = Math.max(last, zero);
+  const bins = last - first + 1;
+  const pw = W - M.left - M.right;
+  const ph = H - M.top - M.bottom;
+  const bw = pw / bins;
+  const fractions = Array.from(h.counts.subarray(first, last + 1), (c) => c / total);
+  const top = Math.max(...fractions);
+  const yMax = linearTicks(0, top).find((t) => t >= top) ?? top;
+  const ticks = linearTicks(0, yMax);
+  const py = (f: number): number => M.top + ph - (f / yMax) * ph;
+  const parts = [head];
+  for (const t of ticks) {
+    const y = py(t).toFixed(1);
+    parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" class="grid"/><text x="${M.left - 6}" y="${y}" dy="0.32em" text-anchor="end" class="tick">${t === 0 ? '0' : `${+(t * 100).toPrecision(3)}%`}</text>`);
+  }
+  fractions.forEach((f, i) => {
+    const b = first + i;
+    const e = edges[b]!;
+    const x = M.left + i * bw;
+    const label = e.sign === 0 ? 'exactly 0' : `${e.sign < 0 ? '−' : ''}[${fmt(e.lo)}, ${fmt(e.hi)})`;
+    const cls = e.sign === 0 ? 'bar zero' : e.sign < 0 ? 'bar neg' : 'bar';
+    if (f > 0) parts.push(`<rect x="${(x + 0.5).toFixed(1)}" y="${py(f).toFixed(1)}" width="${Math.max(bw - 1, 0.5).toFixed(1)}" height="${(M.top + ph - py(f)).toFixed(1)}" class="${cls}"><title>${esc(label)}: ${pct(f)}</title></rect>`);
+    // Label the zero bin and every fourth octave (2^e with e a multiple of 4).
+    const exp = Math.round(Math.log2(e.lo));
+    if (e.sign === 0 || exp % 4 === 0) {
+      const text = e.sign === 0 ? '0' : `${e.sign < 0 ? '−' : ''}2<tspan dy="-0.45em" font-size="8">${exp}</tspan>`;
+      parts.push(`<text x="${(x + bw / 2).toFixed(1)}" y="${M.top + ph + 16}" text-anchor="middle" class="tick">${text}</text>`);
+    }
+  });
+  parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${M.top + ph}" y2="${M.top + ph}" class="axis"/>`);
+  parts.push(`<text x="${M.left + pw / 2}" y="${H - 4}" text-anchor="middle" class="label">output value (bins of one octave; ${total.toLocaleString('en')} sampled values)</text>`);
+  parts.push('</svg>');
+  return parts.join('');
+}
+
+function table(rows: readonly LayerReport[]): string {
+  const head = ['layer', 'kind', 'units', 'dead', 'dead %', 'nearly dead', 'dormant', 'zeros', 'mean', 'std', 'min', 'max', 'samples'];
+  const body = rows.map((r) => {
+    const flag = r.deadFraction > 0.1 ? ' class="bad"' : '';
+    const cells = [esc(r.layer === '' ? '(model)' : r.layer), r.kind, String(r.units), String(r.dead), pct(r.deadFraction), String(r.nearlyDead), String(r.dormant), pct(r.zeroFraction), fmt(r.mean), fmt(r.std), fmt(r.min), fmt(r.max), String(r.samples)];
+    return `<tr${flag}>${cells.map((c, i) => `<td${i >= 2 ? ' class="num"' : ''}>${c}</td>`).join('')}</tr>`;
+  });
+  return `<table><thead><tr>${head.map((h, i) => `<th${i >= 2 ? ' class="num"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
+}
+
+const CSS = `
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 24px; color: #222; background: #fff; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+p.meta { color: #666; margin: 0 0 12px; font-size: 13px; }
+.charts { display: flex; flex-wrap: wrap; gap: 12px; }
+svg { background: #fcfcfc; border: 1px solid #e4e4e4; border-radius: 4px; }
+svg .title { font-size: 13px; font-weight: 600; fill: #222; }
+svg .tick { font-size: 10px; fill: #555; } svg .label { font-size: 11px; fill: #444; } svg .legend { font-size: 10px; fill: #333; }
+svg .muted { font-size: 13px; fill: #999; }
+svg .grid { stroke: #e8e8e8; stroke-width: 1; } svg .axis { stroke: #888; stroke-width: 1; }
+svg .bar { fill: #1f77b4; } svg .bar.neg { fill: #6baed6; } svg .bar.zero { fill: #d62728; }
+table { border-collapse: collapse; font-size: 13px; } th, td { padding: 4px 9px; border-bottom: 1px solid #e4e4e4; text-align: left; }
+th { background: #f3f3f3; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.bad td { background: #fdecea; }
+ul.warnings { font-size: 13px; padding-left: 20px; } ul.warnings li { margin: 3px 0; }
+.definitions { font-size: 12px; color: #555; max-width: 900px; }
+`;
+
+/**
+ * The HTML report: curves of loss, learning rate, dead fraction per layer and gradient norm
+ * over steps, the warnings, the activation table and one output histogram per layer.
+ */
+export function renderReport(input: ReportInput): string {
+  if (input === null || typeof input !== 'object') throw new TypeError(`diag.renderReport needs an object { history, monitor, title }, got ${describeValue(input)}`);
+  const { history, monitor } = input;
+  const title = input.title ?? 'liven: activation report';
+  if (typeof title !== 'string') throw new TypeError(`diag.renderReport: title must be a string, got ${describeValue(title)}`);
+  if (monitor !== undefined && !(monitor instanceof ActivationMonitor)) throw new TypeError(`diag.renderReport: monitor must be a diag.ActivationMonitor, got ${describeValue(monitor)}`);
+  if (history !== undefined && !(history instanceof TrainingMonitor) && !Array.isArray(history)) throw new TypeError(`diag.renderReport: history must be a diag.TrainingMonitor or its history array, got ${describeValue(history)}`);
+  const records: readonly TrainingRecord[] = history instanceof TrainingMonitor ? history.history : (history ?? []);
+  const warnings: readonly TrainingWarning[] = history instanceof TrainingMonitor ? history.warnings : [];
+
+  // The monitor's current window, or the last step's when it has just been reset.
+  let rows = monitor?.report() ?? [];
+  let hists = monitor?.histograms() ?? [];
+  let windowNote = 'the monitor\'s current window';
+  if (!rows.some((r) => r.samples > 0) && history instanceof TrainingMonitor && history.lastReport.length > 0) {
+    rows = history.lastReport;
+    hists = history.lastHistograms;
+    windowNote = `the window of the last training step (${records.length - 1})`;
+  }
+
+  const out: string[] = [];
+  out.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${CSS}</style></head><body>`);
+  out.push(`<h1>${esc(title)}</h1><p class="meta">${records.length} training steps recorded; activation statistics over ${esc(windowNote)}.</p>`);
+
+  if (records.length > 0) {
+    const layers = [...new Set(records.flatMap((r) => Object.keys(r.deadFraction)))];
+    const charts = [lineChart('loss', [{ name: 'loss', points: records.map((r) => [r.step, r.loss]) }], { yLabel: 'loss' })];
+    if (records.some((r) => r.lr !== null)) charts.push(lineChart('learning rate', [{ name: 'lr', points: records.map((r) => [r.step, r.lr ?? NaN]) }], { yLabel: 'lr' }));
+    if (layers.length > 0) {
+      const series = layers.map((l) => ({ name: `layer "${l}"`, points: records.map((r) => [r.step, r.deadFraction[l] ?? NaN] as [number, number]) }));
+      charts.push(lineChart('dead units per layer', series, { percent: true, yLabel: 'dead fraction' }));
+    }
+    if (records.some((r) => r.gradNorm !== null)) charts.push(lineChart('gradient norm (all parameters)', [{ name: 'grad norm', points: records.map((r) => [r.step, r.gradNorm ?? NaN]) }], { yLabel: 'L2 norm' }));
+    out.push(`<h2>Training</h2><div class="charts">${charts.join('')}</div>`);
+  }
+
+  if (warnings.length > 0) {
+    const shown = warnings.slice(0, 200);
+    out.push(`<h2>Warnings (${warnings.length})</h2><ul class="warnings">${shown.map((w) => `<li>${esc(w.message)}</li>`).join('')}</ul>`);
+    if (warnings.length > shown.length) out.push(`<p class="meta">… and ${warnings.length - shown.length} more.</p>`);
+  }
+
+  if (rows.length > 0) {
+    out.push(`<h2>Activation layers</h2>${table(rows)}`);
+    out.push(`<p class="definitions">Units are features of [N, F] activations and channels of [N, C, H, W] ones. <b>Dead</b>: the pre-activation was ≤ 0 for every sample and position in the window. <b>Nearly dead</b>: not dead, but the largest |output| stayed below ${monitor ? fmt(monitor.nearlyDeadThreshold) : 'the threshold'}. <b>Dormant</b> (ReDo, Sokar et al. 2023): the unit's mean |output| over the layer's average of it is ≤ ${monitor ? fmt(monitor.dormantThreshold) : 'τ'}. Rows with more than 10% dead units are shaded.</p>`);
+    const byLayer = new Map(rows.map((r) => [r.layer, r]));
+    out.push(`<h2>Output histograms</h2><div class="charts">${hists.map((h) => histogramChart(h, byLayer.get(h.layer))).join('')}</div>`);
+  }
+  out.push('</body></html>');
+  return out.join('\n');
+}
