@@ -71,7 +71,7 @@ describe.skipIf(backends.length < 2)('softmax: native = JS backend', () => {
     ['[9, 4, 6] dim 0', [9, 4, 6], 0],
     ['[300, 1000] dim -1 (parallel)', [300, 1000], -1],
     ['[8, 64, 20, 20] dim 1 (parallel)', [8, 64, 20, 20], 1],
-    ['[2100, 1000] dim -1 (streamed)', [2100, 1000], -1],
+    ['[2100, 1000] dim -1 (16 MB)', [2100, 1000], -1],
   ];
   for (const kind of ['Softmax', 'LogSoftmax']) {
     it.each(cases)(`${kind} %s`, (_label, shape, dim) => {

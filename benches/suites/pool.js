@@ -76,6 +76,30 @@ function ops() {
   };
 }
 
+/**
+ * CPU seconds per call (user + system, the best of 5 batches): on a loaded machine a kernel
+ * that waits for a core is not charged for the wait, as it is in wall time. Meaningful with
+ * one thread (`--threads 1`), where it is the kernel's own time.
+ */
+function cpuTime(fn, quick) {
+  fn();
+  let reps = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) fn();
+    if (performance.now() - t0 >= (quick ? 5 : 50)) break;
+    reps *= 2;
+  }
+  let best = Infinity;
+  for (let b = 0; b < (quick ? 2 : 5); b++) {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < reps; i++) fn();
+    const c = process.cpuUsage(c0);
+    best = Math.min(best, (c.user + c.system) / 1e6 / reps);
+  }
+  return best;
+}
+
 export async function run({ quick = false, log = console.log } = {}) {
   if (!native) throw new Error('the native addon is not built: run `npm run build`');
   const { list, inSize, x } = ops();
@@ -85,17 +109,27 @@ export async function run({ quick = false, log = console.log } = {}) {
   const t = await measure(cases, { quick });
   const torch = torchTimes(quick);
   const copyBytesPerSecond = (2 * 4 * inSize) / t['copy native'];
+  const copyCpu = cpuTime(cases[0][1], quick);
   const rows = [];
+  const cpuRows = [];
   const results = [];
-  for (const [name, bytes] of list) {
+  for (const [name, bytes, make] of list) {
     const tn = t[`${name} native`];
     const tj = t[`${name} js`];
     const tt = torch[name];
     const bound = bytes / copyBytesPerSecond;
     rows.push([name, formatTime(tn), formatTime(tj), `${(tj / tn).toFixed(1)}x`, tt ? formatTime(tt) : '—', tt ? `${(tt / tn).toFixed(2)}x` : '—', `${(bytes / 1e6).toFixed(0)} MB`, formatTime(bound), `${(tn / bound).toFixed(2)}x`]);
-    results.push({ name, native: tn, js: tj, torch: tt ?? null, bytes, bound });
+    const cpu = cpuTime(make(native), quick);
+    const cpuBound = (bytes / (2 * 4 * inSize)) * copyCpu;
+    const tc = torch[`cpu ${name}`];
+    cpuRows.push([name, formatTime(cpu), tc ? formatTime(tc) : '—', tc ? `${(tc / cpu).toFixed(2)}x` : '—', formatTime(cpuBound), `${(cpu / cpuBound).toFixed(2)}x`]);
+    results.push({ name, native: tn, js: tj, torch: tt ?? null, bytes, bound, cpu, cpuBound });
   }
   log(table(['forward+backward', 'native', 'js', 'vs js', 'PyTorch', 'vs PyTorch', 'bytes', 'copy bound', 'native / bound'], rows));
+  log('');
+  log("CPU time (best of 5 batches): native kernels against PyTorch's (its process time) and against the copy's CPU time for the same bytes:");
+  log('');
+  log(table(['forward+backward', 'native CPU', 'PyTorch CPU', 'vs PyTorch', 'copy bound CPU', 'native / bound'], cpuRows));
   log('');
   const copyTorch = torch['copy [32, 64, 56, 56]'];
   log(`copy of [32, 64, 56, 56] (25.7 MB): native ${formatTime(t['copy native'])} (${(copyBytesPerSecond / 1e9).toFixed(1)} GB/s)` + (copyTorch ? `, PyTorch ${formatTime(copyTorch)}` : `; PyTorch: ${torch.error ?? 'not run'}`));

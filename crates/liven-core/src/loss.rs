@@ -10,7 +10,7 @@
 use crate::multiversion;
 use crate::pool::for_plane_groups;
 use crate::simd;
-use crate::softmax::{exp_nonpositive, stream_rows};
+use crate::softmax::exp_nonpositive;
 use crate::stream::{fill_blocks, should_stream};
 use crate::threads;
 use rayon::prelude::*;
@@ -131,17 +131,13 @@ pub fn cross_entropy_backward(
     );
     let isa = simd::active();
     let mut none: [u8; 0] = [];
-    let stream = should_stream(dx.len());
     for_plane_groups(n, c, dx, c, &mut none, 0, |r, dx, _| {
-        stream_rows(dx, c, stream, |row, dx| {
-            let rows = r.start + row..r.start + row + dx.len() / c;
-            let (x, t, st) = (
-                &x[rows.start * c..rows.end * c],
-                &target[rows.clone()],
-                &stats[2 * rows.start..2 * rows.end],
-            );
-            cross_entropy_rows_backward(isa, x, t, st, dx, c, smoothing, scale);
-        });
+        let (x, t, st) = (
+            &x[r.start * c..r.end * c],
+            &target[r.clone()],
+            &stats[2 * r.start..2 * r.end],
+        );
+        cross_entropy_rows_backward(isa, x, t, st, dx, c, smoothing, scale);
     });
 }
 

@@ -21,7 +21,6 @@
 
 use crate::multiversion;
 use crate::simd;
-use crate::stream::{fill_blocks, should_stream};
 use crate::threads;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -334,8 +333,6 @@ struct Scratch {
     v: Vec<f32>,
     /// The winner's offset from the window's first tap (row offset · W + column offset).
     vrow: Vec<i32>,
-    /// A plane of the input gradient for streaming backward passes.
-    plane: Vec<f32>,
 }
 
 impl Scratch {
@@ -348,7 +345,6 @@ impl Scratch {
             harg: args(rows * len),
             v: vec![0.0; g.oh * len],
             vrow: args(g.oh * len),
-            plane: Vec::new(),
         }
     }
 
@@ -359,7 +355,6 @@ impl Scratch {
             harg: Vec::new(),
             v: Vec::new(),
             vrow: Vec::new(),
-            plane: Vec::new(),
         }
     }
 }
@@ -584,8 +579,9 @@ pub fn max_pool2d_forward(x: &[f32], y: &mut [f32], indices: &mut [u32], planes:
     });
 }
 
-/// Writes `dx` from the planes' gradients `f(scratch, plane_range, out)`, through an L1 buffer
-/// and streaming stores when `dx` is large.
+/// Writes `dx` plane by plane with `per_plane(plane, out, scratch)`, in parallel for large
+/// inputs. Plain stores: with streaming stores (stream.rs) the backward passes measured up to 2x
+/// slower on the benchmark's 26 MB gradients, which the next kernel reads back from the cache.
 fn write_planes(
     dx: &mut [f32],
     planes: usize,
@@ -593,22 +589,11 @@ fn write_planes(
     per_plane: impl Fn(usize, &mut [f32], &mut Scratch) + Sync,
     scratch: impl Fn() -> Scratch + Sync,
 ) {
-    let stream = should_stream(dx.len());
     let mut none: [u8; 0] = [];
     for_plane_groups(planes, in_per, dx, in_per, &mut none, 0, |r, dx, _| {
         let mut sc = scratch();
         for (p, out) in r.zip(dx.chunks_exact_mut(in_per.max(1))) {
-            if stream {
-                let mut plane = std::mem::take(&mut sc.plane);
-                plane.resize(in_per, 0.0);
-                per_plane(p, &mut plane, &mut sc);
-                fill_blocks(out, true, |off, b| {
-                    b.copy_from_slice(&plane[off..off + b.len()])
-                });
-                sc.plane = plane;
-            } else {
-                per_plane(p, out, &mut sc);
-            }
+            per_plane(p, out, &mut sc);
         }
     });
 }

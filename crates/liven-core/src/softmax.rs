@@ -15,29 +15,6 @@
 use crate::multiversion;
 use crate::pool::for_plane_groups;
 use crate::simd::{self, Isa};
-use crate::stream::{fill_blocks, should_stream};
-
-/// Rows of up to this many elements are written in groups through an L1 buffer with streaming
-/// stores when the output is large (see `stream.rs`): one group is one block there.
-const STREAM_ROWS_MAX: usize = 2048;
-
-/// Calls `f(first_row, rows_out)` over groups of whole rows of `out` (rows of `dim`), streaming
-/// each group's output when `stream`.
-pub(crate) fn stream_rows(
-    out: &mut [f32],
-    dim: usize,
-    stream: bool,
-    mut f: impl FnMut(usize, &mut [f32]),
-) {
-    if !stream || dim > STREAM_ROWS_MAX || dim == 0 {
-        return f(0, out);
-    }
-    let per = STREAM_ROWS_MAX / dim;
-    for (g, chunk) in out.chunks_mut(per * dim).enumerate() {
-        fill_blocks(chunk, true, |_, tmp| f(g * per, tmp));
-    }
-}
-
 /// Accumulator lanes (fixed, so every instruction set adds in the same order).
 const LANES: usize = 16;
 
@@ -236,14 +213,11 @@ fn forward(x: &[f32], y: &mut [f32], outer: usize, dim: usize, inner: usize, log
     }
     let isa: Isa = simd::active();
     let slab = dim * inner;
-    let stream = should_stream(y.len());
     let mut none: [u8; 0] = [];
     for_plane_groups(outer, slab, y, slab, &mut none, 0, |r, y, _| {
         let x = &x[r.start * slab..r.end * slab];
         if inner == 1 {
-            stream_rows(y, dim, stream, |row, y| {
-                softmax_rows(isa, &x[row * dim..row * dim + y.len()], y, dim, log)
-            });
+            softmax_rows(isa, x, y, dim, log);
         } else {
             softmax_cols(isa, x, y, dim, inner, log, &mut vec![0.0; 2 * inner]);
         }
@@ -266,7 +240,6 @@ fn backward(
     }
     let isa = simd::active();
     let slab = dim * inner;
-    let stream = should_stream(dx.len());
     let mut none: [u8; 0] = [];
     for_plane_groups(outer, slab, dx, slab, &mut none, 0, |r, dx, _| {
         let (y, dy) = (
@@ -274,10 +247,7 @@ fn backward(
             &dy[r.start * slab..r.end * slab],
         );
         if inner == 1 {
-            stream_rows(dx, dim, stream, |row, dx| {
-                let rows = row * dim..row * dim + dx.len();
-                softmax_rows_backward(isa, &y[rows.clone()], &dy[rows], dx, dim, log)
-            });
+            softmax_rows_backward(isa, y, dy, dx, dim, log);
         } else {
             softmax_cols_backward(isa, y, dy, dx, dim, inner, log, &mut vec![0.0; inner]);
         }
@@ -400,8 +370,8 @@ mod tests {
     }
 
     #[test]
-    fn streamed_outputs_equal_row_by_row_ones() {
-        // Past stream::STREAM_MIN_BYTES, in groups of whole rows.
+    fn large_outputs_equal_row_by_row_ones() {
+        // Past stream::STREAM_MIN_BYTES and split across threads.
         let (rows, dim) = (2100, 1000);
         let x = sample(rows * dim, 7, 20.0);
         let dy = sample(rows * dim, 8, 1.0);
