@@ -829,8 +829,9 @@ multiversion! {
 multiversion! {
     /// y = x · inv · w
     fn scale_run(x: &[f32], inv: &[f32], y: &mut [f32], w: f32) {
-        for ((y, &x), &inv) in y.iter_mut().zip(x).zip(inv) {
-            *y = x * inv * w;
+        let n = y.len().min(x.len()).min(inv.len());
+        for i in 0..n {
+            y[i] = x[i] * inv[i] * w;
         }
     }
 }
@@ -860,8 +861,9 @@ multiversion! {
 multiversion! {
     /// dx = w · dy · inv - x · c
     fn l2_dx_run(x: &[f32], dy: &[f32], inv: &[f32], c: &[f32], dx: &mut [f32], w: f32) {
-        for ((((dx, &x), &g), &inv), &c) in dx.iter_mut().zip(x).zip(dy).zip(inv).zip(c) {
-            *dx = w * g * inv - x * c;
+        let n = dx.len().min(x.len()).min(dy.len()).min(inv.len()).min(c.len());
+        for i in 0..n {
+            dx[i] = w * dy[i] * inv[i] - x[i] * c[i];
         }
     }
 }
