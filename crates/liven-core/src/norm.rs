@@ -1313,6 +1313,52 @@ mod tests {
     }
 
     #[test]
+    fn streamed_outputs_match_the_definition() {
+        // Past STREAM_MIN_BYTES, BatchNorm and GroupNorm write y and dx with streaming stores
+        // (plane by plane, in blocks); at the detected level only, to keep the test short.
+        let (outer, channels, inner) = (2, 4, crate::stream::STREAM_MIN_BYTES / 4 / 8 + 5);
+        let len = outer * channels * inner;
+        assert!(should_stream(len) || !cfg!(target_arch = "x86_64"));
+        let x = sample(len, 51, 3.0);
+        let dy = sample(len, 52, 0.0);
+        let w = sample(channels, 53, 1.0);
+        let b = sample(channels, 54, 0.0);
+        let ch = |i: usize| (i / inner) % channels;
+        let (mut y, mut dx) = (vec![0.0; len], vec![0.0; len]);
+
+        let sets: Vec<Vec<usize>> = (0..channels)
+            .map(|c| {
+                (0..outer)
+                    .flat_map(|n| (n * channels + c) * inner..(n * channels + c + 1) * inner)
+                    .collect()
+            })
+            .collect();
+        let want = reference(&x, &dy, &w, &b, &sets, ch, 1e-5);
+        let (mut m, mut v) = (vec![0.0; channels], vec![0.0; channels]);
+        batch_norm_forward_train(&x, &w, &b, &mut y, &mut m, &mut v, inner, 1e-5);
+        let (mut dw, mut db) = (vec![0.0; channels], vec![0.0; channels]);
+        batch_norm_backward(
+            &x, &dy, &w, &m, &v, &mut dx, &mut dw, &mut db, inner, 1e-5, true,
+        );
+        close("streamed bn y", &y, &want.y, 2e-4);
+        close("streamed bn dx", &dx, &want.dx, 2e-4);
+
+        let groups = 2;
+        let row_len = channels / groups * inner;
+        let sets: Vec<Vec<usize>> = (0..outer * groups)
+            .map(|r| (r * row_len..(r + 1) * row_len).collect())
+            .collect();
+        let want = reference(&x, &dy, &w, &b, &sets, ch, 1e-5);
+        let (mut m, mut v) = (vec![0.0; outer * groups], vec![0.0; outer * groups]);
+        group_norm_forward(&x, &w, &b, &mut y, &mut m, &mut v, groups, inner, 1e-5);
+        group_norm_backward(
+            &x, &dy, &w, &m, &v, &mut dx, &mut dw, &mut db, groups, inner, 1e-5,
+        );
+        close("streamed gn y", &y, &want.y, 2e-4);
+        close("streamed gn dx", &dx, &want.dx, 2e-4);
+    }
+
+    #[test]
     fn statistics_are_bit_identical_across_instruction_sets() {
         let (channels, inner) = (3, 1001);
         let x = sample(4 * channels * inner, 41, 1e3);
