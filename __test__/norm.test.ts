@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor, getNumThreads, nn, setNumThreads } from '../src/index.js';
+import { native } from '../src/backend/index.js';
 import { backends, describeEachBackend, withBackend } from './helpers/backends.js';
 import { loadFixture, tensor, type FixtureTensor } from './helpers/fixtures.js';
 import { expectClose, gradcheck, randomTensor } from './helpers/numeric.js';
@@ -306,5 +307,27 @@ describe.skipIf(backends.length < 2)('thread count', () => {
     } finally {
       setNumThreads(previous);
     }
+  });
+});
+
+describe.skipIf(!native)('the norm kernels of the addon stay memory-safe on direct calls', () => {
+  const addon = native!;
+  const f = (n: number) => new Float32Array(n);
+  it('reject lengths and layouts that do not fit, before writing', () => {
+    const y = f(12).fill(7);
+    expect(() => addon.batchNormForwardTrain(f(12), f(3), f(3), y, f(3), f(2), 4, 1e-5)).toThrow(/var has 2 elements, expected 3/);
+    expect(() => addon.batchNormForwardTrain(f(12), f(5), f(5), y, f(5), f(5), 2, 1e-5)).toThrow(/not a whole number/);
+    expect(() => addon.groupNormForward(f(12), f(6), f(6), y, f(8), f(8), 4, 1, 1e-5)).toThrow(/6 channels are not divisible into 4 groups/);
+    expect(() => addon.layerNormBackward(f(12), f(12), f(4), f(3), f(3), f(12), f(4), f(3), 1e-5)).toThrow(/gradBias has 3 elements, expected 4/);
+    expect(() => addon.l2NormForward(f(12), f(3), y, f(3), 2, 1e-12)).toThrow(/norm has 3 elements, expected 4/);
+    expect([...y]).toEqual(new Array(12).fill(7));
+  });
+  it('reject outputs that share memory with an input or another output', () => {
+    const buf = f(16);
+    expect(() => addon.batchNormForwardTrain(buf.subarray(0, 12), f(3), f(3), buf.subarray(4, 16), f(3), f(3), 4, 1e-5)).toThrow(/y shares memory with x/);
+    const stats = f(6);
+    expect(() => addon.groupNormForward(f(12), f(3), f(3), f(12), stats.subarray(0, 4), stats.subarray(2, 6), 1, 1, 1e-5)).toThrow(/mean shares memory with var/);
+    const w = f(3);
+    expect(() => addon.batchNormBackward(f(12), f(12), w, f(3), f(3), f(12), w, f(3), 4, 1e-5, true)).toThrow(/gradWeight shares memory with weight/);
   });
 });

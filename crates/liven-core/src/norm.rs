@@ -829,8 +829,9 @@ multiversion! {
 multiversion! {
     /// y = x · inv · w
     fn scale_run(x: &[f32], inv: &[f32], y: &mut [f32], w: f32) {
-        for ((y, &x), &inv) in y.iter_mut().zip(x).zip(inv) {
-            *y = x * inv * w;
+        let n = y.len().min(x.len()).min(inv.len());
+        for i in 0..n {
+            y[i] = x[i] * inv[i] * w;
         }
     }
 }
@@ -860,8 +861,9 @@ multiversion! {
 multiversion! {
     /// dx = w · dy · inv - x · c
     fn l2_dx_run(x: &[f32], dy: &[f32], inv: &[f32], c: &[f32], dx: &mut [f32], w: f32) {
-        for ((((dx, &x), &g), &inv), &c) in dx.iter_mut().zip(x).zip(dy).zip(inv).zip(c) {
-            *dx = w * g * inv - x * c;
+        let n = dx.len().min(x.len()).min(dy.len()).min(inv.len()).min(c.len());
+        for i in 0..n {
+            dx[i] = w * dy[i] * inv[i] - x[i] * c[i];
         }
     }
 }
@@ -1308,6 +1310,52 @@ mod tests {
                 close(&format!("l2 dw {what}"), &dw, &want_dw, 1e-4);
             }
         });
+    }
+
+    #[test]
+    fn streamed_outputs_match_the_definition() {
+        // Past STREAM_MIN_BYTES, BatchNorm and GroupNorm write y and dx with streaming stores
+        // (plane by plane, in blocks); at the detected level only, to keep the test short.
+        let (outer, channels, inner) = (2, 4, crate::stream::STREAM_MIN_BYTES / 4 / 8 + 5);
+        let len = outer * channels * inner;
+        assert!(should_stream(len) || !cfg!(target_arch = "x86_64"));
+        let x = sample(len, 51, 3.0);
+        let dy = sample(len, 52, 0.0);
+        let w = sample(channels, 53, 1.0);
+        let b = sample(channels, 54, 0.0);
+        let ch = |i: usize| (i / inner) % channels;
+        let (mut y, mut dx) = (vec![0.0; len], vec![0.0; len]);
+
+        let sets: Vec<Vec<usize>> = (0..channels)
+            .map(|c| {
+                (0..outer)
+                    .flat_map(|n| (n * channels + c) * inner..(n * channels + c + 1) * inner)
+                    .collect()
+            })
+            .collect();
+        let want = reference(&x, &dy, &w, &b, &sets, ch, 1e-5);
+        let (mut m, mut v) = (vec![0.0; channels], vec![0.0; channels]);
+        batch_norm_forward_train(&x, &w, &b, &mut y, &mut m, &mut v, inner, 1e-5);
+        let (mut dw, mut db) = (vec![0.0; channels], vec![0.0; channels]);
+        batch_norm_backward(
+            &x, &dy, &w, &m, &v, &mut dx, &mut dw, &mut db, inner, 1e-5, true,
+        );
+        close("streamed bn y", &y, &want.y, 2e-4);
+        close("streamed bn dx", &dx, &want.dx, 2e-4);
+
+        let groups = 2;
+        let row_len = channels / groups * inner;
+        let sets: Vec<Vec<usize>> = (0..outer * groups)
+            .map(|r| (r * row_len..(r + 1) * row_len).collect())
+            .collect();
+        let want = reference(&x, &dy, &w, &b, &sets, ch, 1e-5);
+        let (mut m, mut v) = (vec![0.0; outer * groups], vec![0.0; outer * groups]);
+        group_norm_forward(&x, &w, &b, &mut y, &mut m, &mut v, groups, inner, 1e-5);
+        group_norm_backward(
+            &x, &dy, &w, &m, &v, &mut dx, &mut dw, &mut db, groups, inner, 1e-5,
+        );
+        close("streamed gn y", &y, &want.y, 2e-4);
+        close("streamed gn dx", &dx, &want.dx, 2e-4);
     }
 
     #[test]

@@ -80,7 +80,9 @@ export function batchNormBackward(x: Float32Array, dy: Float32Array, weight: Flo
   for (let start = 0, plane = 0; start < x.length; start += inner, plane++) {
     const c = plane % channels;
     const m = mean[c]!;
-    const [p, q, r] = [coef[3 * c]!, coef[3 * c + 1]!, coef[3 * c + 2]!];
+    const p = coef[3 * c]!;
+    const q = coef[3 * c + 1]!;
+    const r = coef[3 * c + 2]!;
     for (let i = start; i < start + inner; i++) dx[i] = dy[i]! * p + (x[i]! - m) * q + r;
   }
 }
