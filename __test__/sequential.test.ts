@@ -228,6 +228,45 @@ describe('stateDict and loadStateDict', () => {
   });
 });
 
+/**
+ * Test-only stand-ins with the parameter and buffer names and shapes of torch.nn.Linear and
+ * BatchNorm1d (their real liven versions come with other issues): enough to load PyTorch's
+ * state dict of `Sequential(Linear(4, 3), BatchNorm1d(3), ReLU(), Sequential(Linear(3, 2), PReLU()))`.
+ */
+class Holder extends nn.Module {
+  constructor(params: [string, number[]][], buffers: [string, number[]][] = []) {
+    super();
+    for (const [name, shape] of params) this.registerParameter(name, new nn.Parameter(Tensor.zeros(shape)));
+    for (const [name, shape] of buffers) this.registerBuffer(name, Tensor.zeros(shape));
+  }
+  toConfig(): nn.ModuleConfig {
+    return { type: 'Holder' };
+  }
+  protected forwardImpl(x: Tensor): Tensor {
+    return x;
+  }
+  protected backwardImpl(g: Tensor): Tensor {
+    return g;
+  }
+}
+
+describe("PyTorch's BatchNorm state dict", () => {
+  it('loads with strict keys, in the same order, int64 num_batches_tracked into a [] buffer', () => {
+    const linear = (i: number, o: number) => new Holder([['weight', [o, i]], ['bias', [o]]]);
+    const bn = new Holder([['weight', [3]], ['bias', [3]]], [['running_mean', [3]], ['running_var', [3]], ['num_batches_tracked', []]]);
+    const m = new nn.Sequential(linear(4, 3), bn, new nn.ReLU(), new nn.Sequential(linear(3, 2), new nn.PReLU()));
+    const fixture = JSON.parse(readFileSync(new URL('./fixtures/safetensors.json', import.meta.url), 'utf8')).sequentialBn;
+    const loaded = io.loadSafetensors(fileURLToPath(new URL('./fixtures/safetensors/sequential_bn.safetensors', import.meta.url)));
+    expect(m.loadStateDict(loaded)).toEqual({ missingKeys: [], unexpectedKeys: [] });
+    // PyTorch's state_dict() order, as the fixture script recorded it.
+    expect(Object.keys(m.stateDict())).toEqual(Object.keys(fixture.tensors));
+    expect(m.stateDict()['1.num_batches_tracked']!.data[0]).toBe(3);
+    for (const [key, t] of Object.entries(m.stateDict())) {
+      expect([...new Uint32Array(t.data.buffer)], key).toEqual(fixture.tensors[key].bits);
+    }
+  });
+});
+
 describe('toConfig and fromConfig', () => {
   const config = {
     type: 'Sequential',

@@ -1,6 +1,6 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { kernels } from '../backend/index.js';
-import { compareUtf8 } from '../backend/js/safetensors.js';
+import { compareUtf8 } from './utf8.js';
 import { checkShape } from '../check.js';
 import { Tensor } from '../tensor.js';
 

@@ -12,12 +12,17 @@ interface Wire {
   data: Float32Array;
 }
 
-// Below the main thread's priority (nice 10, Linux): when the cores are busy, the scheduler
-// runs the event loop first and this thread with what is left. Elsewhere, normal priority.
-try {
-  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), 10);
-} catch {
-  // no /proc/thread-self (not Linux), or not allowed: keep the default
+/**
+ * Lowers this thread's priority (a nice value; Linux, where threads have their own): when the
+ * cores are busy, the scheduler runs the event loop first and this thread with what is left.
+ * Elsewhere the thread keeps the normal priority.
+ */
+function lowerPriority(nice: number): void {
+  try {
+    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), nice);
+  } catch {
+    // no /proc/thread-self (not Linux), or not allowed: keep the default
+  }
 }
 
 let model: Module | null = null;
@@ -26,6 +31,7 @@ let initError: Error | null = null;
 async function handle(msg: Record<string, unknown>): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
   setBackend(msg.backend as BackendName);
   if (msg.op === 'init') {
+    lowerPriority(msg.priority as number);
     try {
       for (const url of msg.modules as string[]) {
         const exports = (await import(url)) as Record<string, unknown>;

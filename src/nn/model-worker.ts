@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { getBackend } from '../backend/index.js';
+import { formatShape } from '../check.js';
 import { Tensor, checkTensor } from '../tensor.js';
 import { configTypes } from './config.js';
 import { Module } from './module.js';
@@ -50,9 +51,15 @@ export class ModelWorker {
    * `modules`: ES modules (paths or file URLs) the worker imports first; every exported class
    * that extends liven's Module and has its own static `fromConfig` is registered there
    * (`registerModuleType`), so models with layers of your own can run in the worker too.
+   * `priority`: the worker thread's nice value on Linux (default 10, below the main thread's 0,
+   * so that on busy cores the event loop runs first; 19 yields the most). Ignored elsewhere.
    */
-  constructor(model: Module, options?: { modules?: (string | URL)[] }) {
+  constructor(model: Module, options?: { modules?: (string | URL)[]; priority?: number }) {
     if (!(model instanceof Module)) throw new TypeError('ModelWorker: the model must be a Module');
+    const priority = options?.priority ?? 10;
+    if (!Number.isInteger(priority) || priority < 0 || priority > 19) {
+      throw new RangeError(`ModelWorker: priority must be a nice value from 0 (the main thread's) to 19 (the lowest), got ${priority}`);
+    }
     const modules = (options?.modules ?? []).map((m) => (m instanceof URL ? m.href : String(m)));
     const known = new Set(configTypes());
     for (const [path, m] of model.namedModules()) {
@@ -84,7 +91,7 @@ export class ModelWorker {
     this.#worker.on('error', (e) => die(e.message));
     this.#worker.on('exit', (code) => die(`exit code ${code}`));
     // Queued like every call, so that passes wait for the model to be built.
-    void this.#enqueue(() => this.#call('init', { config: model.toConfig(), modules }, [])).catch(() => {});
+    void this.#enqueue(() => this.#call('init', { config: model.toConfig(), modules, priority }, [])).catch(() => {});
   }
 
   /**
@@ -95,6 +102,7 @@ export class ModelWorker {
   forward(x: Tensor, options?: { transfer?: boolean }): Promise<Tensor> {
     const input = wire(checkTensor(x, 'ModelWorker.forward: input'), options?.transfer === true);
     return this.#enqueue(async () => {
+      usable(input, 'ModelWorker.forward: input');
       const training = this.model.namedModules().map(([, m]) => m.training);
       const state = this.model.stateDict();
       const sent = Object.fromEntries(Object.entries(state).map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
@@ -109,6 +117,7 @@ export class ModelWorker {
   backward(gradOutput: Tensor, options?: { transfer?: boolean }): Promise<Tensor> {
     const g = wire(checkTensor(gradOutput, 'ModelWorker.backward: gradOutput'), options?.transfer === true);
     return this.#enqueue(async () => {
+      usable(g, 'ModelWorker.backward: gradOutput');
       const params = this.model.namedParameters();
       const grads = params.map(([k, p]) => [k, p.grad.data.slice()] as [string, Float32Array]);
       const r = (await this.#call('backward', { gradOutput: g, grads }, [g.data.buffer, ...grads.map(([, d]) => d.buffer)])) as { gradInput: Wire; grads: [string, Float32Array][] };
@@ -136,13 +145,29 @@ export class ModelWorker {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       if (this.#pending.size === 1) this.#worker.ref();
-      this.#worker.postMessage({ id, op, backend: getBackend(), ...body }, transfer as ArrayBuffer[]);
+      try {
+        // Node drops a message whose transfer list holds a detached buffer without a word, so
+        // only buffers with bytes are moved (empty ones are cloned), each once.
+        const moved = [...new Set(transfer)].filter((b) => b.byteLength > 0) as ArrayBuffer[];
+        this.#worker.postMessage({ id, op, backend: getBackend(), ...body }, moved);
+      } catch (e) {
+        // Not sent (a tensor detached meanwhile, say): nothing will answer this id.
+        this.#settled(id);
+        reject(e as Error);
+      }
     });
   }
 
   #settled(id: number): void {
     this.#pending.delete(id);
     if (this.#pending.size === 0) this.#worker.unref();
+  }
+}
+
+/** Throws a TypeError if a tensor moved with `transfer: true` was detached before its call ran. */
+function usable(w: Wire, what: string): void {
+  if (w.data.length !== w.shape.reduce((a, b) => a * b, 1)) {
+    throw new TypeError(`${what}: the tensor of shape ${formatShape(w.shape)} was detached before its call ran (moved by another call with transfer: true?)`);
   }
 }
 

@@ -4,7 +4,7 @@ import * as loss from './loss.js';
 import * as norm from './norm.js';
 import * as optim from './optim.js';
 import * as pool from './pool.js';
-import { safetensorsParse, safetensorsToF32 } from './safetensors.js';
+import * as safetensors from './safetensors.js';
 import * as softmax from './softmax.js';
 import { sampledHistogram, unitStats } from './stats.js';
 
@@ -16,8 +16,7 @@ export const jsKernels: Kernels = {
   ...optim,
   ...pool,
   ...softmax,
-  safetensorsParse,
-  safetensorsToF32,
+  ...safetensors,
   sampledHistogram,
   unitStats,
 };

@@ -1,5 +1,6 @@
 // The safetensors reader in TypeScript: the same checks and messages as
 // crates/liven-core/src/safetensors.rs (whose comments explain the rules), for the JS backend.
+import { compareUtf8 } from '../../io/utf8.js';
 import type { SafetensorsEntry, SafetensorsTable } from '../types.js';
 
 const MAX_HEADER_LEN = 100_000_000;
@@ -140,14 +141,6 @@ function checkStructure(text: string): string | null {
     }
   }
   return null;
-}
-
-/** Orders strings by their UTF-8 bytes (= code points), as Rust orders them. */
-export function compareUtf8(a: string, b: string): number {
-  const x = [...a].map((ch) => ch.codePointAt(0)!);
-  const y = [...b].map((ch) => ch.codePointAt(0)!);
-  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return x.length - y.length;
 }
 
 /** IEEE half precision bits to single precision bits, exactly. */
