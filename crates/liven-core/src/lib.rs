@@ -10,3 +10,6 @@ pub mod stream;
 pub mod threads;
 
 pub mod activation;
+pub mod conv;
+pub mod gemm;
+pub mod linear;

@@ -11,6 +11,8 @@ use napi::{Error, Result, Status};
 use napi_derive::napi;
 
 pub mod activation;
+pub mod conv;
+pub mod linear;
 
 pub(crate) fn invalid(message: String) -> Error {
     Error::new(Status::InvalidArg, message)
