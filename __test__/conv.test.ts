@@ -128,7 +128,8 @@ describe('Conv2d', () => {
       [8, 12, [3, 5], { stride: [2, 1], padding: [0, 2], dilation: [2, 1], groups: 4 }, [3, 8, 13, 11]],
       [32, 32, 1, {}, [3, 32, 12, 12]], // the 1×1 path, past the threshold
       [12, 12, 3, { groups: 12, padding: 1 }, [5, 12, 20, 20]], // depthwise
-      [3, 20, 5, { stride: 2, padding: 2, bias: false }, [1, 3, 33, 31]], // batch 1: the products split
+      [3, 20, 5, { stride: 2, padding: 2, bias: false }, [1, 3, 33, 31]], // batch 1
+      [32, 32, 3, { padding: 1 }, [1, 32, 40, 40]], // batch 1 past the GEMM's threshold: the products split
     ];
     const threads = getNumThreads();
     try {

@@ -99,7 +99,7 @@ describe('Linear', () => {
     const shapes: [number, number, boolean, number[]][] = [
       [1, 1, true, [1, 1]],
       [17, 33, true, [5, 17]],
-      [300, 200, true, [64, 300]], // past the parallel threshold
+      [300, 250, true, [128, 300]], // past the parallel threshold (2^23 multiply-adds)
       [96, 130, false, [3, 11, 96]],
     ];
     const threads = getNumThreads();

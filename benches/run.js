@@ -5,6 +5,8 @@ import { machine } from './harness.js';
 
 const suites = {
   activations: () => import('./suites/activations.js'),
+  linear: () => import('./suites/linear.js'),
+  conv: () => import('./suites/conv.js'),
 };
 
 const args = process.argv.slice(2);

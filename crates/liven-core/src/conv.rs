@@ -8,7 +8,7 @@
 //! with its own unfolding buffer); with fewer samples than threads the products themselves are
 //! split instead.
 
-use crate::gemm::{sgemm, Operand, Par, PARALLEL_MIN_MACS};
+use crate::gemm::{sgemm, Operand, Par};
 use crate::threads;
 use rayon::prelude::*;
 
@@ -225,8 +225,15 @@ fn col2im(g: &Conv2dGeometry, col: &[f32], dx: &mut [f32]) {
                         continue;
                     }
                     let dst = &mut plane[ih as usize * w..(ih as usize + 1) * w];
-                    for (o_j, v) in src[lo..hi].iter().enumerate() {
-                        dst[(((lo + o_j) * g.stride_w) as isize + offset) as usize] += v;
+                    if g.stride_w == 1 {
+                        let s = (lo as isize + offset) as usize;
+                        for (d, v) in dst[s..s + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+                            *d += v;
+                        }
+                    } else {
+                        for (o_j, v) in src[lo..hi].iter().enumerate() {
+                            dst[(((lo + o_j) * g.stride_w) as isize + offset) as usize] += v;
+                        }
                     }
                 }
             }
@@ -234,9 +241,15 @@ fn col2im(g: &Conv2dGeometry, col: &[f32], dx: &mut [f32]) {
     }
 }
 
+/// Below this many multiply-adds per pass the samples run on one thread. Whole samples are
+/// coarse tasks (one fork per call), so this is far below the GEMM's own threshold: the
+/// MNIST-style 1→8 3×3 layer on `[64, 1, 28, 28]` (3.6M) runs forward+backward in 1.5 ms on
+/// 2 threads against 4 ms on one.
+const SAMPLES_PARALLEL_MIN_MACS: usize = 1 << 20;
+
 /// Whether to spread samples over the pool (each sample's products then run serially).
 fn samples_in_parallel(g: &Conv2dGeometry, threads: usize) -> bool {
-    threads > 1 && g.batch > 1 && g.batch >= threads && g.macs() >= PARALLEL_MIN_MACS
+    threads > 1 && g.batch >= threads && g.macs() >= SAMPLES_PARALLEL_MIN_MACS
 }
 
 /// y `[N, out, outH, outW]` = conv(x `[N, in, H, W]`, weight) + bias.
