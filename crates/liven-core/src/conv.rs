@@ -174,9 +174,76 @@ fn valid_range(out: usize, width: usize, stride: usize, offset: isize) -> (usize
     (lo.min(out), hi.min(out).max(lo.min(out)))
 }
 
+/// For stride 1 and an output as wide as the input ("same" padding along W), one row of the
+/// unfolded matrix is the whole input plane shifted by a constant: it can be copied as one
+/// span, with the few positions that fall in the padding set to zero afterwards, instead of
+/// one short copy per output row (28 floats on a 28×28 image: the call overhead dominated).
+fn is_shift(g: &Conv2dGeometry) -> bool {
+    g.stride_h == 1 && g.stride_w == 1 && g.out_w() == g.width
+}
+
+/// For one unfolded row (kernel tap `ki`, `kj`) in the shift layout: the flat offset from an
+/// output position to its input position, the output rows whose input row exists, the span
+/// of output positions whose shifted index lies inside the plane, and the valid columns.
+struct Shift {
+    shift: isize,
+    rows: (usize, usize),
+    span: (usize, usize),
+    cols: (usize, usize),
+}
+
+fn shift_of(g: &Conv2dGeometry, ki: usize, kj: usize) -> Shift {
+    let (h, w, oh, ow) = (g.height, g.width, g.out_h(), g.out_w());
+    let dr = (ki * g.dilation_h) as isize - g.pad_h as isize;
+    let dc = (kj * g.dilation_w) as isize - g.pad_w as isize;
+    let shift = dr * w as isize + dc;
+    let rows = valid_range(oh, h, 1, dr);
+    let (mut d0, mut d1) = (rows.0 * ow, rows.1 * ow);
+    let plane = (h * w) as isize;
+    if (d0 as isize) + shift < 0 {
+        d0 = (-shift) as usize;
+    }
+    if (d1 as isize) + shift > plane {
+        d1 = (plane - shift) as usize;
+    }
+    Shift {
+        shift,
+        rows,
+        span: (d0, d1.max(d0)),
+        cols: valid_range(ow, w, 1, dc),
+    }
+}
+
+/// Zeroes the positions of output rows `rows` whose column falls in the padding.
+fn zero_padding_columns(row: &mut [f32], ow: usize, s: &Shift) {
+    let (lo, hi) = s.cols;
+    for r in s.rows.0..s.rows.1 {
+        row[r * ow..r * ow + lo].fill(0.0);
+        row[r * ow + hi..(r + 1) * ow].fill(0.0);
+    }
+}
+
 /// Unfolds one group of one sample, `x` `[cg, H, W]`, into `col` `[cg·kh·kw, outH·outW]`.
 fn im2col(g: &Conv2dGeometry, x: &[f32], col: &mut [f32]) {
     let (h, w, oh, ow) = (g.height, g.width, g.out_h(), g.out_w());
+    if is_shift(g) {
+        let mut rows = col.chunks_exact_mut(oh * ow);
+        for plane in x.chunks_exact(h * w).take(g.cg()) {
+            for ki in 0..g.kernel_h {
+                for kj in 0..g.kernel_w {
+                    let row = rows.next().expect("col has cg·kh·kw rows");
+                    let s = shift_of(g, ki, kj);
+                    let (d0, d1) = s.span;
+                    row[..d0].fill(0.0);
+                    row[d1..].fill(0.0);
+                    let src = (d0 as isize + s.shift) as usize;
+                    row[d0..d1].copy_from_slice(&plane[src..src + (d1 - d0)]);
+                    zero_padding_columns(row, ow, &s);
+                }
+            }
+        }
+        return;
+    }
     let mut rows = col.chunks_exact_mut(oh * ow);
     for c in 0..g.cg() {
         let plane = &x[c * h * w..(c + 1) * h * w];
@@ -209,8 +276,28 @@ fn im2col(g: &Conv2dGeometry, x: &[f32], col: &mut [f32]) {
 }
 
 /// Folds `col` back, adding each entry into the input position it was unfolded from.
-fn col2im(g: &Conv2dGeometry, col: &[f32], dx: &mut [f32]) {
+/// `col` is scratch: the shift layout zeroes its entries that came from the padding.
+fn col2im(g: &Conv2dGeometry, col: &mut [f32], dx: &mut [f32]) {
     let (h, w, oh, ow) = (g.height, g.width, g.out_h(), g.out_w());
+    if is_shift(g) {
+        let mut rows = col.chunks_exact_mut(oh * ow);
+        for plane in dx.chunks_exact_mut(h * w).take(g.cg()) {
+            for ki in 0..g.kernel_h {
+                for kj in 0..g.kernel_w {
+                    let row = rows.next().expect("col has cg·kh·kw rows");
+                    let s = shift_of(g, ki, kj);
+                    // Padding entries would land on a neighbouring row's edge: make them 0.
+                    zero_padding_columns(row, ow, &s);
+                    let (d0, d1) = s.span;
+                    let dst = (d0 as isize + s.shift) as usize;
+                    for (d, v) in plane[dst..dst + (d1 - d0)].iter_mut().zip(&row[d0..d1]) {
+                        *d += v;
+                    }
+                }
+            }
+        }
+        return;
+    }
     let mut rows = col.chunks_exact(oh * ow);
     for c in 0..g.cg() {
         let plane = &mut dx[c * h * w..(c + 1) * h * w];
@@ -659,6 +746,9 @@ mod tests {
             geometry(2, 8, (4, 5), 4, (1, 1), (1, 1), (0, 0), (1, 1), 2), // pointwise
             geometry(2, 3, (5, 4), 2, (1, 1), (2, 1), (1, 0), (1, 1), 1), // 1×1 with stride/pad
             geometry(1, 1, (3, 3), 1, (5, 5), (1, 1), (1, 1), (1, 1), 1), // kernel = padded input
+            // Shift layout (stride 1, output as wide as the input) with partial rows:
+            geometry(2, 3, (7, 6), 2, (3, 3), (1, 1), (0, 2), (2, 2), 1),
+            geometry(1, 2, (4, 5), 3, (1, 3), (1, 1), (2, 1), (1, 1), 1),
             geometry(5, 16, (12, 12), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1), // past the threshold
         ];
         for isa in simd::supported() {
