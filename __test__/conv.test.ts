@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { native } from '../src/backend/index.js';
 import { Tensor, getNumThreads, manualSeed, nn, setNumThreads } from '../src/index.js';
 import { backends, describeEachBackend, withBackend } from './helpers/backends.js';
 import { loadFixture, tensor } from './helpers/fixtures.js';
@@ -152,5 +154,39 @@ describe('Conv2d', () => {
     } finally {
       setNumThreads(threads);
     }
+  });
+});
+
+// The GEMM runs the `gemm` crate at the CPU's best level and a loop compiled for the level
+// otherwise: every level runs the Linear and Conv2d fixtures, each in a child process (the
+// level is chosen once per process).
+const dist = new URL('../dist/index.js', import.meta.url).href;
+const fixtureUrls = ['linear.json', 'conv.json'].map((f) => new URL(`./fixtures/${f}`, import.meta.url).href);
+const child = `
+import { readFileSync } from 'node:fs';
+const { Tensor, nn, simdLevel } = await import(${JSON.stringify(dist)});
+const results = ${JSON.stringify(fixtureUrls)}.flatMap((url) => JSON.parse(readFileSync(new URL(url), 'utf8')).cases.map((c) => {
+  const m = nn[c.module].fromConfig({ type: c.module, ...c.options });
+  for (const [name, p] of m.namedParameters()) p.data.data.set(c.params[name].data);
+  const y = m.forward(Tensor.from(c.input.data, c.input.shape));
+  const dx = m.backward(Tensor.from(c.gradOutput.data, c.gradOutput.shape));
+  return { y: [...y.data], dx: [...dx.data], grads: m.parameters().map((p) => [...p.grad.data]) };
+}));
+process.stdout.write(JSON.stringify({ level: simdLevel(), results }));
+`;
+
+describe.runIf(backends.includes('native'))('Linear and Conv2d match PyTorch at every SIMD level', () => {
+  const cases = [...loadFixture('linear.json').cases, ...fixture.cases];
+  const levels = native ? native.supportedSimdLevels() : [];
+  it.each(levels)('LIVEN_SIMD=%s', (level) => {
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', child], { env: { ...process.env, LIVEN_SIMD: level }, encoding: 'utf8' });
+    const { level: used, results } = JSON.parse(out);
+    expect(used).toBe(level);
+    cases.forEach((c, i) => {
+      const r = results[i];
+      expectClose(Float32Array.from(r.y), c.output, `${c.name}: output`, { atol: 1e-5, rtol: 1e-4 });
+      expectClose(Float32Array.from(r.dx), c.gradInput, `${c.name}: input gradient`, { atol: 1e-5, rtol: 1e-4 });
+      Object.values(c.paramGrads).forEach((g, j) => expectClose(Float32Array.from(r.grads[j]), g, `${c.name}: gradient ${j}`, { atol: 1e-4, rtol: 1e-4 }));
+    });
   });
 });

@@ -77,26 +77,41 @@ export async function runLayerSuite(cases, { quick = false, log = console.log } 
     const f = calls(small);
     for (const p of passes) js[`${c.name} ${p}`] = (slow(f[p], quick ? 1 : 3) * batchOf(c)) / batchOf(small);
   }
+  const median = (xs) => (xs.length === 0 ? undefined : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
+  // Rounds alternate liven and PyTorch, so that a burst of load from other jobs on the
+  // machine hits both: each column is the median over the rounds.
+  const rounds = quick ? 1 : 3;
   try {
     for (const threads of threadCounts) {
-      setNumThreads(threads);
-      setBackend('native');
-      const list = cases.flatMap((c) => {
-        const f = calls(c);
-        return passes.map((p) => [`${c.name} ${p}`, f[p]]);
-      });
-      const t = await measure(list, { quick });
       const torchCases = cases.flatMap((c) => passes.map((p) => ({ ...c, name: `${c.name} ${p}`, pass: p })));
-      const pt = torch ? torchTimes(torchCases, threads, { quick }).times : {};
-      const ptSkx = torch ? torchTimes(torchCases, threads, { quick, coretype: 'SkylakeX' }).times : {};
+      const samples = { native: {}, torch: {}, skx: {} };
+      const add = (which, times) => {
+        for (const [k, v] of Object.entries(times)) (samples[which][k] ??= []).push(v);
+      };
+      for (let r = 0; r < rounds; r++) {
+        setNumThreads(threads);
+        setBackend('native');
+        const list = cases.flatMap((c) => {
+          const f = calls(c);
+          return passes.map((p) => [`${c.name} ${p}`, f[p]]);
+        });
+        add('native', await measure(list, { quick }));
+        if (torch) {
+          add('torch', torchTimes(torchCases, threads, { quick }).times);
+          add('skx', torchTimes(torchCases, threads, { quick, coretype: 'SkylakeX' }).times);
+        }
+      }
       for (const c of cases) {
         for (const p of passes) {
           const name = `${c.name} ${p}`;
+          const tn = median(samples.native[name]);
+          const pt = median(samples.torch[name] ?? []);
+          const skx = median(samples.skx[name] ?? []);
           const flops = 2 * macs(c) * (p === 'forward' ? 1 : 3);
           const gf = (s) => (s === undefined ? '-' : `${(flops / s / 1e9).toFixed(1)}`);
-          const ratio = (s) => (s === undefined ? '-' : `${(s / t[name]).toFixed(2)}x`);
-          rows.push([c.name, p, String(threads), formatTime(t[name]), gf(t[name]), formatTime(js[name]), `${(js[name] / t[name]).toFixed(0)}x`, pt[name] === undefined ? '-' : formatTime(pt[name]), ratio(pt[name]), ratio(ptSkx[name])]);
-          results.push({ name, threads, native: t[name], js: js[name], torch: pt[name], torchSkylakeX: ptSkx[name], flops });
+          const ratio = (s) => (s === undefined ? '-' : `${(s / tn).toFixed(2)}x`);
+          rows.push([c.name, p, String(threads), formatTime(tn), gf(tn), formatTime(js[name]), `${(js[name] / tn).toFixed(0)}x`, pt === undefined ? '-' : formatTime(pt), gf(pt), ratio(pt), gf(skx), ratio(skx)]);
+          results.push({ name, threads, native: tn, js: js[name], torch: pt, torchSkylakeX: skx, flops });
         }
       }
     }
@@ -104,9 +119,9 @@ export async function runLayerSuite(cases, { quick = false, log = console.log } 
     setNumThreads(saved);
     setBackend('native');
   }
-  log(table(['layer', 'pass', 'threads', 'native', 'native GFLOP/s', 'js', 'vs js', 'PyTorch', 'vs PyTorch', 'vs PyTorch (SkylakeX)'], rows));
+  log(table(['layer', 'pass', 'threads', 'native', 'GFLOP/s', 'js', 'vs js', 'PyTorch', 'GFLOP/s', 'vs PyTorch', 'PyTorch SkylakeX GFLOP/s', 'vs SkylakeX'], rows));
   if (!torch) log('\n(PyTorch columns empty: /usr/bin/python3 cannot import torch)');
-  log('\n"vs X" = X\'s time / native time (above 1: native is faster). js: timed at a smaller batch and scaled by the batch ratio (its loops are linear in the batch).');
+  log(`\nMedians over ${rounds} round(s) alternating liven and PyTorch. "vs X" = X\'s time / native time (above 1: native is faster). js: timed at a smaller batch and scaled by the batch ratio (its loops are linear in the batch).`);
   log('PyTorch: Debian\'s python3-torch, same threads, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; "SkylakeX": OPENBLAS_CORETYPE=SkylakeX (OpenBLAS 0.3.21 detects this CPU as Prescott otherwise).');
   return { results };
 }

@@ -20,11 +20,15 @@
 //! (OpenBLAS 0.3.21 does not recognise this CPU and falls back to its SSE3 "Prescott" kernels
 //! unless told the core type.)
 //!
-//! With `LIVEN_SIMD=scalar` (or `simd::with_isa(Isa::Scalar, ..)`) a plain loop is used
-//! instead, so that the portable level really runs no wider instructions.
+//! The crate picks its kernels by itself, always the widest the CPU has. So the crate runs
+//! only when the active level is the CPU's best; a lowered level (`LIVEN_SIMD=avx2` on an
+//! AVX-512 machine, `scalar`, or `simd::with_isa` in tests) runs a plain loop compiled for
+//! that level instead, which keeps the promise that lowering the level lowers the
+//! instructions (and lets the tests reach every level), at a fraction of the speed.
 
 use crate::simd::{self, Isa};
 use crate::threads;
+use std::sync::OnceLock;
 
 /// Below this many multiply-adds (m·n·k) a product runs on one thread: splitting it costs more
 /// than it saves. Measured with `cargo run --release --example gemmprof -p liven-core` (square
@@ -138,8 +142,8 @@ pub fn sgemm(
         return;
     }
     let isa = simd::active();
-    if isa == Isa::Scalar {
-        return portable(m, n, k, alpha, a, b, beta, c, ldc);
+    if isa != best_level() {
+        return portable(m, n, k, alpha, a, b, beta, c, ldc, isa);
     }
     let mut run = |parallelism: gemm::Parallelism| {
         let (ars, acs) = a.strides();
@@ -187,8 +191,18 @@ fn scale(m: usize, n: usize, beta: f32, c: &mut [f32], ldc: usize) {
     }
 }
 
-/// The portable path: row i of C accumulates alpha·A(i,p)·row p of op(B), a loop the compiler
-/// vectorises for the baseline. op(B) is first copied row-major when it is transposed.
+/// The widest level this CPU supports: the one the `gemm` crate's own dispatch uses.
+fn best_level() -> Isa {
+    static BEST: OnceLock<Isa> = OnceLock::new();
+    *BEST.get_or_init(|| {
+        *simd::supported()
+            .last()
+            .expect("scalar is always supported")
+    })
+}
+
+/// The path for a lowered level: row i of C accumulates alpha·A(i,p)·row p of op(B), a loop
+/// the compiler vectorises for `isa`. op(B) is first copied row-major when it is transposed.
 #[allow(clippy::too_many_arguments)]
 fn portable(
     m: usize,
@@ -200,6 +214,7 @@ fn portable(
     beta: f32,
     c: &mut [f32],
     ldc: usize,
+    isa: Isa,
 ) {
     let packed: Vec<f32>;
     let (bdata, ldb) = if b.trans {
@@ -211,12 +226,19 @@ fn portable(
     let (ars, acs) = a.strides();
     scale(m, n, beta, c, ldc);
     for i in 0..m {
-        let crow = &mut c[i * ldc..i * ldc + n];
-        for p in 0..k {
-            let aip = alpha * a.data[i * ars + p * acs];
-            let brow = &bdata[p * ldb..p * ldb + n];
+        let arow: Vec<f32> = (0..k).map(|p| alpha * a.data[i * ars + p * acs]).collect();
+        axpy_rows_run(isa, &arow, bdata, ldb, &mut c[i * ldc..i * ldc + n]);
+    }
+}
+
+crate::multiversion! {
+    /// crow += Σ_p arow[p] · (row p of B, `ldb` apart).
+    fn axpy_rows_run(arow: &[f32], b: &[f32], ldb: usize, crow: &mut [f32]) {
+        let n = crow.len();
+        for (p, &ap) in arow.iter().enumerate() {
+            let brow = &b[p * ldb..p * ldb + n];
             for (cv, bv) in crow.iter_mut().zip(brow) {
-                *cv += aip * bv;
+                *cv += ap * bv;
             }
         }
     }
