@@ -330,8 +330,9 @@ fn col2im(g: &Conv2dGeometry, col: &mut [f32], dx: &mut [f32]) {
 
 /// Below this many multiply-adds per pass the samples run on one thread. Whole samples are
 /// coarse tasks (one fork per call), so this is far below the GEMM's own threshold: the
-/// MNIST-style 1→8 3×3 layer on `[64, 1, 28, 28]` (3.6M) runs forward+backward in 1.5 ms on
-/// 2 threads against 4 ms on one.
+/// MNIST-style 1→8 3×3 layer on `[64, 1, 28, 28]` (3.6M) ran forward+backward in 1.5 ms on
+/// 2 threads against 4 ms on one in a quick benchmark run (when the other core is busy with
+/// other work the second thread can lose instead: 2.7 against 1.4 ms in a loaded full run).
 const SAMPLES_PARALLEL_MIN_MACS: usize = 1 << 20;
 
 /// Whether to spread samples over the pool (each sample's products then run serially).
