@@ -315,7 +315,7 @@ describe.skipIf(!native)('the norm kernels of the addon stay memory-safe on dire
   const f = (n: number) => new Float32Array(n);
   it('reject lengths and layouts that do not fit, before writing', () => {
     const y = f(12).fill(7);
-    expect(() => addon.batchNormForwardTrain(f(12), f(3), f(3), y, f(3), f(2), 4, 1e-5)).toThrow(/var has 2 elements, expected 3/);
+    expect(() => addon.batchNormForwardTrain(f(12), f(3), f(3), y, f(3), f(2), 4, 1e-5)).toThrow(/variance has 2 elements, expected 3/);
     expect(() => addon.batchNormForwardTrain(f(12), f(5), f(5), y, f(5), f(5), 2, 1e-5)).toThrow(/not a whole number/);
     expect(() => addon.groupNormForward(f(12), f(6), f(6), y, f(8), f(8), 4, 1, 1e-5)).toThrow(/6 channels are not divisible into 4 groups/);
     expect(() => addon.layerNormBackward(f(12), f(12), f(4), f(3), f(3), f(12), f(4), f(3), 1e-5)).toThrow(/gradBias has 3 elements, expected 4/);

@@ -11,6 +11,8 @@ const suites = {
   norm: () => import('./suites/norm.js'),
   pool: () => import('./suites/pool.js'),
   diag: () => import('./suites/diag.js'),
+  linear: () => import('./suites/linear.js'),
+  conv: () => import('./suites/conv.js'),
 };
 
 const args = process.argv.slice(2);

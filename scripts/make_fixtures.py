@@ -540,6 +540,21 @@ def pooling():
         run_case('global max', GlobalMax(), 'GlobalMaxPool2d', {}, rand(2, 3, 5, 7), gen),
         run_case('global max ties', GlobalMax(), 'GlobalMaxPool2d', {}, ties(2, 3, 6, 6), gen),
         run_case('global max NaN and all -inf', GlobalMax(), 'GlobalMaxPool2d', {}, gnan, gen),
+def linear():
+    gen = torch.Generator().manual_seed(4321)
+    torch.manual_seed(4321)
+    nn = torch.nn
+
+    def lin(name, i, o, shape, bias=True):
+        # options: the layer's config (constructor arguments by name), built with fromConfig.
+        return case(name, nn.Linear(i, o, bias=bias), {'inFeatures': i, 'outFeatures': o, 'bias': bias}, shape, gen)
+
+    cases = [
+        lin('linear [N, in]', 7, 5, (4, 7)),
+        lin('linear no bias', 6, 3, (2, 6), bias=False),
+        lin('linear batch 1', 9, 4, (1, 9)),
+        lin('linear [N, *, in]', 5, 6, (2, 3, 5)),
+        lin('linear 1-D input', 4, 3, (4,)),
     ]
     return {'torch': torch.__version__, 'cases': cases}
 
@@ -595,6 +610,29 @@ def losses():
     ce('cross entropy one class', 3, 1, 1.0, 'mean', 0.0)
     ce('cross entropy 1000 classes', 8, 1000, 4.0, 'mean', 0.1)
     mse('mse 1-D', (37,), 'mean')
+def conv():
+    gen = torch.Generator().manual_seed(8765)
+    torch.manual_seed(8765)
+    nn = torch.nn
+
+    def conv2d(name, cin, cout, k, shape, stride=1, padding=0, dilation=1, groups=1, bias=True):
+        m = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias)
+        options = {'inChannels': cin, 'outChannels': cout, 'kernelSize': k, 'stride': stride,
+                   'padding': padding, 'dilation': dilation, 'groups': groups, 'bias': bias}
+        return case(name, m, options, shape, gen)
+
+    cases = [
+        conv2d('rectangular kernel 3x2', 3, 4, [3, 2], (2, 3, 7, 6)),
+        conv2d('stride 2 with padding 1', 2, 3, 3, (2, 2, 9, 8), stride=2, padding=1),
+        conv2d('dilation 2', 2, 2, 3, (1, 2, 8, 9), padding=2, dilation=2),
+        conv2d('groups 2', 4, 6, 3, (2, 4, 5, 6), padding=1, groups=2),
+        conv2d('depthwise, multiplier 2', 3, 6, 3, (2, 3, 6, 5), groups=3),
+        conv2d('1x1', 5, 4, 1, (2, 5, 4, 3)),
+        conv2d('1x1 stride 2', 3, 2, 1, (1, 3, 5, 5), stride=2),
+        conv2d('no bias', 2, 3, 2, (3, 2, 4, 4), bias=False),
+        conv2d('batch 1, [h, w] pairs', 2, 2, [2, 3], (1, 2, 6, 7), stride=[2, 1], padding=[1, 2], dilation=[1, 2]),
+        conv2d('kernel as large as the padded input', 2, 3, 5, (2, 2, 3, 3), padding=1),
+    ]
     return {'torch': torch.__version__, 'cases': cases}
 
 
@@ -616,3 +654,5 @@ if __name__ == '__main__':
     write('pool.json', pooling())
     write('softmax.json', softmaxes())
     write('loss.json', losses())
+    write('linear.json', linear())
+    write('conv.json', conv())

@@ -8,3 +8,5 @@ export { BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, L2Norm } from './norm.j
 export { MaxPool2d, AvgPool2d, GlobalMaxPool2d, GlobalAvgPool2d, type Size2 } from './pool.js';
 export { Softmax, LogSoftmax } from './softmax.js';
 export { Loss, CrossEntropyLoss, MSELoss, type Reduction } from './loss.js';
+export { Linear } from './linear.js';
+export { Conv2d } from './conv.js';

@@ -10,6 +10,9 @@ pub mod stream;
 pub mod threads;
 
 pub mod activation;
+pub mod conv;
+pub mod gemm;
+pub mod linear;
 pub mod loss;
 pub mod norm;
 pub mod optim;

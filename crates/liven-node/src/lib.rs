@@ -11,6 +11,8 @@ use napi::{Error, Result, Status};
 use napi_derive::napi;
 
 pub mod activation;
+pub mod conv;
+pub mod linear;
 pub mod loss;
 pub mod norm;
 pub mod optim;

@@ -1,0 +1,414 @@
+//! Single-precision matrix multiplication: C = alpha·op(A)·op(B) + beta·C, row-major.
+//!
+//! The work is done by the `gemm` crate (0.19, feature `x86-v4`, which compiles its AVX-512
+//! kernels on stable Rust; it also has AVX2+FMA and NEON kernels and picks one at run time).
+//! Chosen against `matrixmultiply` 0.3.11 and OpenBLAS 0.3.21 (through PyTorch's `torch.mm`),
+//! one thread, `[512, 1024] x [1024, 1024]`, on the 2-core AVX-512 machine this was written on
+//! (loaded by other jobs, so the medians of 15 runs move by ±20% between runs):
+//!
+//! | library                                 | A·B          | A·Bᵀ          |
+//! | --------------------------------------- | ------------ | ------------- |
+//! | `gemm` 0.19 `x86-v4`                    | 97–113 GF/s  | 83–117 GF/s   |
+//! | `matrixmultiply` 0.3.11                 | 77–136 GF/s  | 45–91 GF/s    |
+//! | OpenBLAS, `OPENBLAS_CORETYPE` unset     | 20–31 GF/s   | 21–31 GF/s    |
+//! | OpenBLAS, `OPENBLAS_CORETYPE=SkylakeX`  | 94 GF/s      | 114 GF/s      |
+//!
+//! The two crates are within the noise of each other and of OpenBLAS's AVX-512 kernels;
+//! `gemm` decides it because it threads with rayon (so it runs on liven's pool, see
+//! [`threads::install`], and never brings its own threads) while `matrixmultiply` threads
+//! with its own pool, and because its transposed-B case (every Linear forward) is steadier.
+//! (OpenBLAS 0.3.21 does not recognise this CPU and falls back to its SSE3 "Prescott" kernels
+//! unless told the core type.)
+//!
+//! The crate picks its kernels by itself, always the widest the CPU has. So the crate runs
+//! only when the active level is the CPU's best; a lowered level (`LIVEN_SIMD=avx2` on an
+//! AVX-512 machine, `scalar`, or `simd::with_isa` in tests) runs a plain loop compiled for
+//! that level instead, which keeps the promise that lowering the level lowers the
+//! instructions (and lets the tests reach every level), at a fraction of the speed.
+
+use crate::simd::{self, Isa};
+use crate::threads;
+use std::sync::OnceLock;
+
+/// Below this many multiply-adds (m·n·k) a product runs on one thread: splitting it costs more
+/// than it saves. Measured with `cargo run --release --example gemmprof -p liven-core` (square
+/// products, serial against the crate's rayon split on 2 threads, machine loaded): 64³ 3.5–5 µs
+/// serial, 11–13 µs split; 128³ 26 µs against 35–45 µs; 192³ (7M) 85–115 µs against 94–100 µs
+/// (even); 256³ (16.8M) 193–275 µs against 150–300 µs.
+pub const PARALLEL_MIN_MACS: usize = 1 << 23;
+
+/// One operand: a row-major matrix with leading dimension `ld` (the distance between rows as
+/// stored), used as stored or transposed.
+#[derive(Clone, Copy, Debug)]
+pub struct Operand<'a> {
+    pub data: &'a [f32],
+    pub ld: usize,
+    pub trans: bool,
+}
+
+impl<'a> Operand<'a> {
+    /// `data` used as stored, rows `ld` apart.
+    pub fn n(data: &'a [f32], ld: usize) -> Self {
+        Operand {
+            data,
+            ld,
+            trans: false,
+        }
+    }
+
+    /// `data` transposed: `data` holds op(X)ᵀ row-major, rows `ld` apart.
+    pub fn t(data: &'a [f32], ld: usize) -> Self {
+        Operand {
+            data,
+            ld,
+            trans: true,
+        }
+    }
+
+    /// (row stride, column stride) of op(X) in `data`.
+    fn strides(&self) -> (usize, usize) {
+        if self.trans {
+            (1, self.ld)
+        } else {
+            (self.ld, 1)
+        }
+    }
+
+    /// Panics unless op(X) is `rows`×`cols` within `data`.
+    fn check(&self, what: &str, rows: usize, cols: usize) {
+        let (stored_rows, stored_cols) = if self.trans {
+            (cols, rows)
+        } else {
+            (rows, cols)
+        };
+        if stored_rows == 0 || stored_cols == 0 {
+            return;
+        }
+        assert!(
+            self.ld >= stored_cols,
+            "sgemm: {what} has leading dimension {} < {stored_cols} columns",
+            self.ld
+        );
+        let need = (stored_rows - 1) * self.ld + stored_cols;
+        assert!(
+            self.data.len() >= need,
+            "sgemm: {what} has {} elements, needs {need} for {stored_rows}x{stored_cols} with ld {}",
+            self.data.len(),
+            self.ld
+        );
+    }
+}
+
+/// Whether a product runs on the pool's threads or on the calling thread only (the caller is
+/// already one of several parallel tasks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Par {
+    Auto,
+    Serial,
+}
+
+/// C (m×n, rows `ldc` apart) = alpha·op(A)·op(B) + beta·C, where op(A) is m×k and op(B) k×n.
+/// With `beta == 0` C is only written (NaNs in it do not propagate), as in BLAS.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: Operand,
+    b: Operand,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+    par: Par,
+) {
+    a.check("A", m, k);
+    b.check("B", k, n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        ldc >= n,
+        "sgemm: C has leading dimension {ldc} < {n} columns"
+    );
+    let need = (m - 1) * ldc + n;
+    assert!(
+        c.len() >= need,
+        "sgemm: C has {} elements, needs {need}",
+        c.len()
+    );
+    if k == 0 || alpha == 0.0 {
+        scale(m, n, beta, c, ldc);
+        return;
+    }
+    let isa = simd::active();
+    if isa != best_level() {
+        return portable(m, n, k, alpha, a, b, beta, c, ldc, isa);
+    }
+    let mut run = |parallelism: gemm::Parallelism| {
+        let (ars, acs) = a.strides();
+        let (brs, bcs) = b.strides();
+        // SAFETY: the checks above keep every index inside the slices (the extents follow from
+        // m, n, k and the strides), and C is a unique borrow that aliases neither input.
+        // The crate computes dst = alpha·dst + beta·lhs·rhs, with its alpha and beta named the
+        // other way round from BLAS.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                ldc as isize,
+                beta != 0.0,
+                a.data.as_ptr(),
+                acs as isize,
+                ars as isize,
+                b.data.as_ptr(),
+                bcs as isize,
+                brs as isize,
+                beta,
+                alpha,
+                false,
+                false,
+                false,
+                parallelism,
+            )
+        }
+    };
+    if par == Par::Auto && m * n * k >= PARALLEL_MIN_MACS && threads::num_threads() > 1 {
+        threads::install(|t| run(gemm::Parallelism::Rayon(t)));
+    } else {
+        run(gemm::Parallelism::None);
+    }
+}
+
+fn scale(m: usize, n: usize, beta: f32, c: &mut [f32], ldc: usize) {
+    for row in c.chunks_mut(ldc).take(m) {
+        for v in &mut row[..n] {
+            *v = if beta == 0.0 { 0.0 } else { beta * *v };
+        }
+    }
+}
+
+/// The widest level this CPU supports: the one the `gemm` crate's own dispatch uses.
+fn best_level() -> Isa {
+    static BEST: OnceLock<Isa> = OnceLock::new();
+    *BEST.get_or_init(|| {
+        *simd::supported()
+            .last()
+            .expect("scalar is always supported")
+    })
+}
+
+/// The path for a lowered level: row i of C accumulates alpha·A(i,p)·row p of op(B), a loop
+/// the compiler vectorises for `isa`. op(B) is first copied row-major when it is transposed.
+#[allow(clippy::too_many_arguments)]
+fn portable(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: Operand,
+    b: Operand,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+    isa: Isa,
+) {
+    let packed: Vec<f32>;
+    let (bdata, ldb) = if b.trans {
+        packed = (0..k * n).map(|i| b.data[(i % n) * b.ld + i / n]).collect();
+        (&packed[..], n)
+    } else {
+        (b.data, b.ld)
+    };
+    let (ars, acs) = a.strides();
+    scale(m, n, beta, c, ldc);
+    for i in 0..m {
+        let arow: Vec<f32> = (0..k).map(|p| alpha * a.data[i * ars + p * acs]).collect();
+        axpy_rows_run(isa, &arow, bdata, ldb, &mut c[i * ldc..i * ldc + n]);
+    }
+}
+
+crate::multiversion! {
+    /// crow += Σ_p arow[p] · (row p of B, `ldb` apart).
+    fn axpy_rows_run(arow: &[f32], b: &[f32], ldb: usize, crow: &mut [f32]) {
+        let n = crow.len();
+        for (p, &ap) in arow.iter().enumerate() {
+            let brow = &b[p * ldb..p * ldb + n];
+            for (cv, bv) in crow.iter_mut().zip(brow) {
+                *cv += ap * bv;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The definition, in f64.
+    #[allow(clippy::too_many_arguments)]
+    fn naive(
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f32,
+        a: Operand,
+        b: Operand,
+        beta: f32,
+        c: &[f32],
+        ldc: usize,
+    ) -> Vec<f32> {
+        let at = |i: usize, p: usize| {
+            if a.trans {
+                a.data[p * a.ld + i]
+            } else {
+                a.data[i * a.ld + p]
+            }
+        };
+        let bt = |p: usize, j: usize| {
+            if b.trans {
+                b.data[j * b.ld + p]
+            } else {
+                b.data[p * b.ld + j]
+            }
+        };
+        let mut out = c.to_vec();
+        for i in 0..m {
+            for j in 0..n {
+                let dot: f64 = (0..k).map(|p| at(i, p) as f64 * bt(p, j) as f64).sum();
+                let prev = if beta == 0.0 {
+                    0.0
+                } else {
+                    beta as f64 * c[i * ldc + j] as f64
+                };
+                out[i * ldc + j] = (alpha as f64 * dot + prev) as f32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_the_triple_loop_at_every_level_for_every_transpose() {
+        let shapes = [
+            (1, 1, 1),
+            (3, 5, 7),
+            (17, 33, 9),
+            (64, 48, 80),
+            (200, 170, 257), // past PARALLEL_MIN_MACS
+        ];
+        for isa in simd::supported() {
+            simd::with_isa(isa, || {
+                for &(m, n, k) in &shapes {
+                    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                        // The large shape (a slow reference) with one combination only.
+                        let combos: &[(f32, f32)] = if m * n * k > PARALLEL_MIN_MACS {
+                            &[(-2.0, 0.25)]
+                        } else {
+                            &[(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)]
+                        };
+                        for &(alpha, beta) in combos {
+                            // Leading dimensions larger than the rows, as for sub-matrices.
+                            let (lda, ldb, ldc) = (
+                                if ta { m + 2 } else { k + 3 },
+                                if tb { k + 1 } else { n + 2 },
+                                n + 5,
+                            );
+                            let ad = sample(if ta { k * lda } else { m * lda }, 1);
+                            let bd = sample(if tb { n * ldb } else { k * ldb }, 2);
+                            let a = Operand {
+                                data: &ad,
+                                ld: lda,
+                                trans: ta,
+                            };
+                            let b = Operand {
+                                data: &bd,
+                                ld: ldb,
+                                trans: tb,
+                            };
+                            let mut c = sample(m * ldc, 3);
+                            if beta == 0.0 {
+                                c[0] = f32::NAN; // must not propagate
+                            }
+                            let want = naive(m, n, k, alpha, a, b, beta, &c, ldc);
+                            sgemm(m, n, k, alpha, a, b, beta, &mut c, ldc, Par::Auto);
+                            for i in 0..m {
+                                for j in 0..ldc {
+                                    let (g, w) = (c[i * ldc + j], want[i * ldc + j]);
+                                    let tol = 1e-4 * (k as f32).sqrt() * (1.0 + w.abs());
+                                    assert!(
+                                        (g - w).abs() <= tol,
+                                        "{isa} {m}x{n}x{k} ta={ta} tb={tb} a={alpha} b={beta} ({i},{j}): {g} vs {w}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn empty_inner_dimension_scales_c() {
+        let mut c = vec![1.0, 2.0, 3.0, f32::NAN];
+        sgemm(
+            2,
+            2,
+            0,
+            1.0,
+            Operand::n(&[], 0),
+            Operand::n(&[], 2),
+            0.5,
+            &mut c,
+            2,
+            Par::Auto,
+        );
+        assert_eq!(&c[..3], &[0.5, 1.0, 1.5]);
+        sgemm(
+            2,
+            2,
+            0,
+            1.0,
+            Operand::n(&[], 0),
+            Operand::n(&[], 2),
+            0.0,
+            &mut c,
+            2,
+            Par::Auto,
+        );
+        assert_eq!(c, vec![0.0; 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "needs")]
+    fn short_operands_panic() {
+        let mut c = vec![0.0; 4];
+        sgemm(
+            2,
+            2,
+            2,
+            1.0,
+            Operand::n(&[0.0; 3], 2),
+            Operand::n(&[0.0; 4], 2),
+            0.0,
+            &mut c,
+            2,
+            Par::Auto,
+        );
+    }
+}
