@@ -1,0 +1,166 @@
+// The training loop every clinic experiment shares, and the numbers it reports.
+import type { Digits } from '../data/mnist.js';
+import { IMAGE_SIZE, permutation } from '../data/mnist.js';
+import * as diag from '../diag/index.js';
+import { Rng, manualSeed } from '../init/rng.js';
+import { CrossEntropyLoss } from '../nn/loss.js';
+import type { Module } from '../nn/module.js';
+import * as optim from '../optim/index.js';
+import { Tensor } from '../tensor.js';
+
+/** What a layer looked like over one window of forward passes. */
+export interface LayerHealth {
+  layer: string;
+  kind: string;
+  units: number;
+  dead: number;
+  nearlyDead: number;
+  zeroFraction: number;
+}
+
+export interface StepRecord {
+  step: number;
+  loss: number;
+  lr: number;
+  /** Dead fraction per watched layer over the steps since the previous record. */
+  dead: number[];
+}
+
+export interface RunResult {
+  name: string;
+  /** Test-set accuracy in [0, 1]. */
+  accuracy: number;
+  /** Mean training loss over the last tenth of the steps. */
+  finalLoss: number;
+  /** Standard deviation of the training loss over the last quarter of the steps. */
+  lossOscillation: number;
+  /** Per watched layer, over the whole test set in eval mode. */
+  health: LayerHealth[];
+  history: StepRecord[];
+  /** Names of the watched layers, in `history[].dead` order. */
+  layers: string[];
+  diverged: boolean;
+  seconds: number;
+}
+
+export interface RunSpec {
+  name: string;
+  /** Builds the model (called after the generator is seeded). */
+  model: () => Module;
+  /** The optimiser for the model's parameters, and optionally a schedule stepped every step. */
+  optimizer: (params: ReturnType<Module['parameters']>) => { opt: optim.Optimizer; sched?: { step(): void } };
+  /** Images as `[N, 1, 28, 28]` (true) or `[N, 784]` (false). */
+  images: boolean;
+  batchSize: number;
+  steps: number;
+  /** Clip the gradient norm to this before each step. */
+  clipNorm?: number;
+  nearlyDeadThreshold?: number;
+}
+
+/** Copies the digits at `order[from..from+n]` into a batch. */
+function batch(d: Digits, order: Int32Array, from: number, n: number, images: boolean): { x: Tensor; y: Int32Array } {
+  const x = Tensor.zeros(images ? [n, 1, 28, 28] : [n, IMAGE_SIZE]);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const j = order[(from + i) % order.length]!;
+    x.data.set(d.images.subarray(j * IMAGE_SIZE, (j + 1) * IMAGE_SIZE), i * IMAGE_SIZE);
+    y[i] = d.labels[j]!;
+  }
+  return { x, y };
+}
+
+function healthOf(report: ReturnType<diag.ActivationMonitor['report']>): LayerHealth[] {
+  return report.map((r) => ({ layer: r.layer, kind: r.kind, units: r.units, dead: r.dead, nearlyDead: r.nearlyDead, zeroFraction: r.zeroFraction }));
+}
+
+function std(values: number[]): number {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
+}
+
+/** Test accuracy and per-layer health over the whole test set, in eval mode. */
+export function evaluate(model: Module, test: Digits, images: boolean, nearlyDeadThreshold: number): { accuracy: number; health: LayerHealth[] } {
+  const monitor = new diag.ActivationMonitor(model, { nearlyDeadThreshold });
+  model.eval();
+  const order = Int32Array.from({ length: test.count }, (_, i) => i);
+  let correct = 0;
+  const chunk = 500;
+  for (let from = 0; from < test.count; from += chunk) {
+    const n = Math.min(chunk, test.count - from);
+    const { x, y } = batch(test, order, from, n, images);
+    const logits = model.forward(x).data;
+    for (let i = 0; i < n; i++) {
+      let best = 0;
+      for (let c = 1; c < 10; c++) if (logits[i * 10 + c]! > logits[i * 10 + best]!) best = c;
+      if (best === y[i]) correct++;
+    }
+  }
+  const health = healthOf(monitor.report());
+  monitor.detach();
+  model.train();
+  return { accuracy: correct / test.count, health };
+}
+
+/**
+ * Trains `spec` on `train` for `spec.steps` steps, recording the loss, lr and per-layer dead
+ * fraction every `recordEvery` steps, then evaluates on `test`. A run whose loss becomes
+ * non-finite stops there and is reported as diverged.
+ */
+export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed, recordEvery = 10, onStep }: { seed: number; recordEvery?: number; onStep?: (step: number) => void }): RunResult {
+  const started = performance.now();
+  const nearlyDeadThreshold = spec.nearlyDeadThreshold ?? 1e-3;
+  manualSeed(seed);
+  const model = spec.model();
+  const { opt, sched } = spec.optimizer(model.parameters());
+  const lossFn = new CrossEntropyLoss();
+  const monitor = new diag.ActivationMonitor(model, { nearlyDeadThreshold });
+  const layers = monitor.report().map((r) => r.layer);
+  const order = permutation(data.train.count, new Rng(seed + 1));
+  const losses: number[] = [];
+  const history: StepRecord[] = [];
+  let diverged = false;
+  model.train();
+  for (let step = 0; step < spec.steps; step++) {
+    const { x, y } = batch(data.train, order, step * spec.batchSize, spec.batchSize, spec.images);
+    const lr = opt.lr;
+    const loss = lossFn.forward(model.forward(x), y);
+    if (!Number.isFinite(loss)) {
+      diverged = true;
+      break;
+    }
+    losses.push(loss);
+    opt.zeroGrad();
+    model.backward(lossFn.backward());
+    if (spec.clipNorm !== undefined) optim.clipGradNorm(model.parameters(), spec.clipNorm);
+    try {
+      opt.step();
+    } catch (e) {
+      if (e instanceof RangeError && /finite/.test(e.message)) {
+        diverged = true;
+        break;
+      }
+      throw e;
+    }
+    sched?.step();
+    if ((step + 1) % recordEvery === 0) {
+      history.push({ step: step + 1, loss, lr, dead: monitor.report().map((r) => r.deadFraction) });
+      monitor.reset();
+    }
+    onStep?.(step + 1);
+  }
+  monitor.detach();
+  const { accuracy, health } = diverged ? { accuracy: NaN, health: [] } : evaluate(model, data.test, spec.images, nearlyDeadThreshold);
+  const tail = (fraction: number) => losses.slice(Math.floor(losses.length * (1 - fraction)));
+  return {
+    name: spec.name,
+    accuracy,
+    finalLoss: diverged ? NaN : tail(0.1).reduce((a, b) => a + b, 0) / tail(0.1).length,
+    lossOscillation: diverged ? NaN : std(tail(0.25)),
+    health,
+    history,
+    layers,
+    diverged,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
