@@ -1,15 +1,32 @@
 #!/usr/bin/env node
+import { clinicUsage, parseClinicArgs, runClinic } from './clinic/index.js';
 import { runDemo } from './demo.js';
 
 const usage = `usage: liven <command>
 
 commands:
+  clinic   the dying-ReLU clinic on the bundled MNIST digits (what \`npm start\` runs); --help for flags
   demo     the dying ReLU in one layer, measured on both sides of zero
   help     this text`;
 
 function main(argv: string[]): number {
-  const [command] = argv;
+  const [command, ...rest] = argv;
   switch (command) {
+    case 'clinic': {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        console.log(clinicUsage);
+        return 0;
+      }
+      let options;
+      try {
+        options = parseClinicArgs(rest);
+      } catch (e) {
+        console.error(`liven clinic: ${(e as Error).message}\n\n${clinicUsage}`);
+        return 2;
+      }
+      runClinic(options);
+      return 0;
+    }
     case 'demo':
       runDemo();
       return 0;

@@ -93,7 +93,7 @@ function budget(ctx: Context, full: number): number {
 }
 
 const GOOD_LR = 0.02;
-const BAD_LR = 0.5;
+const BAD_LR = 0.1;
 
 export const experiments: Experiment[] = [
   {
@@ -112,7 +112,7 @@ export const experiments: Experiment[] = [
         { name: 'centre +0.1', model: mlp(0.1), optimizer: sgd(0.05), images: false, batchSize: 32, steps },
         { name: 'centre -0.1', model: mlp(-0.1), optimizer: sgd(0.05), images: false, batchSize: 32, steps },
       ]);
-      const deadAtStart = runs.map((r) => r.history[0]?.dead[0] ?? NaN);
+      const deadAtStart = runs.map((r) => Object.values(r.history[0]?.deadFraction ?? {})[0] ?? NaN);
       const [up, down] = runs.map(deadShare);
       const verdict = down!.dead > up!.dead + 0.2
         ? `Centred at -0.1, ${pct(deadAtStart[1]!)} of the hidden units were dead in the first steps and ${pct(down!.dead)} still were at the end (accuracy ${pct(runs[1]!.accuracy)}), against ${pct(up!.dead)} at +0.1 (${pct(runs[0]!.accuracy)}): dead units get no gradient, so they do not recover.`
@@ -139,7 +139,7 @@ export const experiments: Experiment[] = [
         },
         { ...base, name: `Adagrad lr ${BAD_LR}`, optimizer: (params) => ({ opt: new optim.Adagrad(params, { lr: BAD_LR }) }) },
         { ...base, name: `lr ${BAD_LR} + clipGradNorm(1)`, optimizer: sgd(BAD_LR), clipNorm: 1 },
-        { ...base, name: `lower lr (${BAD_LR / 10})`, optimizer: sgd(BAD_LR / 10) },
+        { ...base, name: `lower lr (${BAD_LR / 2})`, optimizer: sgd(BAD_LR / 2) },
       ]);
       const [good, bad, ...remedies] = runs.map(deadShare);
       const fixed = remedies.map((d, i) => [runs[i + 2]!.name, d.dead, runs[i + 2]!.accuracy] as const).filter(([, dead, acc]) => dead < bad!.dead - 0.05 && acc > runs[1]!.accuracy);

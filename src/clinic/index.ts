@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getBackend, getNumThreads, setNumThreads, simdLevel } from '../backend/index.js';
 import { loadDigits, subset, trainTestSplit } from '../data/mnist.js';
+import { renderComparison } from '../diag/report.js';
 import { experiments, type Context, type ExperimentResult, type Table } from './experiments.js';
 
 export interface ClinicOptions {
@@ -122,7 +123,16 @@ export function runClinic(o: ClinicOptions, out: (line: string) => void = consol
   const seconds = (performance.now() - started) / 1000;
   const dir = resolve(o.out);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ seed: o.seed, quick: o.quick, seconds, experiments: results }, null, 1)}\n`);
-  out(`Results: ${join(dir, 'results.json')} (${seconds.toFixed(0)} s)`);
+  const html = renderComparison({
+    title: 'liven clinic: the dying ReLU on MNIST digits',
+    intro: [`${data.train.count} training digits, ${data.test.count} held out; seed ${o.seed}; backend ${getBackend()}, ${getNumThreads()} threads; ${seconds.toFixed(0)} s.`, 'Dead: pre-activation <= 0 for every sample and position (per batch in the curves, over the whole test set in the tables). Nearly dead: not dead, but max |output| below the threshold.'],
+    sections: results.map(({ title, result }) => ({ title, runs: result.runs, tables: result.tables, verdict: result.verdict })),
+  });
+  writeFileSync(join(dir, 'report.html'), html);
+  // The numbers without the per-step histories, for scripts and tests.
+  const summary = results.map(({ id, title, result }) => ({ id, title, verdict: result.verdict, tables: result.tables, runs: result.runs.map(({ history: _h, warnings, ...r }) => ({ ...r, warnings: warnings.length })) }));
+  writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ seed: o.seed, quick: o.quick, seconds, experiments: summary }, null, 1)}\n`);
+  out(`Report: ${join(dir, 'report.html')}`);
+  out(`Numbers: ${join(dir, 'results.json')} (${seconds.toFixed(0)} s in all)`);
   return { experiments: results, seconds };
 }

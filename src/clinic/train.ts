@@ -18,13 +18,6 @@ export interface LayerHealth {
   zeroFraction: number;
 }
 
-export interface StepRecord {
-  step: number;
-  loss: number;
-  lr: number;
-  /** Dead fraction per watched layer over the steps since the previous record. */
-  dead: number[];
-}
 
 export interface RunResult {
   name: string;
@@ -36,9 +29,10 @@ export interface RunResult {
   lossOscillation: number;
   /** Per watched layer, over the whole test set in eval mode. */
   health: LayerHealth[];
-  history: StepRecord[];
-  /** Names of the watched layers, in `history[].dead` order. */
-  layers: string[];
+  /** Per step: loss, lr, dead fraction per layer of that step's batch, gradient norm. */
+  history: diag.TrainingRecord[];
+  /** Warnings the training monitor raised (dead layers, jumps after lr changes, ...). */
+  warnings: diag.TrainingWarning[];
   diverged: boolean;
   seconds: number;
 }
@@ -107,7 +101,7 @@ export function evaluate(model: Module, test: Digits, images: boolean, nearlyDea
  * fraction every `recordEvery` steps, then evaluates on `test`. A run whose loss becomes
  * non-finite stops there and is reported as diverged.
  */
-export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed, recordEvery = 10, onStep }: { seed: number; recordEvery?: number; onStep?: (step: number) => void }): RunResult {
+export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed, onStep }: { seed: number; onStep?: (step: number) => void }): RunResult {
   const started = performance.now();
   const nearlyDeadThreshold = spec.nearlyDeadThreshold ?? 1e-3;
   manualSeed(seed);
@@ -115,10 +109,9 @@ export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed
   const { opt, sched } = spec.optimizer(model.parameters());
   const lossFn = new CrossEntropyLoss();
   const monitor = new diag.ActivationMonitor(model, { nearlyDeadThreshold });
-  const layers = monitor.report().map((r) => r.layer);
+  const training = new diag.TrainingMonitor({ activations: monitor, model, resetEachStep: true });
   const order = permutation(data.train.count, new Rng(seed + 1));
   const losses: number[] = [];
-  const history: StepRecord[] = [];
   let diverged = false;
   model.train();
   for (let step = 0; step < spec.steps; step++) {
@@ -132,8 +125,9 @@ export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed
     losses.push(loss);
     opt.zeroGrad();
     model.backward(lossFn.backward());
-    if (spec.clipNorm !== undefined) optim.clipGradNorm(model.parameters(), spec.clipNorm);
     try {
+      // Both throw a RangeError, and change nothing, on a non-finite gradient.
+      if (spec.clipNorm !== undefined) optim.clipGradNorm(model.parameters(), spec.clipNorm);
       opt.step();
     } catch (e) {
       if (e instanceof RangeError && /finite/.test(e.message)) {
@@ -142,11 +136,8 @@ export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed
       }
       throw e;
     }
+    training.step({ loss, lr });
     sched?.step();
-    if ((step + 1) % recordEvery === 0) {
-      history.push({ step: step + 1, loss, lr, dead: monitor.report().map((r) => r.deadFraction) });
-      monitor.reset();
-    }
     onStep?.(step + 1);
   }
   monitor.detach();
@@ -158,8 +149,8 @@ export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed
     finalLoss: diverged ? NaN : tail(0.1).reduce((a, b) => a + b, 0) / tail(0.1).length,
     lossOscillation: diverged ? NaN : std(tail(0.25)),
     health,
-    history,
-    layers,
+    history: training.history,
+    warnings: training.warnings,
     diverged,
     seconds: (performance.now() - started) / 1000,
   };

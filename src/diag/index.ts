@@ -2,4 +2,4 @@
 export { ActivationMonitor, deadUnits, histogramBinEdges, unitLayout, type ActivationKind, type ActivationMonitorOptions, type LayerHistogram, type LayerReport, type UnitReport } from './monitor.js';
 export { gradientStats, updateRatios, totalGradNorm, type HasLearningRate, type ParameterGradientStats } from './gradients.js';
 export { TrainingMonitor, type TrainingMonitorOptions, type TrainingRecord, type TrainingWarning, type WarningKind } from './training.js';
-export { renderReport, type ReportInput } from './report.js';
+export { renderReport, renderComparison, type ReportInput, type ComparisonSection } from './report.js';

@@ -258,3 +258,78 @@ export function renderReport(input: ReportInput): string {
   out.push('</body></html>');
   return out.join('\n');
 }
+
+/** One experiment of a comparison page: several runs' curves, its tables and its verdict. */
+export interface ComparisonSection {
+  title: string;
+  runs: readonly { name: string; history: readonly TrainingRecord[] }[];
+  tables?: readonly { title?: string; header: readonly string[]; rows: readonly (readonly string[])[] }[];
+  verdict?: string;
+}
+
+/** The trailing mean of `values` over `window` entries (the raw per-step numbers are noisy). */
+function movingAverage(points: [number, number][], window: number): [number, number][] {
+  let sum = 0;
+  let count = 0;
+  return points.map(([x, y], i) => {
+    if (Number.isFinite(y)) {
+      sum += y;
+      count++;
+    }
+    const old = points[i - window];
+    if (old && Number.isFinite(old[1])) {
+      sum -= old[1];
+      count--;
+    }
+    return [x, count > 0 ? sum / count : NaN];
+  });
+}
+
+function plainTable(t: NonNullable<ComparisonSection['tables']>[number]): string {
+  const head = t.header.map((h, i) => `<th${i > 0 ? ' class="num"' : ''}>${esc(h)}</th>`).join('');
+  const body = t.rows.map((r) => `<tr>${r.map((c, i) => `<td${i > 0 ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`).join('');
+  return `${t.title ? `<p class="meta">${esc(t.title)}</p>` : ''}<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
+/**
+ * A page that compares runs, one section per experiment: the loss, the share of dead units
+ * (averaged over the watched layers) and, where it moves, the learning rate of every run on
+ * shared axes, then the section's tables and verdict. Curves are trailing means over
+ * `smooth` steps.
+ */
+export function renderComparison(input: { title: string; intro?: readonly string[]; sections: readonly ComparisonSection[]; smooth?: number }): string {
+  if (input === null || typeof input !== 'object' || !Array.isArray(input.sections)) {
+    throw new TypeError(`diag.renderComparison needs { title, sections }, got ${describeValue(input)}`);
+  }
+  const smooth = input.smooth ?? 10;
+  const sections: readonly ComparisonSection[] = input.sections;
+  const out: string[] = [];
+  out.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>${esc(input.title)}</title><style>${CSS}</style></head><body>`);
+  out.push(`<h1>${esc(input.title)}</h1>`);
+  for (const p of input.intro ?? []) out.push(`<p class="meta">${esc(p)}</p>`);
+  for (const section of sections) {
+    out.push(`<h2>${esc(section.title)}</h2>`);
+    const runs = section.runs.filter((r) => r.history.length > 0);
+    if (runs.length > 0) {
+      const curve = (pick: (r: TrainingRecord) => number) =>
+        runs.map((run) => ({ name: run.name, points: movingAverage(run.history.map((r) => [r.step, pick(r)] as [number, number]), smooth) }));
+      const meanDead = (r: TrainingRecord) => {
+        const v = Object.values(r.deadFraction);
+        return v.length > 0 ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
+      };
+      const charts = [
+        lineChart(`training loss (mean of ${smooth} steps)`, curve((r) => r.loss), { yLabel: 'loss' }),
+        lineChart('dead units, mean over layers (per batch)', curve(meanDead), { percent: true, yLabel: 'dead fraction' }),
+      ];
+      const lrs = runs.flatMap((run) => run.history.map((r) => r.lr ?? NaN)).filter(Number.isFinite);
+      if (lrs.length > 0 && Math.min(...lrs) !== Math.max(...lrs)) {
+        charts.push(lineChart('learning rate', runs.map((run) => ({ name: run.name, points: run.history.map((r) => [r.step, r.lr ?? NaN] as [number, number]) })), { yLabel: 'lr' }));
+      }
+      out.push(`<div class="charts">${charts.join('')}</div>`);
+    }
+    for (const t of section.tables ?? []) out.push(plainTable(t));
+    if (section.verdict) out.push(`<p><b>Verdict.</b> ${esc(section.verdict)}</p>`);
+  }
+  out.push('</body></html>');
+  return out.join('\n');
+}
