@@ -51,21 +51,27 @@ function deadShare(r: RunResult): { dead: number; nearly: number } {
   return { dead: r.health.reduce((a, h) => a + h.dead, 0) / units, nearly: r.health.reduce((a, h) => a + h.nearlyDead, 0) / units };
 }
 
-/** The standard table: one row per run, dead / nearly dead per watched layer. */
+/**
+ * The standard table: one row per run, dead / nearly dead per watched layer (for deep models,
+ * over all layers and for the first and last one).
+ */
 function runTable(runs: RunResult[]): Table {
   const layers = runs.find((r) => r.health.length > 0)?.health.map((h) => `${h.kind} ${h.layer}`) ?? [];
+  const cell = (dead: number, nearly: number, units: number) => `${pct(dead / units)} / ${pct(nearly / units)}`;
+  const deep = layers.length > 4;
+  const columns = deep ? ['all layers', `first (${layers[0]})`, `last (${layers[layers.length - 1]})`] : layers;
   return {
-    header: ['run', 'accuracy', 'final loss', 'loss std (last 25%)', ...layers.map((l) => `${l} dead / nearly`)],
-    rows: runs.map((r) => [
-      r.name + (r.diverged ? ' (diverged)' : ''),
-      pct(r.accuracy),
-      num(r.finalLoss),
-      num(r.lossOscillation),
-      ...layers.map((_, i) => {
-        const h = r.health[i];
-        return h ? `${pct(h.dead / h.units)} / ${pct(h.nearlyDead / h.units)}` : 'n/a';
-      }),
-    ]),
+    header: ['run', 'accuracy', 'final loss', 'loss std (last 25%)', ...columns.map((l) => `${l} dead / nearly`)],
+    rows: runs.map((r) => {
+      const h = r.health;
+      let cells: string[];
+      if (h.length === 0) cells = columns.map(() => 'n/a');
+      else if (deep) {
+        const all = deadShare(r);
+        cells = [`${pct(all.dead)} / ${pct(all.nearly)}`, cell(h[0]!.dead, h[0]!.nearlyDead, h[0]!.units), cell(h.at(-1)!.dead, h.at(-1)!.nearlyDead, h.at(-1)!.units)];
+      } else cells = h.map((x) => cell(x.dead, x.nearlyDead, x.units));
+      return [r.name + (r.diverged ? ' (diverged)' : ''), pct(r.accuracy), num(r.finalLoss), num(r.lossOscillation), ...cells];
+    }),
   };
 }
 
@@ -162,7 +168,9 @@ export const experiments: Experiment[] = [
       ]);
       const zeros = runs.map((r) => (r.health.length ? r.health.reduce((a, h) => a + h.zeroFraction, 0) / r.health.length : NaN));
       const shares = runs.map(deadShare);
-      const verdict = `Exact zeros in the activations: ${runs.map((r, i) => `${r.name} ${pct(zeros[i]!)}`).join(', ')}. Units negative on every test image ("dead" by the pre-activation rule): ${runs.map((r, i) => `${r.name} ${pct(shares[i]!.dead)}`).join(', ')}; of the rest, nearly dead (max |output| < 0.01): ${runs.map((r, i) => `${r.name} ${pct(shares[i]!.nearly)}`).join(', ')}. ${zeros[1]! < zeros[0]! ? 'Leaky slopes remove the exact zeros' : 'Leaky slopes did not remove the exact zeros here'}${shares[1]!.dead + shares[1]!.nearly >= 0.5 * (shares[0]!.dead + shares[0]!.nearly) ? ', but the units stay negative: their outputs are merely small, which is what practitioners see.' : ' and the units came back to life.'}`;
+      const diverged = runs.filter((r) => r.diverged).map((r) => r.name);
+      const divergedNote = diverged.length > 0 ? ` ${diverged.join(' and ')} diverged (the loss or a gradient became non-finite) at this lr: a learned slope is one more parameter the large steps can throw off.` : '';
+      const verdict = `Exact zeros in the activations: ${runs.map((r, i) => `${r.name} ${pct(zeros[i]!)}`).join(', ')}. Units negative on every test image ("dead" by the pre-activation rule): ${runs.map((r, i) => `${r.name} ${pct(shares[i]!.dead)}`).join(', ')}; of the rest, nearly dead (max |output| < 0.01): ${runs.map((r, i) => `${r.name} ${pct(shares[i]!.nearly)}`).join(', ')}. ${zeros[1]! < zeros[0]! ? 'Leaky slopes remove the exact zeros' : 'Leaky slopes did not remove the exact zeros here'}${shares[1]!.dead + shares[1]!.nearly >= 0.5 * (shares[0]!.dead + shares[0]!.nearly) ? ', but the units stay negative: their outputs are merely small, which is what practitioners see.' : ' and the units came back to life.'}${divergedNote}`;
       return { runs, tables: [runTable(runs)], verdict };
     },
   },
