@@ -50,13 +50,20 @@ function linearTicks(lo: number, hi: number): number[] {
 const W = 560;
 const H = 230;
 const M = { left: 62, right: 16, top: 30, bottom: 40 };
-/** Legend entries per row, above the plot; each row adds to the chart's top margin. */
+/** Legend entries per row, above the plot (at most; fewer when names are long); each row adds to the chart's top margin. */
 const LEGEND_COLUMNS = 4;
 const LEGEND_ROW = 14;
 
+/** How many legend entries fit side by side: about 6 px per character at the legend's font size. */
+function legendColumns(series: readonly { name: string }[]): number {
+  const longest = Math.max(...series.map((s) => s.name.length));
+  return Math.max(1, Math.min(LEGEND_COLUMNS, Math.floor((W - M.left - M.right) / (longest * 6 + 22))));
+}
+
 /** A line chart as an SVG element. Points with a non-finite y (or <= 0 on a log axis) break the line. */
 function lineChart(title: string, series: Series[], { percent = false, yLabel = '' } = {}): string {
-  const legendRows = series.length > 1 ? Math.ceil(series.length / LEGEND_COLUMNS) : 0;
+  const columns = legendColumns(series);
+  const legendRows = series.length > 1 ? Math.ceil(series.length / columns) : 0;
   const top = M.top + legendRows * LEGEND_ROW;
   const H = 230 + legendRows * LEGEND_ROW;
   const usable = (y: number, log: boolean): boolean => Number.isFinite(y) && (!log || y > 0);
@@ -115,11 +122,11 @@ function lineChart(title: string, series: Series[], { percent = false, yLabel = 
     }
   });
   if (legendRows > 0) {
-    // Above the plot, LEGEND_COLUMNS entries per row, so it never covers a line.
-    const colWidth = (W - M.left - M.right) / LEGEND_COLUMNS;
+    // Above the plot, `columns` entries per row, so it never covers a line.
+    const colWidth = (W - M.left - M.right) / columns;
     series.forEach((s, i) => {
-      const x = M.left + (i % LEGEND_COLUMNS) * colWidth;
-      const y = M.top + Math.floor(i / LEGEND_COLUMNS) * LEGEND_ROW;
+      const x = M.left + (i % columns) * colWidth;
+      const y = M.top + Math.floor(i / columns) * LEGEND_ROW;
       parts.push(`<rect x="${x.toFixed(1)}" y="${y - 5}" width="12" height="3" fill="${PALETTE[i % PALETTE.length]}"/><text x="${(x + 16).toFixed(1)}" y="${y}" dy="0.1em" class="legend">${esc(s.name)}</text>`);
     });
   }
