@@ -18,14 +18,20 @@ function median(xs) {
   return s[s.length >> 1];
 }
 
-/** Images per second of `step(i)` over `steps` steps, median of `repeats`, after a warm-up. */
-async function rate(step, steps, repeats) {
+/**
+ * Images per second of `step(i)`: the median of `repeats` timed runs of up to `steps` steps each,
+ * after a warm-up. Slow contenders run fewer steps, enough for about `seconds` per repeat.
+ */
+async function rate(step, steps, repeats, seconds) {
+  const t0 = performance.now();
   for (let i = 0; i < 3; i++) await step(i);
+  const perStep = (performance.now() - t0) / 3 / 1000;
+  const n = Math.max(2, Math.min(steps, Math.round(seconds / perStep)));
   const rates = [];
   for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) await step(i);
-    rates.push((steps * BATCH) / ((performance.now() - t0) / 1000));
+    const t1 = performance.now();
+    for (let i = 0; i < n; i++) await step(i);
+    rates.push((n * BATCH) / ((performance.now() - t1) / 1000));
   }
   return median(rates);
 }
@@ -122,13 +128,14 @@ export async function run({ quick = false, log = console.log } = {}) {
   const { train } = trainTestSplit(loadDigits(), { seed: 0 });
   const steps = quick ? 5 : Math.floor(train.count / BATCH);
   const repeats = quick ? 1 : 3;
+  const budget = quick ? 0.3 : 4; // seconds per timed repeat, at most
   const threads = getNumThreads();
   const results = { mlp: {}, cnn: {} };
   const notes = [];
   for (const [name, image, make] of [['mlp', false, mlp], ['cnn', true, cnn]]) {
     for (const backend of ['native', 'js']) {
       setBackend(backend);
-      results[name][`liven ${backend}`] = await rate(livenStepper(make(), train, image), backend === 'js' && !quick ? Math.ceil(steps / 10) : steps, repeats);
+      results[name][`liven ${backend}`] = await rate(livenStepper(make(), train, image), steps, repeats, budget);
     }
     setBackend('native');
     for (const b of ['cpu', 'wasm']) {
@@ -136,7 +143,7 @@ export async function run({ quick = false, log = console.log } = {}) {
       if (error) notes.push(error);
       else {
         try {
-          results[name][`tfjs ${b}`] = await rate(tfStepper(tf, train, image), b === 'cpu' && !quick ? Math.ceil(steps / 10) : steps, repeats);
+          results[name][`tfjs ${b}`] = await rate(tfStepper(tf, train, image), steps, repeats, budget);
         } catch (e) {
           notes.push(`tfjs ${b} cannot train the ${name}: ${e.message.split('\n')[0]}`);
         }
