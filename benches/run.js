@@ -6,6 +6,7 @@ import { machine } from './harness.js';
 const suites = {
   activations: () => import('./suites/activations.js'),
   training: () => import('./suites/training.js'),
+  peers: () => import('./suites/peers.js'),
   optim: () => import('./suites/optim.js'),
   io: () => import('./suites/io.js'),
   norm: () => import('./suites/norm.js'),
