@@ -1,6 +1,6 @@
 //! ReLU, LeakyReLU and PReLU.
 
-use crate::{check_disjoint, invalid, output, same_len};
+use crate::{check_disjoint, check_outputs, invalid, output, same_len};
 use liven_core::activation;
 use napi::bindgen_prelude::Float32ArraySlice;
 use napi::Result;
@@ -113,13 +113,7 @@ pub fn prelu_backward(
         ("weight", &weight[..]),
         ("gradOutput", &dy[..]),
     ];
-    check_disjoint(
-        K,
-        "gradInput",
-        &dx,
-        &[&inputs[..], &[("gradWeight", &dweight)]].concat(),
-    )?;
-    check_disjoint(K, "gradWeight", &dweight, &inputs)?;
+    check_outputs(K, &[("gradInput", &dx), ("gradWeight", &dweight)], &inputs)?;
     // SAFETY: both outputs checked disjoint from each other and the inputs just above.
     let (dx, dweight) = unsafe { (output(&mut dx), output(&mut dweight)) };
     activation::prelu_backward(&x, &weight, &dy, dx, dweight, inner as usize);

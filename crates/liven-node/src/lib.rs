@@ -54,6 +54,19 @@ pub(crate) unsafe fn output<'a>(out: &'a mut Float32ArraySlice) -> &'a mut [f32]
     unsafe { out.as_mut() }
 }
 
+/// Checks that every output shares memory with no input and no other output.
+pub(crate) fn check_outputs(
+    kernel: &str,
+    outputs: &[(&str, &[f32])],
+    inputs: &[(&str, &[f32])],
+) -> Result<()> {
+    for (i, (name, out)) in outputs.iter().enumerate() {
+        check_disjoint(kernel, name, out, inputs)?;
+        check_disjoint(kernel, name, out, &outputs[i + 1..])?;
+    }
+    Ok(())
+}
+
 pub(crate) fn same_len(kernel: &str, name: &str, got: usize, want: usize) -> Result<()> {
     if got == want {
         Ok(())

@@ -1,6 +1,6 @@
 //! Linear: y = x·Wᵀ + b.
 
-use crate::{check_disjoint, output, same_len};
+use crate::{check_disjoint, check_outputs, output, same_len};
 use liven_core::linear;
 use napi::bindgen_prelude::Float32ArraySlice;
 use napi::Result;
@@ -63,21 +63,12 @@ pub fn linear_backward(
         ("weight", &weight[..]),
         ("gradOutput", &dy[..]),
     ];
-    let mut dx_others = inputs.to_vec();
-    dx_others.push(("gradWeight", &dweight[..]));
-    if let Some(db) = &dbias {
-        dx_others.push(("gradBias", &db[..]));
-    }
-    check_disjoint(K, "gradInput", &dx, &dx_others)?;
-    let mut dw_others = inputs.to_vec();
-    if let Some(db) = &dbias {
-        dw_others.push(("gradBias", &db[..]));
-        check_disjoint(K, "gradBias", db, &inputs)?;
-    }
-    check_disjoint(K, "gradWeight", &dweight, &dw_others)?;
+    let mut outputs = vec![("gradInput", &dx[..]), ("gradWeight", &dweight[..])];
+    outputs.extend(dbias.as_deref().map(|db| ("gradBias", db)));
+    check_outputs(K, &outputs, &inputs)?;
     // SAFETY: every output was checked disjoint from the inputs and the other outputs just above.
     let (dx, dweight) = unsafe { (output(&mut dx), output(&mut dweight)) };
-    // SAFETY: gradBias was checked disjoint from the inputs and the other outputs above.
+    // SAFETY: as for the other outputs, just above.
     let dbias = dbias.as_mut().map(|db| unsafe { output(db) });
     linear::linear_backward(&x, &weight, &dy, dx, dweight, dbias, r, i, o);
     Ok(())

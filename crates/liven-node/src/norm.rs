@@ -3,7 +3,7 @@
 // Kernels take their slices and shape arguments one by one, as the JS side passes them.
 #![allow(clippy::too_many_arguments)]
 
-use crate::{check_disjoint, invalid, output, same_len};
+use crate::{check_outputs, invalid, output, same_len};
 use liven_core::norm;
 use napi::bindgen_prelude::Float32ArraySlice;
 use napi::Result;
@@ -12,19 +12,6 @@ use napi_derive::napi;
 /// `outer` of an `[outer, channels, inner]` input, or an error naming the kernel.
 fn layout(kernel: &str, len: usize, channels: usize, inner: u32) -> Result<usize> {
     norm::norm_layout(len, channels, inner as usize).map_err(|e| invalid(format!("{kernel}: {e}")))
-}
-
-/// Checks that every output shares memory with no input and no other output.
-fn check_outputs(
-    kernel: &str,
-    outputs: &[(&str, &[f32])],
-    inputs: &[(&str, &[f32])],
-) -> Result<()> {
-    for (i, (name, out)) in outputs.iter().enumerate() {
-        check_disjoint(kernel, name, out, inputs)?;
-        check_disjoint(kernel, name, out, &outputs[i + 1..])?;
-    }
-    Ok(())
 }
 
 fn check_groups(kernel: &str, channels: usize, groups: u32) -> Result<()> {
