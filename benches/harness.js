@@ -39,6 +39,20 @@ export async function measure(cases, { quick = false } = {}) {
   return out;
 }
 
+/**
+ * Deterministic values in [offset - scale, offset + scale) (a 32-bit LCG), so every suite feeds
+ * its contenders the same data from run to run.
+ */
+export function filled(n, seed, { scale = 1, offset = 0 } = {}) {
+  const a = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = offset + (s / 2 ** 31 - 1) * scale;
+  }
+  return a;
+}
+
 export function machine() {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   return `${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()}-${os.arch()}`;

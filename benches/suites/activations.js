@@ -3,17 +3,8 @@
 import { Tensor, nn, setBackend } from '../../dist/index.js';
 import { native } from '../../dist/backend/index.js';
 import { jsKernels } from '../../dist/backend/js/index.js';
-import { formatTime, measure, table } from '../harness.js';
+import { filled, formatTime, measure, table } from '../harness.js';
 
-function filled(n, seed) {
-  const a = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 31 - 1;
-  }
-  return a;
-}
 
 /** Kernel calls on preallocated arrays; `bytes` is what one call must read and write. */
 function ops(n) {

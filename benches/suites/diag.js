@@ -7,17 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { Tensor, diag, getNumThreads, nn, setBackend } from '../../dist/index.js';
 import { native } from '../../dist/backend/index.js';
 import { jsKernels } from '../../dist/backend/js/index.js';
-import { formatTime, measure, table } from '../harness.js';
+import { filled, formatTime, measure, table } from '../harness.js';
 
-function filled(n, seed) {
-  const a = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 31 - 1;
-  }
-  return a;
-}
 
 const FULL = [
   [256, 1024],

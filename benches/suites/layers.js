@@ -4,20 +4,13 @@
 import os from 'node:os';
 import { Tensor, getNumThreads, manualSeed, nn, setBackend, setNumThreads } from '../../dist/index.js';
 import { native } from '../../dist/backend/index.js';
-import { formatTime, measure, table } from '../harness.js';
+import { filled, formatTime, measure, table } from '../harness.js';
 import { hasTorch, torchTimes } from './torch.js';
 
-function filled(shape, seed) {
-  const t = Tensor.zeros(shape);
-  let s = seed;
-  for (let i = 0; i < t.size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    t.data[i] = s / 2 ** 31 - 1;
-  }
-  return t;
-}
 
 /** Multiply-adds of one forward (each backward product has as many). */
+const filledTensor = (shape, seed) => Tensor.from(filled(shape.reduce((a, b) => a * b, 1), seed), shape);
+
 function macs(c) {
   if (c.layer === 'linear') return c.rows * c.inFeatures * c.outFeatures;
   const oh = c.height + 2 * c.padding - c.kernel + 1;
@@ -38,8 +31,8 @@ function batchOf(c) {
 function calls(c) {
   manualSeed(1);
   const m = c.layer === 'linear' ? new nn.Linear(c.inFeatures, c.outFeatures) : new nn.Conv2d(c.inChannels, c.outChannels, c.kernel, { padding: c.padding });
-  const x = c.layer === 'linear' ? filled([c.rows, c.inFeatures], 2) : filled([c.batch, c.inChannels, c.height, c.width], 2);
-  const gy = filled([...m.forward(x).shape], 3);
+  const x = c.layer === 'linear' ? filledTensor([c.rows, c.inFeatures], 2) : filledTensor([c.batch, c.inChannels, c.height, c.width], 2);
+  const gy = filledTensor([...m.forward(x).shape], 3);
   return {
     forward: () => m.forward(x),
     'forward+backward': () => {

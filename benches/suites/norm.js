@@ -15,17 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { Tensor, getNumThreads, nn, setBackend } from '../../dist/index.js';
 import { native } from '../../dist/backend/index.js';
 import { jsKernels } from '../../dist/backend/js/index.js';
-import { formatTime, table } from '../harness.js';
+import { filled, formatTime, table } from '../harness.js';
 
-function filled(n, seed, offset = 0) {
-  const a = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = offset + s / 2 ** 31 - 1;
-  }
-  return a;
-}
 
 /** Median seconds per call of each `[name, fn]`, run interleaved for `rounds` rounds after two warm-up rounds. */
 function interleaved(cases, rounds) {
@@ -58,11 +49,11 @@ export async function run({ quick = false, log = console.log } = {}) {
   const inner = shape[2] * shape[3];
   const size = n * c * inner;
   const groups = 32;
-  const x = filled(size, 1, 0.5);
+  const x = filled(size, 1, { offset: 0.5 });
   const dy = filled(size, 2);
   const y = new Float32Array(size);
   const dx = new Float32Array(size);
-  const w = filled(c, 3, 1);
+  const w = filled(c, 3, { offset: 1 });
   const b = filled(c, 4);
   const [mean, variance, dw, db] = [0, 0, 0, 0].map(() => new Float32Array(c));
   const [gmean, gvar] = [0, 0].map(() => new Float32Array(n * groups));
@@ -138,7 +129,7 @@ function otherLayers(quick) {
     const [params, stats] = sizes(shape);
     const a = {
       x: filled(size, 5), dy: filled(size, 6), y: new Float32Array(size), dx: new Float32Array(size),
-      w: filled(params, 7, 1), b: filled(params, 8), dw: new Float32Array(params), db: new Float32Array(params),
+      w: filled(params, 7, { offset: 1 }), b: filled(params, 8), dw: new Float32Array(params), db: new Float32Array(params),
       s1: new Float32Array(stats), s2: new Float32Array(stats),
     };
     const t = interleaved([

@@ -8,22 +8,13 @@
 import { Tensor, nn, optim, setBackend } from '../../dist/index.js';
 import { native } from '../../dist/backend/index.js';
 import { jsKernels } from '../../dist/backend/js/index.js';
-import { formatTime, measure, table } from '../harness.js';
+import { filled, formatTime, measure, table } from '../harness.js';
 
-function filled(n, seed, scale = 1) {
-  const a = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = (s / 2 ** 31 - 1) * scale;
-  }
-  return a;
-}
 
 /** Kernel calls on preallocated arrays; `floats` is how many floats per parameter one call moves. */
 function ops(n) {
   const p = filled(n, 1);
-  const g = filled(n, 2, 1e-3);
+  const g = filled(n, 2, { scale: 1e-3 });
   const m = new Float32Array(n);
   const v = new Float32Array(n);
   const buf = new Float32Array(n);
@@ -48,7 +39,7 @@ export async function run({ quick = false, log = console.log } = {}) {
 
   // The public API: Adam.step() on one 10M parameter, with its finite check.
   const param = new nn.Parameter(Tensor.from(filled(n, 3), [n]));
-  param.grad.data.set(filled(n, 4, 1e-3));
+  param.grad.data.set(filled(n, 4, { scale: 1e-3 }));
   const adam = new optim.Adam([param]);
   const sgd = new optim.SGD([param], { lr: 1e-3, momentum: 0.9 });
   const api = [

@@ -3,19 +3,12 @@
 // large size, all in one process. tfjs works in NHWC; each contender gets its own layout.
 import { Tensor, manualSeed, nn, optim, setBackend } from '../../dist/index.js';
 import { ensurePeers, loadTf } from '../peers.js';
-import { formatTime, table } from '../harness.js';
+import { filled, formatTime, table } from '../harness.js';
 
-function filled(shape, seed) {
-  const t = Tensor.zeros(shape);
-  let s = seed;
-  for (let i = 0; i < t.size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    t.data[i] = s / 2 ** 31 - 1;
-  }
-  return t;
-}
 
 /** Median seconds per call: a warm-up call, then up to `reps` calls within about `seconds`. */
+const filledTensor = (shape, seed) => Tensor.from(filled(shape.reduce((a, b) => a * b, 1), seed), shape);
+
 function time(fn, { reps = 15, seconds = 1.5 } = {}) {
   const t0 = performance.now();
   fn();
@@ -76,7 +69,7 @@ function cases(quick) {
 function timeLiven(c, x) {
   manualSeed(1);
   const m = c.liven();
-  const gy = filled([...m.forward(x).shape], 3);
+  const gy = filledTensor([...m.forward(x).shape], 3);
   return { forward: time(() => m.forward(x)), both: time(() => { m.forward(x); m.backward(gy); }) };
 }
 
@@ -98,7 +91,7 @@ function timeTf(tf, c, x) {
 /** One Adam step over `n` parameters: liven on each backend, tfjs's applyGradients. */
 function adam(tf, n) {
   const p = new nn.Linear(1, 1);
-  const param = { data: filled([n], 1), grad: filled([n], 2) };
+  const param = { data: filledTensor([n], 1), grad: filledTensor([n], 2) };
   const opt = new optim.Adam([Object.assign(Object.create(Object.getPrototypeOf(p.weight)), param)], { lr: 1e-3 });
   const out = { liven: time(() => opt.step()) };
   if (tf) {
@@ -122,7 +115,7 @@ export async function run({ quick = false, log = console.log } = {}) {
   const rows = [];
   const results = [];
   for (const c of cases(quick)) {
-    const x = filled(c.shape, 2);
+    const x = filledTensor(c.shape, 2);
     const r = {};
     for (const backend of ['native', 'js']) {
       setBackend(backend);

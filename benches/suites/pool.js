@@ -7,17 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { getNumThreads } from '../../dist/index.js';
 import { native } from '../../dist/backend/index.js';
 import { jsKernels } from '../../dist/backend/js/index.js';
-import { formatTime, measure, table } from '../harness.js';
+import { filled, formatTime, measure, table } from '../harness.js';
 
-function filled(n, seed, scale = 1) {
-  const a = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = (s / 2 ** 31 - 1) * scale;
-  }
-  return a;
-}
 
 /** PyTorch's medians from benches/torch/pool.py, or null (with the reason) when it cannot run. */
 function torchTimes(quick) {
@@ -50,7 +41,7 @@ function ops() {
   const gdy = filled(planes, 3);
   const gidx = new Uint32Array(planes);
   const [R, K] = [4096, 1000];
-  const logits = filled(R * K, 4, 3);
+  const logits = filled(R * K, 4, { scale: 3 });
   const sy = new Float32Array(R * K);
   const sdy = filled(R * K, 5);
   const sdx = new Float32Array(R * K);
