@@ -230,6 +230,8 @@ def optim():
         case['after'] = [t(p.grad) for p in params]
         clips.append(case)
     return {'torch': torch.__version__, 'cases': cases, 'schedules': schedules, 'clips': clips}
+
+
 def bn_model():
     """A torch.nn.Sequential with BatchNorm buffers (int64 num_batches_tracked) and nesting."""
     nn = torch.nn
@@ -451,6 +453,10 @@ def norms():
         norm_case('l2 dim -1 with scale, eps 1e-3', L2Norm(-1, eps=1e-3, scale=2.5, num_channels=5), [],
                   {'dim': -1, 'eps': 1e-3, 'scale': 2.5, 'numChannels': 5}, (3, 4, 5), gen, scale=1e-4,
                   random_affine=False),
+    ]
+    return {'torch': torch.__version__, 'cases': cases}
+
+
 def tf(x):
     """t(x), with NaN and ±inf written as the strings "NaN", "Infinity", "-Infinity" (JSON has no
     such numbers); the tests decode them."""
@@ -540,6 +546,10 @@ def pooling():
         run_case('global max', GlobalMax(), 'GlobalMaxPool2d', {}, rand(2, 3, 5, 7), gen),
         run_case('global max ties', GlobalMax(), 'GlobalMaxPool2d', {}, ties(2, 3, 6, 6), gen),
         run_case('global max NaN and all -inf', GlobalMax(), 'GlobalMaxPool2d', {}, gnan, gen),
+    ]
+    return {'torch': torch.__version__, 'cases': cases}
+
+
 def linear():
     gen = torch.Generator().manual_seed(4321)
     torch.manual_seed(4321)
@@ -610,6 +620,9 @@ def losses():
     ce('cross entropy one class', 3, 1, 1.0, 'mean', 0.0)
     ce('cross entropy 1000 classes', 8, 1000, 4.0, 'mean', 0.1)
     mse('mse 1-D', (37,), 'mean')
+    return {'torch': torch.__version__, 'cases': cases}
+
+
 def conv():
     gen = torch.Generator().manual_seed(8765)
     torch.manual_seed(8765)
@@ -636,6 +649,146 @@ def conv():
     return {'torch': torch.__version__, 'cases': cases}
 
 
+class GlobalAvgPool2d(torch.nn.Module):
+    """liven's nn.GlobalAvgPool2d ([N, C, H, W] -> [N, C]); torch has none, and a module of its
+    own keeps the Sequential's indices, so the state-dict keys, equal to liven's."""
+    def forward(self, x):
+        return x.mean((2, 3))
+
+
+WHOLE_CNN_CONFIG = {'type': 'Sequential', 'layers': [
+    {'type': 'Conv2d', 'inChannels': 3, 'outChannels': 8, 'kernelSize': 3, 'padding': 1},
+    {'type': 'BatchNorm2d', 'numFeatures': 8},
+    {'type': 'ReLU'},
+    {'type': 'MaxPool2d', 'kernelSize': 3, 'stride': 2, 'padding': 1},
+    {'type': 'Sequential', 'layers': [
+        {'type': 'Conv2d', 'inChannels': 8, 'outChannels': 12, 'kernelSize': 3, 'padding': 1, 'bias': False},
+        {'type': 'GroupNorm', 'numGroups': 4, 'numChannels': 12},
+        {'type': 'LeakyReLU', 'negativeSlope': 0.1},
+    ]},
+    {'type': 'GlobalAvgPool2d'},
+    {'type': 'Linear', 'inFeatures': 12, 'outFeatures': 5},
+]}
+
+WHOLE_CNN_SGD = (0.05, 0.9, 1e-3)  # lr, momentum, weight decay
+
+
+def whole_cnn_model():
+    """WHOLE_CNN_CONFIG as a torch.nn.Sequential, index for index."""
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1),
+        nn.Sequential(nn.Conv2d(8, 12, 3, padding=1, bias=False), nn.GroupNorm(4, 12), nn.LeakyReLU(0.1)),
+        GlobalAvgPool2d(), nn.Linear(12, 5))
+
+
+def kink_margins(model, x):
+    """How far the pass at x stays from its branch points: the smallest |pre-activation| of the
+    ReLU and LeakyReLU, and the smallest gap between the largest and second-largest value of a
+    max-pooling window. Above float32 noise, liven's rounding cannot take another branch."""
+    nn = torch.nn
+    acts, pools = [], []
+    hooks = [m.register_forward_hook(lambda m, i, o: (pools if isinstance(m, nn.MaxPool2d) else acts).append(i[0].detach()))
+             for m in model.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.MaxPool2d))]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    gap = math.inf
+    for p, m in zip(pools, [m for m in model.modules() if isinstance(m, nn.MaxPool2d)]):
+        k, s, pad = m.kernel_size, m.stride, m.padding
+        padded = torch.nn.functional.pad(p, (pad,) * 4, value=-math.inf)
+        windows = padded.unfold(2, k, s).unfold(3, k, s).flatten(-2)
+        top = windows.topk(2, dim=-1).values
+        # A window whose maximum is a ReLU's exact 0 passes no gradient whichever 0 wins.
+        live = top[..., 0] > 0
+        gap = min(gap, float((top[..., 0] - top[..., 1])[live].min()))
+    return min(float(a.abs().min()) for a in acts), gap
+
+
+def whole_cnn_run(path, seed):
+    """whole_cnn's passes from the saved file on the data of `seed`."""
+    from safetensors.torch import load_file
+    model = whole_cnn_model()
+    model.load_state_dict(load_file(path), strict=True)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn((5, 3, 11, 9), generator=gen)
+    target = torch.randint(0, 5, (5,), generator=gen)
+    x2 = torch.randn((5, 3, 11, 9), generator=gen)
+    target2 = torch.randint(0, 5, (5,), generator=gen)
+    margins = [kink_margins(copy.deepcopy(model).eval(), x)]
+    model.eval()
+    with torch.no_grad():
+        eval_logits = model(x)
+    model.train()
+    loss_fn = torch.nn.CrossEntropyLoss()
+    lr, momentum, weight_decay = WHOLE_CNN_SGD
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    steps = []
+    for inp, tgt in ((x, target), (x2, target2)):
+        margins.append(kink_margins(copy.deepcopy(model).train(), inp))
+        inp = inp.clone().requires_grad_(True)
+        opt.zero_grad()
+        logits = model(inp)
+        loss = loss_fn(logits, tgt)
+        loss.backward()
+        record = {
+            'input': t(inp), 'target': tgt.tolist(),
+            'logits': t(logits), 'loss': float(loss), 'gradInput': t(inp.grad),
+            'grads': {n: t(p.grad) for n, p in model.named_parameters()},
+            'buffers': {n: t(b) for n, b in model.named_buffers()},
+        }
+        opt.step()
+        record['params'] = {n: t(p) for n, p in model.named_parameters()}
+        steps.append(record)
+    model.eval()
+    margins.append(kink_margins(copy.deepcopy(model), x))
+    with torch.no_grad():
+        eval_after = model(x)
+    return {'seed': seed, 'evalLogits': t(eval_logits), 'steps': steps, 'evalLogitsAfter': t(eval_after),
+            'kinkMargins': margins}
+
+
+def whole_cnn():
+    """A whole CNN trained a little in PyTorch, saved with PyTorch's safetensors
+    (safetensors/whole_cnn.safetensors), and everything liven must reproduce from that file:
+    eval and train logits, the loss, every gradient, the running statistics, and the parameters
+    after two SGD steps with momentum and weight decay."""
+    torch.manual_seed(2024)
+    model = whole_cnn_model()
+    with torch.no_grad():
+        # Non-trivial affine parameters, and running statistics (and num_batches_tracked) that
+        # are not the defaults: a few training-mode forwards on shifted, scaled batches.
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+        model.train()
+        for i in range(3):
+            model(torch.randn(4, 3, 11, 9) * (1 + 0.5 * i) + 0.3)
+    path = os.path.join(OUT, 'safetensors', 'whole_cnn.safetensors')
+    save_file(model.state_dict(), path, metadata={'format': 'pt'})
+
+    # Everything below starts from the file, as liven does, on the first data seed whose every
+    # pass keeps `margin` from each kink: float32 rounding moves
+    # liven's pre-activations by about 1e-6 here, so no ReLU or max-pool choice can flip.
+    margin = 1e-5
+    for seed in range(7, 100):
+        run = whole_cnn_run(path, seed)
+        if min(min(m) for m in run['kinkMargins']) > margin:
+            break
+    else:
+        raise RuntimeError('no data seed keeps the passes away from the kinks')
+    return {
+        'torch': torch.__version__,
+        'config': WHOLE_CNN_CONFIG,
+        # PyTorch's state_dict() order (the file's is sorted by dtype and name).
+        'stateDict': {k: {'shape': list(v.shape), 'dtype': str(v.dtype)} for k, v in whole_cnn_model().state_dict().items()},
+        'sgd': {'lr': WHOLE_CNN_SGD[0], 'momentum': WHOLE_CNN_SGD[1], 'weightDecay': WHOLE_CNN_SGD[2]},
+        **run,
+    }
+
+
 def write(name, data):
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, name)
@@ -656,3 +809,4 @@ if __name__ == '__main__':
     write('loss.json', losses())
     write('linear.json', linear())
     write('conv.json', conv())
+    write('whole-cnn.json', whole_cnn())
