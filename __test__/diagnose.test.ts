@@ -200,7 +200,7 @@ describe('liven diagnose', () => {
       w('broken.json', '{"type": "Sequential", "layers": [');
       w('unknown.json', JSON.stringify({ type: 'Sequential', layers: [{ type: 'Swish' }] }));
       w('badarg.json', JSON.stringify({ type: 'Sequential', layers: [{ type: 'Linear', inFeatures: -3, outFeatures: 2 }] }));
-      const config = model.toConfig() as { layers: nn.ModuleConfig[] };
+      const config = model.toConfig() as unknown as { type: string; layers: nn.ModuleConfig[] };
       w('extra-layer.json', JSON.stringify({ ...config, layers: [...config.layers, { type: 'Linear', inFeatures: 5, outFeatures: 2 }] }));
       w('fewer-layers.json', JSON.stringify({ ...config, layers: config.layers.slice(0, 7) }));
       w('wider.json', JSON.stringify({ ...config, layers: config.layers.map((l, i) => (i === 7 ? { ...l, outFeatures: 6 } : l)) }));
