@@ -24,6 +24,15 @@ describe('Tensor', () => {
     expect([...Tensor.zeros([4]).data]).toEqual([0, 0, 0, 0]);
   });
 
+  it('empty tensors are poisoned with NaN under the test suite, so unwritten outputs show', () => {
+    expect(process.env.LIVEN_POISON_EMPTY).toBeTruthy();
+    const t = Tensor.empty([2, 3]);
+    expect(t.shape).toEqual([2, 3]);
+    expect([...t.data].every(Number.isNaN)).toBe(true);
+    expect(Tensor.emptyLike(t).size).toBe(6);
+    expect(() => Tensor.empty([-1])).toThrow(RangeError);
+  });
+
   it('shape is frozen and a copy of the argument', () => {
     const shape = [2, 2];
     const t = Tensor.zeros(shape);

@@ -1,5 +1,7 @@
 import { checkFloat32Array, checkShape, describeValue, formatShape, isDetached } from './check.js';
 
+const POISON = Boolean(process.env.LIVEN_POISON_EMPTY);
+
 /**
  * An n-dimensional array of float32 in row-major (C) order: a shape over a Float32Array.
  * Tensors do not copy: `Tensor.from(float32Array, shape)` and `reshape` share the data.
@@ -44,6 +46,26 @@ export class Tensor {
       throw new RangeError(`shape ${formatShape(shape)} needs ${size} elements, but the data has ${data.length}`);
     }
     return new Tensor(Float32Array.from(data), shape);
+  }
+
+  /**
+   * A tensor whose values are unspecified until written: for outputs a kernel overwrites
+   * entirely. Zero-filling a fresh array costs a pass over memory (a fresh `Float32Array` is
+   * calloc'd); this one comes from `Buffer.allocUnsafeSlow`, which skips it. With the
+   * environment variable LIVEN_POISON_EMPTY set (the test suite sets it) it is filled with NaN,
+   * so an element a kernel forgot to write shows up in every comparison.
+   */
+  static empty(shape: readonly number[]): Tensor {
+    const size = checkShape(shape);
+    const bytes = Buffer.allocUnsafeSlow(size * 4);
+    const data = new Float32Array(bytes.buffer, bytes.byteOffset, size);
+    if (POISON) data.fill(NaN);
+    return new Tensor(data, shape);
+  }
+
+  /** `Tensor.empty` of `t`'s shape. */
+  static emptyLike(t: Tensor): Tensor {
+    return Tensor.empty(t.shape);
   }
 
   static zeros(shape: readonly number[]): Tensor {

@@ -15,13 +15,13 @@ export class ReLU extends Module {
   }
 
   protected forwardImpl(x: Tensor): Tensor {
-    const y = Tensor.zerosLike(x);
+    const y = Tensor.emptyLike(x);
     kernels().reluForward(x.data, y.data);
     return y;
   }
 
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     kernels().reluBackward(x.data, gradOutput.data, dx.data);
     return dx;
   }
@@ -46,13 +46,13 @@ export class LeakyReLU extends Module {
   }
 
   protected forwardImpl(x: Tensor): Tensor {
-    const y = Tensor.zerosLike(x);
+    const y = Tensor.emptyLike(x);
     kernels().leakyReluForward(x.data, y.data, this.negativeSlope);
     return y;
   }
 
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     kernels().leakyReluBackward(x.data, gradOutput.data, dx.data, this.negativeSlope);
     return dx;
   }
@@ -95,7 +95,7 @@ export class PReLU extends Module {
   protected forwardImpl(x: Tensor): Tensor {
     const inner = this.#inner(x);
     this.weight.data.checkUsable('PReLU.forward: weight');
-    const y = Tensor.zerosLike(x);
+    const y = Tensor.emptyLike(x);
     kernels().preluForward(x.data, this.weight.data.data, y.data, inner);
     return y;
   }
@@ -103,7 +103,7 @@ export class PReLU extends Module {
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const inner = this.#inner(x);
     this.weight.grad.checkUsable('PReLU.backward: weight gradient');
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     kernels().preluBackward(x.data, this.weight.data.data, gradOutput.data, dx.data, this.weight.grad.data, inner);
     return dx;
   }

@@ -123,7 +123,7 @@ export class Conv2d extends Module {
     this.#checkParameters('forward', false);
     const oh = convOutSize(s.height, s.padH, s.kernelH, s.strideH, s.dilationH);
     const ow = convOutSize(s.width, s.padW, s.kernelW, s.strideW, s.dilationW);
-    const y = Tensor.zeros([s.batch, this.outChannels, oh, ow]);
+    const y = Tensor.empty([s.batch, this.outChannels, oh, ow]);
     if (s.batch > 0) kernels().conv2dForward(x.data, this.weight.data.data, this.bias?.data.data ?? null, y.data, s);
     return y;
   }
@@ -131,7 +131,7 @@ export class Conv2d extends Module {
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const s = this.#shape(x, 'backward');
     this.#checkParameters('backward', true);
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     if (s.batch > 0) kernels().conv2dBackward(x.data, this.weight.data.data, gradOutput.data, dx.data, this.weight.grad.data, this.bias?.grad.data ?? null, s);
     return dx;
   }

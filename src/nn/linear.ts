@@ -70,7 +70,7 @@ export class Linear extends Module {
   protected forwardImpl(x: Tensor): Tensor {
     const rows = this.#rows(x, 'forward');
     this.#checkParameters('forward', false);
-    const y = Tensor.zeros([...x.shape.slice(0, -1), this.outFeatures]);
+    const y = Tensor.empty([...x.shape.slice(0, -1), this.outFeatures]);
     kernels().linearForward(x.data, this.weight.data.data, this.bias?.data.data ?? null, y.data, rows, this.inFeatures, this.outFeatures);
     return y;
   }
@@ -78,7 +78,7 @@ export class Linear extends Module {
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const rows = this.#rows(x, 'backward');
     this.#checkParameters('backward', true);
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     kernels().linearBackward(x.data, this.weight.data.data, gradOutput.data, dx.data, this.weight.grad.data, this.bias?.grad.data ?? null, rows, this.inFeatures, this.outFeatures);
     return dx;
   }

@@ -111,7 +111,7 @@ export class CrossEntropyLoss extends Loss {
     const { x, target, stats } = this.#last!;
     x.checkUsable('CrossEntropyLoss.backward: the saved input');
     const [n, c] = x.shape as [number, number];
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     kernels().crossEntropyBackward(x.data, target, stats, dx.data, n, c, this.labelSmoothing, this.reduction === 'mean' ? 1 / n : 1);
     return dx;
   }
@@ -147,7 +147,7 @@ export class MSELoss extends Loss {
     const { x, target } = this.#last!;
     x.checkUsable('MSELoss.backward: the saved input');
     target.checkUsable('MSELoss.backward: the saved target');
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     kernels().mseBackward(x.data, target.data, dx.data, this.reduction === 'mean' ? 2 / x.size : 2);
     return dx;
   }

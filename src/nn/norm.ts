@@ -113,7 +113,7 @@ abstract class BatchNorm extends Module {
       throw new RangeError(`${this.kind}.forward: expected more than 1 value per channel when training, got input of shape ${formatShape(x.shape)}`);
     }
     const { weight, bias } = this.#affine();
-    const y = Tensor.zerosLike(x);
+    const y = Tensor.emptyLike(x);
     let mean: Float32Array;
     let variance: Float32Array;
     if (batchStats) {
@@ -154,7 +154,7 @@ abstract class BatchNorm extends Module {
     const dbias = this.bias ? this.bias.grad : null;
     dweight?.checkUsable(`${this.kind}.backward: weight gradient`);
     dbias?.checkUsable(`${this.kind}.backward: bias gradient`);
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     if (x.size > 0) kernels().batchNormBackward(x.data, gradOutput.data, weight, saved.mean, saved.variance, dx.data, dweight?.data ?? new Float32Array(c), dbias?.data ?? new Float32Array(c), product(x.shape.slice(2)), this.eps, saved.batchStats);
     return dx;
   }
@@ -245,7 +245,7 @@ export class GroupNorm extends Module {
     const stats = x.shape[0]! * this.numGroups;
     const mean = new Float32Array(stats);
     const variance = new Float32Array(stats);
-    const y = Tensor.zerosLike(x);
+    const y = Tensor.emptyLike(x);
     if (x.size > 0) kernels().groupNormForward(x.data, weight, bias, y.data, mean, variance, this.numGroups, product(x.shape.slice(2)), this.eps);
     this.#saved = { mean, variance };
     return y;
@@ -256,7 +256,7 @@ export class GroupNorm extends Module {
     const c = this.numChannels;
     this.weight?.grad.checkUsable('GroupNorm.backward: weight gradient');
     this.bias?.grad.checkUsable('GroupNorm.backward: bias gradient');
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     const { mean, variance } = this.#saved!;
     if (x.size > 0) kernels().groupNormBackward(x.data, gradOutput.data, weight, mean, variance, dx.data, this.weight?.grad.data ?? new Float32Array(c), this.bias?.grad.data ?? new Float32Array(c), this.numGroups, product(x.shape.slice(2)), this.eps);
     return dx;
@@ -322,7 +322,7 @@ export class LayerNorm extends Module {
     const rows = x.size / weight.length;
     const mean = new Float32Array(rows);
     const variance = new Float32Array(rows);
-    const y = Tensor.zerosLike(x);
+    const y = Tensor.emptyLike(x);
     if (x.size > 0) kernels().layerNormForward(x.data, weight, bias, y.data, mean, variance, this.eps);
     this.#saved = { mean, variance };
     return y;
@@ -333,7 +333,7 @@ export class LayerNorm extends Module {
     const d = weight.length;
     this.weight?.grad.checkUsable('LayerNorm.backward: weight gradient');
     this.bias?.grad.checkUsable('LayerNorm.backward: bias gradient');
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     const { mean, variance } = this.#saved!;
     if (x.size > 0) kernels().layerNormBackward(x.data, gradOutput.data, weight, mean, variance, dx.data, this.weight?.grad.data ?? new Float32Array(d), this.bias?.grad.data ?? new Float32Array(d), this.eps);
     return dx;
@@ -423,7 +423,7 @@ export class L2Norm extends Module {
 
   protected forwardImpl(x: Tensor): Tensor {
     const { inner, weight } = this.#layout(x);
-    const y = Tensor.zerosLike(x);
+    const y = Tensor.emptyLike(x);
     const norm = new Float32Array(weight.length === 0 ? 0 : x.size / weight.length);
     if (x.size > 0) kernels().l2NormForward(x.data, weight, y.data, norm, inner, this.eps);
     this.#saved = { norm };
@@ -433,7 +433,7 @@ export class L2Norm extends Module {
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const { inner, weight } = this.#layout(x);
     this.#weight?.grad.checkUsable('L2Norm.backward: weight gradient');
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     if (x.size > 0) {
       kernels().l2NormBackward(x.data, gradOutput.data, weight, this.#saved!.norm, dx.data, this.#weight?.grad.data ?? new Float32Array(weight.length), inner, this.eps);
     }

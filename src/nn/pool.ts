@@ -130,7 +130,7 @@ export class MaxPool2d extends Module {
 
   protected forwardImpl(x: Tensor): Tensor {
     const { planes, g, outShape } = geometry('MaxPool2d', this.#spec, x.shape);
-    const y = Tensor.zeros(outShape);
+    const y = Tensor.empty(outShape);
     const indices = new Uint32Array(y.size);
     kernels().maxPool2dForward(x.data, y.data, indices, planes, g);
     this.#indices = indices;
@@ -139,7 +139,7 @@ export class MaxPool2d extends Module {
 
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const { planes, g } = geometry('MaxPool2d', this.#spec, x.shape);
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     kernels().maxPool2dBackward(gradOutput.data, this.#indices!, dx.data, planes, g);
     return dx;
   }
@@ -189,14 +189,14 @@ export class AvgPool2d extends Module {
 
   protected forwardImpl(x: Tensor): Tensor {
     const { planes, g, outShape } = geometry('AvgPool2d', this.#spec, x.shape);
-    const y = Tensor.zeros(outShape);
+    const y = Tensor.empty(outShape);
     kernels().avgPool2dForward(x.data, y.data, planes, g, this.countIncludePad);
     return y;
   }
 
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const { planes, g } = geometry('AvgPool2d', this.#spec, x.shape);
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     kernels().avgPool2dBackward(gradOutput.data, dx.data, planes, g, this.countIncludePad);
     return dx;
   }
@@ -222,14 +222,14 @@ export class GlobalAvgPool2d extends Module {
 
   protected forwardImpl(x: Tensor): Tensor {
     const { hw } = globalShape('GlobalAvgPool2d', x.shape);
-    const y = Tensor.zeros([x.shape[0]!, x.shape[1]!]);
+    const y = Tensor.empty([x.shape[0]!, x.shape[1]!]);
     kernels().globalAvgPoolForward(x.data, y.data, hw);
     return y;
   }
 
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const { hw } = globalShape('GlobalAvgPool2d', x.shape);
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     kernels().globalAvgPoolBackward(gradOutput.data, dx.data, hw);
     return dx;
   }
@@ -250,7 +250,7 @@ export class GlobalMaxPool2d extends Module {
 
   protected forwardImpl(x: Tensor): Tensor {
     const { planes, hw } = globalShape('GlobalMaxPool2d', x.shape);
-    const y = Tensor.zeros([x.shape[0]!, x.shape[1]!]);
+    const y = Tensor.empty([x.shape[0]!, x.shape[1]!]);
     const indices = new Uint32Array(planes);
     kernels().globalMaxPoolForward(x.data, y.data, indices, hw);
     this.#indices = indices;
@@ -259,7 +259,7 @@ export class GlobalMaxPool2d extends Module {
 
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
     const { hw } = globalShape('GlobalMaxPool2d', x.shape);
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     kernels().globalMaxPoolBackward(gradOutput.data, this.#indices!, dx.data, hw);
     return dx;
   }

@@ -37,7 +37,7 @@ abstract class SoftmaxBase extends Module {
 
   protected forwardImpl(x: Tensor): Tensor {
     const [outer, dim, inner] = layout(this.kind, this.dim, x.shape);
-    const y = Tensor.zerosLike(x);
+    const y = Tensor.emptyLike(x);
     (this.log ? kernels().logSoftmaxForward : kernels().softmaxForward)(x.data, y.data, outer, dim, inner);
     this.#output = y;
     return y;
@@ -47,7 +47,7 @@ abstract class SoftmaxBase extends Module {
     const [outer, dim, inner] = layout(this.kind, this.dim, x.shape);
     const y = this.#output!;
     y.checkUsable(`${this.kind}.backward: the saved output`);
-    const dx = Tensor.zerosLike(x);
+    const dx = Tensor.emptyLike(x);
     (this.log ? kernels().logSoftmaxBackward : kernels().softmaxBackward)(y.data, gradOutput.data, dx.data, outer, dim, inner);
     return dx;
   }
