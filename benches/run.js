@@ -31,7 +31,7 @@ if (unknown.length > 0) {
 }
 
 console.log(`# liven benchmarks${quick ? ' (quick)' : ''}`);
-console.log(`${machine()}; SIMD ${simdLevel()}; ${getNumThreads()} threads; ${new Date().toISOString().slice(0, 10)}\n`);
+console.log(`${machine()}; SIMD ${simdLevel()}; ${getNumThreads()} thread${getNumThreads() === 1 ? '' : 's'}; ${new Date().toISOString().slice(0, 10)}\n`);
 const results = {};
 for (const name of named.length > 0 ? named : Object.keys(suites)) {
   console.log(`## ${name}\n`);
@@ -41,6 +41,6 @@ for (const name of named.length > 0 ? named : Object.keys(suites)) {
 }
 if (chartPath) {
   const { barsFrom, ratioChart } = await import('./chart.js');
-  writeFileSync(chartPath, ratioChart(`liven native's speed-up (${getNumThreads()} threads; green: liven faster)`, barsFrom(results)));
+  writeFileSync(chartPath, ratioChart(`liven native's speed-up (${getNumThreads()} thread${getNumThreads() === 1 ? '' : 's'}; green: liven faster)`, barsFrom(results)));
   console.log(`chart: ${chartPath}`);
 }
