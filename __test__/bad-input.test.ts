@@ -52,7 +52,8 @@ function runRows(rows: Row[]): void {
 
 /** A length-tracking Float32Array over a resizable ArrayBuffer: shrinking the buffer shrinks it. */
 function resizable(n: number): { data: Float32Array; shrink: () => void } {
-  const buffer = new ArrayBuffer(4 * n, { maxByteLength: 8 * n });
+  // Node 20 has resizable buffers; the ES2022 typings used here do not describe them yet.
+  const buffer = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(4 * n, { maxByteLength: 8 * n });
   const data = new Float32Array(buffer);
   data.set(randomTensor([n], 5).data);
   return { data, shrink: () => buffer.resize(4 * (n - 1)) };

@@ -85,7 +85,7 @@ describe.skipIf(!native)('determinism', () => {
     // Not bit-equal to one thread: the weight gradients' batch sums are chunked by thread count
     // (see the next test); the trajectories agree to float32 rounding at first.
     expect(two[0]!.losses[0]).toBe(one.losses[0]);
-    two[0]!.losses.slice(0, 8).forEach((l, i) => expect(Math.abs(l - one.losses[i]!)).toBeLessThan(1e-5));
+    two[0]!.losses.slice(0, 8).forEach((l: number, i: number) => expect(Math.abs(l - one.losses[i]!)).toBeLessThan(1e-5));
   }, 120_000);
 
   // Sizes past every kernel's parallel threshold, so that two threads really split the work.

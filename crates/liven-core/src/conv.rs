@@ -841,5 +841,9 @@ mod tests {
             .contains("larger than the padded input"));
         let g = geometry(1, 2, (4, 4), 2, (3, 3), (0, 1), (0, 0), (1, 1), 1);
         assert!(g.check().unwrap_err().contains("stride_h"));
+        // 2^16 of everything: the input and output lengths wrap around to exactly 0.
+        let n = 1 << 16;
+        let g = geometry(n, n, (n, n), n, (1, 1), (1, 1), (0, 0), (1, 1), n);
+        assert!(g.check().unwrap_err().contains("overflow"));
     }
 }
