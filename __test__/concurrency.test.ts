@@ -3,6 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { nn } from '../src/index.js';
+import * as pkg from '../dist/index.js';
 import { native } from '../src/backend/index.js';
 import { withBackend } from './helpers/backends.js';
 import { randomTensor } from './helpers/numeric.js';
@@ -68,5 +69,35 @@ describe.skipIf(!native)('concurrency', () => {
     expect(a.data).toEqual(b.data);
     const results = await busy;
     expect(results.every((r) => r.y.length === 2 * 4 * 64 * 64)).toBe(true);
+  });
+
+  it('three ModelWorkers with pending calls, and the main thread, at once: the serial results', async () => {
+    // Conv2d, pooling, Linear and a loss share the kernel thread pool from four threads.
+    const make = () => {
+      pkg.manualSeed(7);
+      return new pkg.nn.Sequential(new pkg.nn.Conv2d(1, 8, 3, { padding: 1 }), new pkg.nn.ReLU(), new pkg.nn.MaxPool2d(2), new pkg.nn.Flatten(), new pkg.nn.Linear(8 * 14 * 14, 10));
+    };
+    const input = (seed: number) => new pkg.Tensor(randomTensor([16, 1, 28, 28], seed).data, [16, 1, 28, 28]);
+    const serial = [1, 2, 3].map((seed) => {
+      const m = make();
+      const y = m.forward(input(seed));
+      const dx = m.backward(new pkg.Tensor(new Float32Array(y.size).fill(0.01), y.shape));
+      return { y: [...y.data], dx: [...dx.data], dw: [...m.parameters()[0]!.grad.data] };
+    });
+    const workers = [1, 2, 3].map(() => new pkg.nn.ModelWorker(make()));
+    try {
+      const pending = workers.map(async (w, i) => {
+        const y = await w.forward(input(i + 1));
+        const dx = await w.backward(new pkg.Tensor(new Float32Array(y.size).fill(0.01), y.shape));
+        return { y: [...y.data], dx: [...dx.data], dw: [...w.model.parameters()[0]!.grad.data] };
+      });
+      // Meanwhile the main thread computes too, with the same kernels.
+      const here = make().forward(input(9));
+      const results = await Promise.all(pending);
+      results.forEach((r, i) => expect(r).toEqual(serial[i]));
+      expect(here.shape).toEqual([16, 10]);
+    } finally {
+      await Promise.all(workers.map((w) => w.terminate()));
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { kernels } from '../backend/index.js';
-import { checkFinite, checkOptions, checkPositiveInt, describeValue, formatShape } from '../check.js';
+import { checkFinite, checkOptions, checkPositiveInt, checkShape, describeValue, formatShape } from '../check.js';
 import { Tensor } from '../tensor.js';
 import { Module, Parameter, configOptions, type ModuleConfig } from './module.js';
 
@@ -284,6 +284,7 @@ export class LayerNorm extends Module {
       throw new TypeError(`LayerNorm normalizedShape must be a positive integer or a non-empty array of them, got ${describeValue(normalizedShape)}`);
     }
     dims.forEach((d, i) => checkPositiveInt(d, `LayerNorm normalizedShape[${i}]`));
+    checkShape(dims, 'LayerNorm normalizedShape');
     this.normalizedShape = Object.freeze([...dims]);
     const o = checkOptions(options, 'LayerNorm');
     this.eps = checkEps(o.eps ?? 1e-5, 'LayerNorm eps');

@@ -62,6 +62,36 @@ impl Conv2dGeometry {
                 g.in_channels, g.out_channels, g.groups
             ));
         }
+        // Lengths are products of the sizes: one that wraps around could match a short array
+        // and send the kernel out of bounds (a direct addon call can pass any u32).
+        let product = |dims: &[usize]| {
+            dims.iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .filter(|&n| n <= isize::MAX as usize / 4)
+        };
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let sizes = [
+            [g.batch, g.in_channels, g.height, g.width],
+            [
+                g.out_channels,
+                g.in_channels / g.groups,
+                g.kernel_h,
+                g.kernel_w,
+            ],
+            [g.batch, g.out_channels, oh, ow],
+            [
+                g.in_channels / g.groups,
+                g.kernel_h,
+                g.kernel_w,
+                oh.saturating_mul(ow),
+            ],
+        ];
+        if sizes.iter().any(|dims| product(dims).is_none()) {
+            return Err(format!(
+                "the sizes (batch {}, channels {} -> {}, {}x{} input, {}x{} kernel) overflow",
+                g.batch, g.in_channels, g.out_channels, g.height, g.width, g.kernel_h, g.kernel_w
+            ));
+        }
         if g.out_h() == 0 || g.out_w() == 0 {
             return Err(format!(
                 "kernel {}x{} (dilation {}x{}) is larger than the padded input {}x{}",
@@ -198,18 +228,18 @@ fn shift_of(g: &Conv2dGeometry, ki: usize, kj: usize) -> Shift {
     let dc = (kj * g.dilation_w) as isize - g.pad_w as isize;
     let shift = dr * w as isize + dc;
     let rows = valid_range(oh, h, 1, dr);
-    let (mut d0, mut d1) = (rows.0 * ow, rows.1 * ow);
+    // Positions o with o + shift inside the plane, within the valid rows. In isize and
+    // clamped to the row: with padding past the dilated kernel's reach, -shift can exceed the
+    // row and plane - shift can be negative; then the span is empty.
     let plane = (h * w) as isize;
-    if (d0 as isize) + shift < 0 {
-        d0 = (-shift) as usize;
-    }
-    if (d1 as isize) + shift > plane {
-        d1 = (plane - shift) as usize;
-    }
+    let len = (oh * ow) as isize;
+    let d0 = ((rows.0 * ow) as isize).max(-shift).clamp(0, len);
+    let d1 = ((rows.1 * ow) as isize).min(plane - shift).clamp(d0, len);
+    let (d0, d1) = (d0 as usize, d1 as usize);
     Shift {
         shift,
         rows,
-        span: (d0, d1.max(d0)),
+        span: (d0, d1),
         cols: valid_range(ow, w, 1, dc),
     }
 }
@@ -236,8 +266,10 @@ fn im2col(g: &Conv2dGeometry, x: &[f32], col: &mut [f32]) {
                     let (d0, d1) = s.span;
                     row[..d0].fill(0.0);
                     row[d1..].fill(0.0);
-                    let src = (d0 as isize + s.shift) as usize;
-                    row[d0..d1].copy_from_slice(&plane[src..src + (d1 - d0)]);
+                    if d1 > d0 {
+                        let src = (d0 as isize + s.shift) as usize;
+                        row[d0..d1].copy_from_slice(&plane[src..src + (d1 - d0)]);
+                    }
                     zero_padding_columns(row, ow, &s);
                 }
             }
@@ -261,7 +293,8 @@ fn im2col(g: &Conv2dGeometry, x: &[f32], col: &mut [f32]) {
                     let src = &plane[ih as usize * w..(ih as usize + 1) * w];
                     dst[..lo].fill(0.0);
                     dst[hi..].fill(0.0);
-                    if g.stride_w == 1 {
+                    // An empty range (every column in the padding) can start left of the row.
+                    if g.stride_w == 1 && hi > lo {
                         let s = (lo as isize + offset) as usize;
                         dst[lo..hi].copy_from_slice(&src[s..s + (hi - lo)]);
                     } else {
@@ -289,9 +322,11 @@ fn col2im(g: &Conv2dGeometry, col: &mut [f32], dx: &mut [f32]) {
                     // Padding entries would land on a neighbouring row's edge: make them 0.
                     zero_padding_columns(row, ow, &s);
                     let (d0, d1) = s.span;
-                    let dst = (d0 as isize + s.shift) as usize;
-                    for (d, v) in plane[dst..dst + (d1 - d0)].iter_mut().zip(&row[d0..d1]) {
-                        *d += v;
+                    if d1 > d0 {
+                        let dst = (d0 as isize + s.shift) as usize;
+                        for (d, v) in plane[dst..dst + (d1 - d0)].iter_mut().zip(&row[d0..d1]) {
+                            *d += v;
+                        }
                     }
                 }
             }
@@ -312,7 +347,7 @@ fn col2im(g: &Conv2dGeometry, col: &mut [f32], dx: &mut [f32]) {
                         continue;
                     }
                     let dst = &mut plane[ih as usize * w..(ih as usize + 1) * w];
-                    if g.stride_w == 1 {
+                    if g.stride_w == 1 && hi > lo {
                         let s = (lo as isize + offset) as usize;
                         for (d, v) in dst[s..s + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
                             *d += v;
@@ -750,6 +785,12 @@ mod tests {
             // Shift layout (stride 1, output as wide as the input) with partial rows:
             geometry(2, 3, (7, 6), 2, (3, 3), (1, 1), (0, 2), (2, 2), 1),
             geometry(1, 2, (4, 5), 3, (1, 3), (1, 1), (2, 1), (1, 1), 1),
+            // Padding past the dilated taps' reach (found by __test__/properties.test.ts: a
+            // tap's span started past the row's end and the copy panicked).
+            geometry(1, 3, (2, 2), 6, (3, 2), (1, 1), (2, 1), (2, 2), 3),
+            geometry(1, 1, (1, 3), 1, (3, 3), (1, 1), (2, 1), (2, 1), 1),
+            // Every column of a tap in the padding, in the general layout.
+            geometry(1, 3, (3, 1), 3, (2, 3), (2, 1), (0, 2), (1, 2), 3),
             geometry(5, 16, (12, 12), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1), // past the threshold
         ];
         for isa in simd::supported() {
@@ -800,5 +841,9 @@ mod tests {
             .contains("larger than the padded input"));
         let g = geometry(1, 2, (4, 4), 2, (3, 3), (0, 1), (0, 0), (1, 1), 1);
         assert!(g.check().unwrap_err().contains("stride_h"));
+        // 2^16 of everything: the input and output lengths wrap around to exactly 0.
+        let n = 1 << 16;
+        let g = geometry(n, n, (n, n), n, (1, 1), (1, 1), (0, 0), (1, 1), n);
+        assert!(g.check().unwrap_err().contains("overflow"));
     }
 }

@@ -128,7 +128,19 @@ fn grad_sums(isa: Isa, x: &[f32], dy: &[f32], mean: f32) -> (f64, f64) {
 /// Mean and biased variance from shifted sums over `count` values.
 fn moments(shift: f32, s: f64, q: f64, count: usize) -> (f64, f64) {
     let m = s / count as f64;
-    (shift as f64 + m, (q / count as f64 - m * m).max(0.0))
+    // Clamped at 0 against rounding, but a NaN (from an infinite input) stays NaN, as in
+    // PyTorch: `f64::max` would return 0 and normalise the channel's finite values to ±inf.
+    let var = q / count as f64 - m * m;
+    (shift as f64 + m, if var < 0.0 { 0.0 } else { var })
+}
+
+/// `max(n, eps)` as PyTorch's `clamp_min`: a NaN norm stays NaN (`f32::max` would return eps).
+fn clamp_norm(n: f32, eps: f32) -> f32 {
+    if n < eps {
+        eps
+    } else {
+        n
+    }
 }
 
 fn invstd(var: f32, eps: f64) -> f32 {
@@ -919,7 +931,7 @@ pub fn l2_norm_forward(
             for (i, out) in out.chunks_mut(d).enumerate() {
                 let x = &x[(first + i) * d..][..d];
                 let n = shifted_sums(isa, x, 0.0).1.sqrt() as f32;
-                l2_row_run(isa, x, weight, out, 1.0 / n.max(eps));
+                l2_row_run(isa, x, weight, out, 1.0 / clamp_norm(n, eps));
                 norms.push(n);
             }
             return norms;
@@ -931,7 +943,7 @@ pub fn l2_norm_forward(
                 square_acc_run(isa, xd, &mut acc);
             }
             let nrm: Vec<f32> = acc.iter().map(|a| a.sqrt()).collect();
-            let inv: Vec<f32> = nrm.iter().map(|&n| 1.0 / n.max(eps)).collect();
+            let inv: Vec<f32> = nrm.iter().map(|&n| 1.0 / clamp_norm(n, eps)).collect();
             for ((xd, yd), &w) in x.chunks(inner).zip(out.chunks_mut(inner)).zip(weight) {
                 scale_run(isa, xd, &inv, yd, w);
             }
@@ -973,7 +985,7 @@ pub fn l2_norm_backward(
                 let r = row * d..(row + 1) * d;
                 let (x, g) = (&x[r.clone()], &dy[r]);
                 let n = norm[row];
-                let inv = 1.0 / n.max(eps);
+                let inv = 1.0 / clamp_norm(n, eps);
                 // Σ w · dy · x, and dw += dy · x / ‖x‖ (the second partial is unused).
                 let (dw, unused) = sums.row();
                 let s = row_sums_run(isa, x, g, weight, dw, unused, 0.0, inv).1;
@@ -988,7 +1000,7 @@ pub fn l2_norm_backward(
             let r = row * d * inner..(row + 1) * d * inner;
             let (x, g) = (&x[r.clone()], &dy[r]);
             let nrm = &norm[row * inner..][..inner];
-            let inv: Vec<f32> = nrm.iter().map(|&n| 1.0 / n.max(eps)).collect();
+            let inv: Vec<f32> = nrm.iter().map(|&n| 1.0 / clamp_norm(n, eps)).collect();
             let mut s = vec![0.0f32; inner];
             for (k, ((xd, gd), &w)) in x.chunks(inner).zip(g.chunks(inner)).zip(weight).enumerate()
             {

@@ -9,8 +9,13 @@ use napi_derive::napi;
 type Forward = fn(&[f32], &mut [f32], usize, usize, usize);
 type Backward = fn(&[f32], &[f32], &mut [f32], usize, usize, usize);
 
+/// The element count, or usize::MAX (which no array has) when the product wraps around: a
+/// wrapped product could equal a short array's length.
 fn size(outer: u32, dim: u32, inner: u32) -> usize {
-    outer as usize * dim as usize * inner as usize
+    (outer as usize)
+        .checked_mul(dim as usize)
+        .and_then(|n| n.checked_mul(inner as usize))
+        .unwrap_or(usize::MAX)
 }
 
 fn forward(

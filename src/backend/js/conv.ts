@@ -1,5 +1,6 @@
 // Conv2d as direct loops over the definition (PyTorch's cross-correlation, NCHW); the oracle
-// for the native im2col + GEMM path. Taps that fall in the zero padding are skipped.
+// for the native im2col + GEMM path. Taps that fall in the zero padding multiply a zero, as
+// PyTorch's im2col does: 0·∞ is NaN, so an infinite weight or gradient spreads there too.
 import { convOutSize, type Conv2dShape } from '../types.js';
 
 /** Output height and width. */
@@ -23,11 +24,11 @@ export function conv2dForward(x: Float32Array, weight: Float32Array, bias: Float
             const wBase = (o * cg + c) * s.kernelH;
             for (let ki = 0; ki < s.kernelH; ki++) {
               const ih = i * s.strideH + ki * s.dilationH - s.padH;
-              if (ih < 0 || ih >= s.height) continue;
+              const rowIn = ih >= 0 && ih < s.height;
               for (let kj = 0; kj < s.kernelW; kj++) {
                 const iw = j * s.strideW + kj * s.dilationW - s.padW;
-                if (iw < 0 || iw >= s.width) continue;
-                acc += x[(xPlane + ih) * s.width + iw]! * weight[(wBase + ki) * s.kernelW + kj]!;
+                const v = rowIn && iw >= 0 && iw < s.width ? x[(xPlane + ih) * s.width + iw]! : 0;
+                acc += v * weight[(wBase + ki) * s.kernelW + kj]!;
               }
             }
           }
@@ -56,14 +57,17 @@ export function conv2dBackward(x: Float32Array, weight: Float32Array, dy: Float3
             const wBase = (o * cg + c) * s.kernelH;
             for (let ki = 0; ki < s.kernelH; ki++) {
               const ih = i * s.strideH + ki * s.dilationH - s.padH;
-              if (ih < 0 || ih >= s.height) continue;
+              const rowIn = ih >= 0 && ih < s.height;
               for (let kj = 0; kj < s.kernelW; kj++) {
                 const iw = j * s.strideW + kj * s.dilationW - s.padW;
-                if (iw < 0 || iw >= s.width) continue;
-                const xi = (xPlane + ih) * s.width + iw;
                 const wi = (wBase + ki) * s.kernelW + kj;
-                dx[xi] += g * weight[wi]!;
-                dweight[wi] += g * x[xi]!;
+                if (rowIn && iw >= 0 && iw < s.width) {
+                  const xi = (xPlane + ih) * s.width + iw;
+                  dx[xi] += g * weight[wi]!;
+                  dweight[wi] += g * x[xi]!;
+                } else {
+                  dweight[wi] += g * 0;
+                }
               }
             }
           }

@@ -16,7 +16,9 @@ export function crossEntropyForward(x: Float32Array, target: Int32Array, stats: 
     const lse = Math.log(s);
     // -log p[t] = lse - (x[t] - m); the smoothing term is the mean of -log p over classes.
     const nll = lse - (x[row + target[r]!]! - m);
-    total += (1 - labelSmoothing) * nll + labelSmoothing * (lse - shifted / c);
+    // Without smoothing the term is left out, not multiplied by 0: an infinite logit makes it
+    // infinite, and 0·∞ would turn PyTorch's infinite loss into NaN.
+    total += labelSmoothing > 0 ? (1 - labelSmoothing) * nll + labelSmoothing * (lse - shifted / c) : nll;
     stats[2 * r] = m;
     stats[2 * r + 1] = lse;
   }
