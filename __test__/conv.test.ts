@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../src/backend/index.js';
 import { Tensor, getNumThreads, manualSeed, nn, setNumThreads } from '../src/index.js';
 import { backends, describeEachBackend, withBackend } from './helpers/backends.js';
-import { loadFixture, tensor } from './helpers/fixtures.js';
+import { loadFixture } from './helpers/fixtures.js';
+import { expectMatchesFixture, randomizeParameters, snapshotParameters } from './helpers/modules.js';
 import { expectClose, gradcheck, randomTensor } from './helpers/numeric.js';
 
 const fixture = loadFixture('conv.json');
@@ -12,27 +13,13 @@ type ConvOptions = ConstructorParameters<typeof nn.Conv2d>[3];
 
 /** A Conv2d with weights (and bias) drawn from a test generator instead of init's. */
 function conv(cin: number, cout: number, k: number | [number, number], options: ConvOptions, seed: number): nn.Conv2d {
-  const m = new nn.Conv2d(cin, cout, k, options);
-  for (const [i, p] of m.parameters().entries()) p.data.data.set(randomTensor([...p.data.shape], seed + i).data);
-  return m;
+  return randomizeParameters(new nn.Conv2d(cin, cout, k, options), seed);
 }
 
-function snapshot(m: nn.Module): number[][] {
-  return m.parameters().flatMap((p) => [[...p.data.data], [...p.grad.data]]);
-}
 
 describeEachBackend('Conv2d matches PyTorch', () => {
   it.each(fixture.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
-    const m = nn.Conv2d.fromConfig({ type: 'Conv2d', ...c.options });
-    for (const [name, p] of m.namedParameters()) p.data.data.set(c.params[name]!.data);
-    expect(m.namedParameters().map(([n]) => n)).toEqual(Object.keys(c.params));
-    const y = m.forward(tensor(c.input));
-    expectClose(y, c.output, 'output', { atol: 1e-5, rtol: 1e-4 });
-    const dx = m.backward(tensor(c.gradOutput));
-    expectClose(dx, c.gradInput, 'input gradient', { atol: 1e-5, rtol: 1e-4 });
-    for (const [name, p] of m.namedParameters()) {
-      expectClose(p.grad, c.paramGrads[name]!, `gradient of ${name}`, { atol: 1e-4, rtol: 1e-4 });
-    }
+    expectMatchesFixture(nn.Conv2d.fromConfig({ type: 'Conv2d', ...c.options }), c, { atol: 1e-5, rtol: 1e-4, gradAtol: 1e-4 });
   });
 
   it.each([
@@ -78,11 +65,11 @@ describeEachBackend('Conv2d matches PyTorch', () => {
     const m = conv(2, 3, 3, { padding: 1, dilation: 2 }, 5);
     m.forward(randomTensor([1, 2, 4, 4], 6));
     m.backward(randomTensor([1, 3, 2, 2], 7));
-    const before = snapshot(m);
+    const before = snapshotParameters(m);
     expect(() => m.forward(randomTensor([...shape], 8))).toThrow(RangeError);
     expect(() => m.forward(randomTensor([...shape], 8))).toThrow(message);
     expect(() => m.forward(randomTensor([...shape], 8))).toThrow(`[${shape.join(', ')}]`);
-    expect(snapshot(m)).toEqual(before);
+    expect(snapshotParameters(m)).toEqual(before);
     // The last good forward is still the one backward differentiates.
     expect(m.backward(randomTensor([1, 3, 2, 2], 7)).shape).toEqual([1, 2, 4, 4]);
   });

@@ -1,33 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor, getNumThreads, manualSeed, nn, setNumThreads } from '../src/index.js';
 import { backends, describeEachBackend, withBackend } from './helpers/backends.js';
-import { loadFixture, tensor } from './helpers/fixtures.js';
+import { loadFixture } from './helpers/fixtures.js';
+import { expectMatchesFixture, randomizeParameters, snapshotParameters } from './helpers/modules.js';
 import { expectClose, gradcheck, randomTensor } from './helpers/numeric.js';
 
 const fixture = loadFixture('linear.json');
 
 function linear(i: number, o: number, bias: boolean, seed: number): nn.Linear {
-  const m = new nn.Linear(i, o, { bias });
-  for (const [k, p] of m.parameters().entries()) p.data.data.set(randomTensor([...p.data.shape], seed + k).data);
-  return m;
+  return randomizeParameters(new nn.Linear(i, o, { bias }), seed);
 }
 
-function snapshot(m: nn.Module): number[][] {
-  return m.parameters().flatMap((p) => [[...p.data.data], [...p.grad.data]]);
-}
 
 describeEachBackend('Linear matches PyTorch', () => {
   it.each(fixture.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
-    const m = nn.Linear.fromConfig({ type: 'Linear', ...c.options });
-    for (const [name, p] of m.namedParameters()) p.data.data.set(c.params[name]!.data);
-    expect(m.namedParameters().map(([n]) => n)).toEqual(Object.keys(c.params));
-    const y = m.forward(tensor(c.input));
-    expectClose(y, c.output, 'output', { atol: 1e-5, rtol: 1e-4 });
-    const dx = m.backward(tensor(c.gradOutput));
-    expectClose(dx, c.gradInput, 'input gradient', { atol: 1e-5, rtol: 1e-4 });
-    for (const [name, p] of m.namedParameters()) {
-      expectClose(p.grad, c.paramGrads[name]!, `gradient of ${name}`, { atol: 1e-5, rtol: 1e-4 });
-    }
+    expectMatchesFixture(nn.Linear.fromConfig({ type: 'Linear', ...c.options }), c, { atol: 1e-5, rtol: 1e-4, gradAtol: 1e-5 });
   });
 
   it.each([
@@ -55,11 +42,11 @@ describeEachBackend('Linear matches PyTorch', () => {
     const m = linear(4, 3, true, 5);
     m.forward(randomTensor([2, 4], 6));
     m.backward(randomTensor([2, 3], 7));
-    const before = snapshot(m);
+    const before = snapshotParameters(m);
     expect(() => m.forward(Tensor.zeros([...shape]))).toThrow(RangeError);
     expect(() => m.forward(Tensor.zeros([...shape]))).toThrow(`[${shape.join(', ')}] must have 4 features`);
     expect(() => m.backward(randomTensor([2, 4], 7))).toThrow(/gradOutput has shape \[2, 4\]/);
-    expect(snapshot(m)).toEqual(before);
+    expect(snapshotParameters(m)).toEqual(before);
   });
 
   it('rejects bad arguments', () => {
