@@ -664,18 +664,7 @@ fn backward_sample(
 mod tests {
     use super::*;
     use crate::simd;
-
-    fn sample(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    use crate::testutil::uniform;
 
     /// The definition as direct loops, in f64: y, dx, dW (from zero), db.
     #[allow(clippy::type_complexity)]
@@ -797,10 +786,10 @@ mod tests {
             simd::with_isa(isa, || {
                 for (ci, g) in cases.iter().enumerate() {
                     g.check().unwrap();
-                    let x = sample(g.input_len(), 1 + ci as u32);
-                    let w = sample(g.weight_len(), 2);
-                    let b = sample(g.out_channels, 3);
-                    let dy = sample(g.output_len(), 4);
+                    let x = uniform(g.input_len(), 1 + ci as u64, 0.5);
+                    let w = uniform(g.weight_len(), 2, 0.5);
+                    let b = uniform(g.out_channels, 3, 0.5);
+                    let dy = uniform(g.output_len(), 4, 0.5);
                     let (ry, rdx, rdw, rdb) = reference(g, &x, &w, &b, &dy);
                     let mut y = vec![f32::NAN; g.output_len()];
                     conv2d_forward(&x, &w, Some(&b), &mut y, g);

@@ -247,18 +247,7 @@ crate::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::testutil::uniform;
 
     /// The definition, in f64.
     #[allow(clippy::too_many_arguments)]
@@ -328,8 +317,8 @@ mod tests {
                                 if tb { k + 1 } else { n + 2 },
                                 n + 5,
                             );
-                            let ad = sample(if ta { k * lda } else { m * lda }, 1);
-                            let bd = sample(if tb { n * ldb } else { k * ldb }, 2);
+                            let ad = uniform(if ta { k * lda } else { m * lda }, 1, 1.0);
+                            let bd = uniform(if tb { n * ldb } else { k * ldb }, 2, 1.0);
                             let a = Operand {
                                 data: &ad,
                                 ld: lda,
@@ -340,7 +329,7 @@ mod tests {
                                 ld: ldb,
                                 trans: tb,
                             };
-                            let mut c = sample(m * ldc, 3);
+                            let mut c = uniform(m * ldc, 3, 1.0);
                             if beta == 0.0 {
                                 c[0] = f32::NAN; // must not propagate
                             }

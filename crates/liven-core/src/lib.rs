@@ -9,6 +9,9 @@ pub mod simd;
 pub mod stream;
 pub mod threads;
 
+#[cfg(test)]
+mod testutil;
+
 pub mod activation;
 pub mod conv;
 pub mod gemm;

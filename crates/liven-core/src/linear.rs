@@ -128,18 +128,7 @@ pub fn linear_backward(
 mod tests {
     use super::*;
     use crate::simd;
-
-    fn sample(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    use crate::testutil::uniform;
 
     fn close(got: &[f32], want: &[f64], what: &str) {
         for (idx, (g, w)) in got.iter().zip(want).enumerate() {
@@ -156,10 +145,10 @@ mod tests {
             simd::with_isa(isa, || {
                 for &(r, i, o) in &[(1, 1, 1), (3, 5, 2), (37, 19, 23), (128, 160, 96)] {
                     let (x, w, b, dy) = (
-                        sample(r * i, 1),
-                        sample(o * i, 2),
-                        sample(o, 3),
-                        sample(r * o, 4),
+                        uniform(r * i, 1, 0.5),
+                        uniform(o * i, 2, 0.5),
+                        uniform(o, 3, 0.5),
+                        uniform(r * o, 4, 0.5),
                     );
                     let mut y = vec![f32::NAN; r * o];
                     linear_forward(&x, &w, Some(&b), &mut y, r, i, o);

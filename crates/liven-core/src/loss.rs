@@ -217,18 +217,7 @@ pub fn mse_backward(x: &[f32], t: &[f32], dx: &mut [f32], scale: f32) {
 mod tests {
     use super::*;
     use crate::simd::{supported, with_isa};
-
-    fn sample(len: usize, seed: u64, scale: f32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-            })
-            .collect()
-    }
+    use crate::testutil::uniform;
 
     #[test]
     fn cross_entropy_matches_the_definition_at_every_level() {
@@ -240,7 +229,7 @@ mod tests {
                     (300, 1000, 0.1, 4.0),
                     (4, 9, 0.0, 1e4),
                 ] {
-                    let x = sample(n * c, c as u64, scale);
+                    let x = uniform(n * c, c as u64, scale);
                     let t: Vec<i32> = (0..n).map(|i| ((i * 7 + 3) % c) as i32).collect();
                     let mut stats = vec![0.0; 2 * n];
                     let total = cross_entropy_forward(&x, &t, &mut stats, n, c, eps);
@@ -275,8 +264,8 @@ mod tests {
         for isa in supported() {
             with_isa(isa, || {
                 for len in [0, 1, 17, 3 * GRAIN + 5] {
-                    let x = sample(len, 1, 2.0);
-                    let t = sample(len, 2, 2.0);
+                    let x = uniform(len, 1, 2.0);
+                    let t = uniform(len, 2, 2.0);
                     let want: f64 = x
                         .iter()
                         .zip(&t)

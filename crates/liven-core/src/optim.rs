@@ -462,18 +462,7 @@ pub fn clamp_in_place(x: &mut [f32], lo: f32, hi: f32) {
 mod tests {
     use super::*;
     use crate::simd::{supported, with_isa};
-
-    fn sample(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
-            .collect()
-    }
+    use crate::testutil::uniform;
 
     /// Lengths around the vector widths and past the parallel threshold.
     const LENS: [usize; 7] = [0, 1, 15, 16, 17, 1000, 3 * GRAIN + 7];
@@ -514,12 +503,12 @@ mod tests {
                         weight_decay,
                         nesterov,
                     };
-                    let mut p = sample(len, 1);
+                    let mut p = uniform(len, 1, 2.0);
                     let mut buf = vec![0.0; len];
                     let mut want_p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
                     let mut want_b = vec![0.0f64; len];
                     for step in 0..3 {
-                        let g = sample(len, 10 + step);
+                        let g = uniform(len, 10 + step, 2.0);
                         sgd_step(&mut p, &g, Some(&mut buf), hp, step == 0);
                         for i in 0..len {
                             let d = g[i] as f64 + weight_decay * want_p[i];
@@ -552,12 +541,12 @@ mod tests {
     fn adagrad_matches_the_rule_in_float64() {
         at_every_level(|| {
             for len in LENS {
-                let mut p = sample(len, 2);
+                let mut p = uniform(len, 2, 2.0);
                 let mut sum = vec![0.1; len];
                 let mut want_p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
                 let mut want_s = vec![0.1f32 as f64; len];
                 for step in 1..=3u64 {
-                    let g = sample(len, 20 + step);
+                    let g = uniform(len, 20 + step, 2.0);
                     let hp = Adagrad {
                         lr: 0.05,
                         lr_decay: 0.1,
@@ -591,12 +580,12 @@ mod tests {
                         weight_decay: 0.1,
                         decoupled,
                     };
-                    let mut p = sample(len, 3);
+                    let mut p = uniform(len, 3, 2.0);
                     let (mut m, mut v) = (vec![0.0; len], vec![0.0; len]);
                     let mut want_p: Vec<f64> = p.iter().map(|&x| x as f64).collect();
                     let (mut wm, mut wv) = (vec![0.0f64; len], vec![0.0f64; len]);
                     for step in 1..=3u64 {
-                        let g = sample(len, 30 + step);
+                        let g = uniform(len, 30 + step, 2.0);
                         adam_step(&mut p, &g, &mut m, &mut v, hp, step);
                         let t = step as i32;
                         let (bc1, bc2) = (1.0 - 0.8f64.powi(t), 1.0 - 0.99f64.powi(t));
@@ -625,7 +614,7 @@ mod tests {
     fn non_finite_values_are_found_at_their_index() {
         at_every_level(|| {
             for len in [1usize, 17, 5000, 3 * GRAIN + 7] {
-                let mut x = sample(len, 4);
+                let mut x = uniform(len, 4, 2.0);
                 assert_eq!(non_finite_index(&x), None);
                 for (at, bad) in [
                     (len - 1, f32::NAN),
@@ -644,7 +633,7 @@ mod tests {
     fn reductions_match_float64() {
         at_every_level(|| {
             for len in LENS {
-                let x = sample(len, 5);
+                let x = uniform(len, 5, 2.0);
                 let want: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
                 assert!((sum_squares(&x) - want).abs() <= 1e-9 * want.max(1.0));
                 let want_max = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -663,7 +652,7 @@ mod tests {
     fn scale_and_clamp() {
         at_every_level(|| {
             for len in LENS {
-                let x = sample(len, 6);
+                let x = uniform(len, 6, 2.0);
                 let mut y = x.clone();
                 scale_in_place(&mut y, 0.5);
                 assert!(y.iter().zip(&x).all(|(a, b)| *a == b * 0.5));

@@ -291,18 +291,7 @@ pub fn log_softmax_backward(
 mod tests {
     use super::*;
     use crate::simd::{supported, with_isa};
-
-    fn sample(len: usize, seed: u64, scale: f32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-            })
-            .collect()
-    }
+    use crate::testutil::uniform;
 
     #[test]
     fn exp_is_within_two_ulp_and_flushes_below_its_range() {
@@ -373,8 +362,8 @@ mod tests {
     fn large_outputs_equal_row_by_row_ones() {
         // Past stream::STREAM_MIN_BYTES and split across threads.
         let (rows, dim) = (2100, 1000);
-        let x = sample(rows * dim, 7, 20.0);
-        let dy = sample(rows * dim, 8, 1.0);
+        let x = uniform(rows * dim, 7, 20.0);
+        let dy = uniform(rows * dim, 8, 1.0);
         for log in [false, true] {
             let (mut y, mut dx) = (vec![0.0; x.len()], vec![0.0; x.len()]);
             let (f, b): (Forward, Backward) = if log {
@@ -412,8 +401,8 @@ mod tests {
             with_isa(isa, || {
                 for (k, &(outer, dim, inner)) in layouts.iter().enumerate() {
                     for scale in [5.0, 1e4] {
-                        let x = sample(outer * dim * inner, k as u64, scale);
-                        let dy = sample(x.len(), 50 + k as u64, 1.0);
+                        let x = uniform(outer * dim * inner, k as u64, scale);
+                        let dy = uniform(x.len(), 50 + k as u64, 1.0);
                         for log in [false, true] {
                             let (wy, wdx) = reference(&x, &dy, (outer, dim, inner), log);
                             let mut y = vec![0.0; x.len()];
