@@ -25,9 +25,28 @@ pub(crate) fn invalid(message: String) -> Error {
     Error::new(Status::InvalidArg, message)
 }
 
-pub(crate) fn overlaps(a: &[f32], b: &[f32]) -> bool {
-    let (a0, b0) = (a.as_ptr() as usize, b.as_ptr() as usize);
-    !a.is_empty() && !b.is_empty() && a0 < b0 + size_of_val(b) && b0 < a0 + size_of_val(a)
+/// The byte range of a slice, for overlap checks across element types.
+pub(crate) fn span<T>(s: &[T]) -> (usize, usize) {
+    let start = s.as_ptr() as usize;
+    (start, start + size_of_val(s))
+}
+
+/// Checks that the output `out` shares no memory with any of `others` (whatever their types).
+pub(crate) fn check_apart(
+    kernel: &str,
+    name: &str,
+    out: (usize, usize),
+    others: &[(&str, (usize, usize))],
+) -> Result<()> {
+    let hit = others
+        .iter()
+        .find(|(_, o)| out.0 < out.1 && o.0 < o.1 && out.0 < o.1 && o.0 < out.1);
+    match hit {
+        Some((other, _)) => Err(invalid(format!(
+            "{kernel}: {name} shares memory with {other}; outputs must be separate arrays"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Checks that the output `out` shares no memory with any of `others`.
@@ -37,12 +56,8 @@ pub(crate) fn check_disjoint(
     out: &[f32],
     others: &[(&str, &[f32])],
 ) -> Result<()> {
-    match others.iter().find(|(_, other)| overlaps(out, other)) {
-        Some((other, _)) => Err(invalid(format!(
-            "{kernel}: {name} shares memory with {other}; outputs must be separate arrays"
-        ))),
-        None => Ok(()),
-    }
+    let others: Vec<(&str, (usize, usize))> = others.iter().map(|(n, o)| (*n, span(o))).collect();
+    check_apart(kernel, name, span(out), &others)
 }
 
 /// A mutable view of an output array that [`check_disjoint`] has cleared.

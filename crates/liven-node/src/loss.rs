@@ -1,7 +1,6 @@
 //! Cross-entropy and mean squared error.
 
-use crate::pool::{check_apart, span};
-use crate::{check_disjoint, invalid, output, same_len};
+use crate::{check_apart, check_disjoint, invalid, output, same_len, span};
 use liven_core::loss;
 use napi::bindgen_prelude::{Float32ArraySlice, Int32ArraySlice};
 use napi::Result;

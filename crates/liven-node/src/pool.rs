@@ -1,6 +1,6 @@
 //! Max and average pooling, and their global forms.
 
-use crate::{invalid, same_len};
+use crate::{check_apart, invalid, same_len, span};
 use liven_core::pool::{self, Axis, Pool2d};
 use napi::bindgen_prelude::{Float32ArraySlice, Uint32ArraySlice};
 use napi::Result;
@@ -40,30 +40,6 @@ fn geometry(kernel: &str, g: &Pool2dGeometry) -> Result<Pool2d> {
     };
     p.check().map_err(|e| invalid(format!("{kernel}: {e}")))?;
     Ok(p)
-}
-
-/// The byte range of a slice, for overlap checks across element types.
-pub(crate) fn span<T>(s: &[T]) -> (usize, usize) {
-    let start = s.as_ptr() as usize;
-    (start, start + size_of_val(s))
-}
-
-/// Checks that the output `out` shares no memory with any of `others` (whatever their types).
-pub(crate) fn check_apart(
-    kernel: &str,
-    name: &str,
-    out: (usize, usize),
-    others: &[(&str, (usize, usize))],
-) -> Result<()> {
-    let hit = others
-        .iter()
-        .find(|(_, o)| out.0 < out.1 && o.0 < o.1 && out.0 < o.1 && o.0 < out.1);
-    match hit {
-        Some((other, _)) => Err(invalid(format!(
-            "{kernel}: {name} shares memory with {other}; outputs must be separate arrays"
-        ))),
-        None => Ok(()),
-    }
 }
 
 fn check_indices(kernel: &str, indices: &[u32], plane: usize) -> Result<()> {

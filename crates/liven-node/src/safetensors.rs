@@ -1,7 +1,7 @@
 //! The safetensors reader: the header is parsed and validated by `liven_core::safetensors`;
 //! the TypeScript side allocates each tensor's Float32Array and has it filled here.
 
-use crate::invalid;
+use crate::{check_apart, invalid, span};
 use liven_core::safetensors::{self, Dtype};
 use napi::bindgen_prelude::{Float32ArraySlice, Uint8ArraySlice};
 use napi::Result;
@@ -58,14 +58,12 @@ pub fn safetensors_to_f32(
 ) -> Result<()> {
     let dtype = Dtype::from_name(&dtype)
         .ok_or_else(|| invalid(format!("safetensorsToF32: unknown dtype {dtype:?}")))?;
-    let (b0, o0) = (bytes.as_ptr() as usize, out.as_ptr() as usize);
-    let out_bytes = size_of_val::<[f32]>(&out);
-    if !bytes.is_empty() && out_bytes > 0 && b0 < o0 + out_bytes && o0 < b0 + bytes.len() {
-        return Err(invalid(
-            "safetensorsToF32: out shares memory with bytes; outputs must be separate arrays"
-                .to_owned(),
-        ));
-    }
+    check_apart(
+        "safetensorsToF32",
+        "out",
+        span(&out),
+        &[("bytes", span(&bytes))],
+    )?;
     // SAFETY: `out` shares no memory with `bytes` (checked above), the only other slice of
     // this call; the JavaScript array outlives the call, which runs synchronously.
     let out = unsafe { out.as_mut() };

@@ -1,25 +1,10 @@
 //! Per-unit activation statistics for the dying-ReLU monitor.
 
-use crate::{invalid, same_len};
+use crate::{check_apart, invalid, same_len, span};
 use liven_core::stats;
 use napi::bindgen_prelude::{Float32ArraySlice, Float64ArraySlice};
 use napi::Result;
 use napi_derive::napi;
-
-/// Whether two arrays of any element type share bytes.
-fn bytes_overlap<A, B>(a: &[A], b: &[B]) -> bool {
-    let (a0, b0) = (a.as_ptr() as usize, b.as_ptr() as usize);
-    !a.is_empty() && !b.is_empty() && a0 < b0 + size_of_val(b) && b0 < a0 + size_of_val(a)
-}
-
-fn check_accumulator(kernel: &str, acc: &[f64], inputs: &[(&str, &[f32])]) -> Result<()> {
-    match inputs.iter().find(|(_, x)| bytes_overlap(acc, x)) {
-        Some((name, _)) => Err(invalid(format!(
-            "{kernel}: the accumulator shares memory with {name}; it must be a separate array"
-        ))),
-        None => Ok(()),
-    }
-}
 
 /// Merges one forward's per-unit statistics into `acc` (`8 × units` float64, field-major:
 /// active, zeros, maxAbs, sumAbs, sum, sumSq, min, max). `pre` and `y` may be the same array.
@@ -36,7 +21,12 @@ pub fn unit_stats(
     stats::layout_check(y.len(), units as usize, inner as usize)
         .map_err(|e| invalid(format!("{K}: {e}")))?;
     same_len(K, "acc", acc.len(), stats::FIELDS * units as usize)?;
-    check_accumulator(K, &acc, &[("pre", &pre), ("y", &y)])?;
+    check_apart(
+        K,
+        "acc",
+        span(&acc),
+        &[("pre", span(&pre)), ("y", span(&y))],
+    )?;
     // SAFETY: acc shares no memory with the inputs (checked above); the call is synchronous.
     let acc = unsafe { acc.as_mut() };
     stats::unit_stats(&pre, &y, units as usize, inner as usize, acc);
@@ -57,7 +47,7 @@ pub fn sampled_histogram(
     if max_samples == 0 {
         return Err(invalid(format!("{K}: maxSamples must be positive")));
     }
-    check_accumulator(K, &hist, &[("y", &y)])?;
+    check_apart(K, "hist", span(&hist), &[("y", span(&y))])?;
     // SAFETY: hist shares no memory with y (checked above); the call is synchronous.
     let hist = unsafe { hist.as_mut() };
     stats::sampled_histogram(&y, max_samples as usize, seed, hist);
