@@ -15,7 +15,7 @@ const MAX_RSS_KIB = 1024 * 1024;
 const TIMEOUT_MS = 20_000;
 
 /** Runs `node args` with a timeout; fails unless it exits with status 0; returns its JSON output. */
-function run(args: string[]): { maxRSS: number; [key: string]: unknown } {
+function run<T>(args: string[]): T & { maxRSS: number } {
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: 1 << 24 });
   const what = `${args.at(-1)?.slice(0, 200)}\nstatus ${r.status} signal ${r.signal}\n${r.stderr.slice(-2000)}`;
   expect(r.error, what).toBeUndefined();
@@ -40,7 +40,7 @@ let result;
 ${body}
 process.stdout.write(JSON.stringify({ result, maxRSS: process.resourceUsage().maxRSS }));
 `;
-  return run(['--input-type=module', '-e', script]) as { result: unknown; maxRSS: number };
+  return run<{ result: unknown }>(['--input-type=module', '-e', script]);
 }
 
 type Attempt = { ok: boolean; name?: string; message?: string; value?: unknown };
@@ -240,7 +240,7 @@ describe.skipIf(!native)('native boundary: fuzzing every export', () => {
   const seed = Number(process.env.LIVEN_FUZZ_SEED ?? 19);
   it(`${runs} calls with adversarial arguments (seed ${seed}): no crash, only results and Errors`, () => {
     const script = new URL('./helpers/addon-fuzz.mjs', import.meta.url).pathname;
-    const out = run([script, String(runs), String(seed)]) as { ok: number; errors: number; exports: number };
+    const out = run<{ ok: number; errors: number; exports: number }>([script, String(runs), String(seed)]);
     expect(out.exports).toBeGreaterThan(40);
     expect(out.ok + out.errors).toBe(runs);
     expect(out.ok).toBeGreaterThan(0);
