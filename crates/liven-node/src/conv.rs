@@ -1,6 +1,6 @@
 //! Conv2d (NCHW, weight `[out, in/groups, kh, kw]`).
 
-use crate::{check_disjoint, check_outputs, invalid, same_len, view_opt, Array};
+use crate::{check_disjoint, check_outputs, invalid, same_len, view_opt, Float32Array};
 use liven_core::conv::{self, Conv2dGeometry};
 use napi::Result;
 use napi_derive::napi;
@@ -65,10 +65,10 @@ pub const UNFOLD_LIMIT: usize = 1 << 27;
 /// is looked up; see the crate's docs.
 #[napi(js_name = "conv2dForward", catch_unwind)]
 pub fn conv2d_forward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    bias: Option<Array<f32>>,
-    mut y: Array<f32>,
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Option<Float32Array>,
+    mut y: Float32Array,
     shape: Conv2dShape,
 ) -> Result<()> {
     const K: &str = "conv2dForward";
@@ -92,12 +92,12 @@ pub fn conv2d_forward(
 /// Writes the input gradient and adds into the weight and bias gradients.
 #[napi(js_name = "conv2dBackward", catch_unwind)]
 pub fn conv2d_backward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    dy: Array<f32>,
-    mut dx: Array<f32>,
-    mut dweight: Array<f32>,
-    mut dbias: Option<Array<f32>>,
+    x: Float32Array,
+    weight: Float32Array,
+    dy: Float32Array,
+    mut dx: Float32Array,
+    mut dweight: Float32Array,
+    mut dbias: Option<Float32Array>,
     shape: Conv2dShape,
 ) -> Result<()> {
     const K: &str = "conv2dBackward";

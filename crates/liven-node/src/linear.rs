@@ -1,16 +1,16 @@
 //! Linear: y = x·Wᵀ + b.
 
-use crate::{check_disjoint, check_outputs, same_len, view_opt, Array};
+use crate::{check_disjoint, check_outputs, same_len, view_opt, Float32Array};
 use liven_core::linear;
 use napi::Result;
 use napi_derive::napi;
 
 #[napi(catch_unwind)]
 pub fn linear_forward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    bias: Option<Array<f32>>,
-    mut y: Array<f32>,
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Option<Float32Array>,
+    mut y: Float32Array,
     rows: u32,
     in_features: u32,
     out_features: u32,
@@ -37,12 +37,12 @@ pub fn linear_forward(
 #[napi(catch_unwind)]
 #[allow(clippy::too_many_arguments)]
 pub fn linear_backward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    dy: Array<f32>,
-    mut dx: Array<f32>,
-    mut dweight: Array<f32>,
-    mut dbias: Option<Array<f32>>,
+    x: Float32Array,
+    weight: Float32Array,
+    dy: Float32Array,
+    mut dx: Float32Array,
+    mut dweight: Float32Array,
+    mut dbias: Option<Float32Array>,
     rows: u32,
     in_features: u32,
     out_features: u32,
