@@ -592,8 +592,11 @@ fn layout_fits(g: &Pool2d) -> bool {
     elements().is_some_and(|n| n <= 8 * (g.in_plane() + g.out_plane()) + 4096)
 }
 
-/// The positions `first..end` (step: the dilation) of window `o` that lie inside the input.
-fn window(a: Axis, o: usize, input: usize) -> std::iter::StepBy<Range<usize>> {
+/// The input positions of one window's taps.
+type Taps = std::iter::StepBy<Range<usize>>;
+
+/// The taps of window `o` that lie inside the input (never none: `check` refuses such windows).
+fn window(a: Axis, o: usize, input: usize) -> Taps {
     let first = a
         .first_valid(o, input)
         .expect("checked: no window lies in the padding");
@@ -628,8 +631,7 @@ fn max_pool_direct(x: &[f32], y: &mut [f32], idx: &mut [u32], g: &Pool2d) {
     }
 }
 
-/// Average pooling forward (`dy`, `dx` absent) or backward, window by window, for geometries the
-/// layout does not fit. Backward overwrites `dx` with the sum of its windows' shares.
+/// Average pooling window by window for geometries the layout does not fit.
 fn avg_pool_direct(x: &[f32], y: &mut [f32], g: &Pool2d, count_include_pad: bool) {
     for (y, x) in y
         .chunks_exact_mut(g.out_plane())
@@ -644,7 +646,8 @@ fn avg_pool_direct(x: &[f32], y: &mut [f32], g: &Pool2d, count_include_pad: bool
     }
 }
 
-/// One plane of average-pooling backward for geometries the layout does not fit.
+/// One plane of average-pooling backward (`dx` overwritten: each element gets the shares of the
+/// windows that hold it) for geometries the layout does not fit.
 fn avg_pool_backward_direct(dy: &[f32], dx: &mut [f32], g: &Pool2d, count_include_pad: bool) {
     dx.fill(0.0);
     for_windows(g, count_include_pad, |o, rows, cols, divisor| {
@@ -656,8 +659,6 @@ fn avg_pool_backward_direct(dy: &[f32], dx: &mut [f32], g: &Pool2d, count_includ
         }
     });
 }
-
-type Taps = std::iter::StepBy<Range<usize>>;
 
 /// Calls `f(output, rows, columns, divisor)` for every average-pooling window.
 fn for_windows(g: &Pool2d, count_include_pad: bool, mut f: impl FnMut(usize, Taps, Taps, f32)) {
