@@ -21,6 +21,8 @@ function run<T>(args: string[]): T & { maxRSS: number } {
   expect(r.error, what).toBeUndefined();
   expect(r.signal, what).toBeNull();
   expect(r.status, what).toBe(0);
+  // A panic is caught and becomes an Error, but it is still a bug: the glue checks first.
+  expect(r.stderr, what).not.toMatch(/panicked at/);
   const out = JSON.parse(r.stdout);
   expect(out.maxRSS, `maxRSS ${out.maxRSS} KiB`).toBeLessThan(MAX_RSS_KIB);
   return out;
@@ -231,10 +233,27 @@ describe.skipIf(!native)('native boundary: scratch follows the arrays, not the g
          attempt(() => addon.groupNormForward(e(), new Float32Array(1), new Float32Array(1), e(), e(), e(), 1, big, 1e-5)),
          attempt(() => addon.crossEntropyForward(e(), new Int32Array(0), e(), 0, big, 0)),
          attempt(() => addon.unitStats(e(), e(), big, big, new Float64Array(0))),
+         attempt(() => addon.linearForward(e(), e(), e(), e(), 0, big, 0)),
+         attempt(() => addon.linearBackward(e(), e(), e(), e(), e(), null, 0, big, 0)),
        ].map((r) => r.ok || r.name);`,
     );
     // Each either does nothing or refuses: what matters is the clean exit and memory, checked by child().
     expect((result as unknown[]).every((r) => r === true || r === 'Error')).toBe(true);
+  });
+
+  it('Linear with no features: empty outputs, a zero input gradient (an abort before: a row split by zero)', () => {
+    const { result } = child(
+      `const e = () => new Float32Array(0), rows = 2 ** 32 - 1;
+       const dx = new Float32Array(6).fill(7);
+       result = [
+         attempt(() => addon.linearForward(e(), e(), e(), e(), rows, 0, 0)),
+         attempt(() => addon.linearForward(new Float32Array(6), e(), e(), e(), 2, 3, 0)),
+         attempt(() => addon.linearBackward(e(), e(), e(), e(), e(), e(), rows, 0, 0)),
+         attempt(() => addon.linearBackward(new Float32Array(6), e(), e(), dx, e(), e(), 2, 3, 0)),
+         Array.from(dx),
+       ];`,
+    );
+    expect(result).toEqual([{ ok: true }, { ok: true }, { ok: true }, { ok: true }, [0, 0, 0, 0, 0, 0]]);
   });
 });
 
