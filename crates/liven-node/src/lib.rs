@@ -5,7 +5,7 @@
 //! line that keeps a direct or buggy call memory-safe: lengths must agree and an output may not
 //! share memory with any other argument (that would alias a `&mut [f32]`).
 //!
-//! # Why typed arrays arrive as `array::Array`, not as napi's slices
+//! # Why typed arrays arrive as `Array`, not as napi's slices
 //!
 //! napi-rs converts a `#[napi]` function's arguments one by one, in declaration order, before the
 //! body runs. Converting a `#[napi(object)]` argument (`Conv2dShape`, `Pool2dGeometry`) reads its
@@ -38,16 +38,16 @@ use liven_core::{simd, threads};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 
-pub(crate) mod array;
-pub(crate) use array::view_opt;
+mod array;
+pub(crate) use array::{view_opt, Array};
 
-/// The glue's typed-array arguments (`array::Array`), named as in JavaScript: napi's TypeScript
+/// The glue's typed-array arguments (`Array<T>`), named as in JavaScript: napi's TypeScript
 /// generator (`native/index.d.ts`) knows these names.
-pub(crate) type Float32Array = array::Array<f32>;
-pub(crate) type Float64Array = array::Array<f64>;
-pub(crate) type Uint32Array = array::Array<u32>;
-pub(crate) type Int32Array = array::Array<i32>;
-pub(crate) type Uint8Array = array::Array<u8>;
+pub(crate) type Float32Array = Array<f32>;
+pub(crate) type Float64Array = Array<f64>;
+pub(crate) type Uint32Array = Array<u32>;
+pub(crate) type Int32Array = Array<i32>;
+pub(crate) type Uint8Array = Array<u8>;
 
 pub mod activation;
 pub mod conv;
