@@ -188,12 +188,20 @@ export class Graph<In extends Tensor[] = [x: Tensor], Out extends Tensor | Tenso
     this.#inputs.forEach((name, i) => values.set(name, xs[i]!));
     this.#broken = true;
     this.#ran = null;
-    this.#nodes.forEach((node, i) => {
-      const y: unknown = node.module.forward(...node.inputs.map((name) => values.get(name)!));
-      if (!(y instanceof Tensor)) throw new Error(`${this.kind}.forward: node ${JSON.stringify(node.name)} (${node.module.kind}) did not return one Tensor`);
-      if (lastUse.has(node.name)) values.set(node.name, y);
-      for (const name of node.inputs) if (lastUse.get(name) === i) values.delete(name);
-    });
+    // A node that refuses its input leaves the buffers as they were before the pass (the
+    // running statistics of the nodes before it would have moved): they are small, so copied.
+    const buffers = this.namedBuffers().map(([, b]) => [b, b.data.slice()] as const);
+    try {
+      this.#nodes.forEach((node, i) => {
+        const y: unknown = node.module.forward(...node.inputs.map((name) => values.get(name)!));
+        if (!(y instanceof Tensor)) throw new Error(`${this.kind}.forward: node ${JSON.stringify(node.name)} (${node.module.kind}) did not return one Tensor`);
+        if (lastUse.has(node.name)) values.set(node.name, y);
+        for (const name of node.inputs) if (lastUse.get(name) === i) values.delete(name);
+      });
+    } catch (e) {
+      for (const [b, data] of buffers) b.data.set(data);
+      throw e;
+    }
     const ys = outputs.map((name) => values.get(name)!);
     this.#broken = false;
     this.#ran = { nodes: this.#nodes.length, outputs };
