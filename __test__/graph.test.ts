@@ -17,7 +17,7 @@ import { diagnose } from '../src/diagnose.js';
 import { backends, describeEachBackend, withBackend } from './helpers/backends.js';
 import type { FixtureTensor } from './helpers/fixtures.js';
 import { randomizeParameters } from './helpers/modules.js';
-import { awayFromZero, expectClose, gradcheck, randomTensor } from './helpers/numeric.js';
+import { awayFromZero, detach, expectClose, gradcheck, randomTensor } from './helpers/numeric.js';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/graph.json', import.meta.url), 'utf8')) as {
   state: Record<string, FixtureTensor>;
@@ -230,6 +230,23 @@ describeEachBackend('nn.Add and nn.Cat', () => {
     expect(() => new nn.Cat({ dim: '1' as unknown as number })).toThrow(TypeError);
     expect(nn.moduleFromConfig(new nn.Cat({ dim: -2 }).toConfig())).toMatchObject({ dim: -2 });
     expect(() => nn.moduleFromConfig({ type: 'Add', dim: 1 })).toThrow(/Add has no argument "dim"/);
+  });
+
+  it('keep no inputs for backward (only shapes): the inputs may go, even be detached', () => {
+    const [a, b] = [randomTensor([2, 3], 1), randomTensor([2, 1], 2)];
+    const add = new nn.Add();
+    const cat = new nn.Cat();
+    add.forward(a, a);
+    cat.forward(a, b);
+    detach(a.data);
+    expect(add.backward(Tensor.zeros([2, 3])).map((t) => t.shape)).toEqual([[2, 3], [2, 3]]);
+    expect(cat.backward(Tensor.zeros([2, 4])).map((t) => t.shape)).toEqual([[2, 3], [2, 1]]);
+    // A module that keeps its input refuses, as before.
+    const relu = new nn.ReLU();
+    const x = randomTensor([2], 3);
+    relu.forward(x);
+    detach(x.data);
+    expect(() => relu.backward(Tensor.zeros([2]))).toThrow(/the saved input/);
   });
 
   it('forward hooks of a module of several inputs get the inputs as an array', () => {
