@@ -381,6 +381,32 @@ describe('nn.Graph: building, names and errors', () => {
   });
 });
 
+describe('nn.Sequential is a chain of graph nodes', () => {
+  it('has nodes "0", "1", ... each taking the previous one, and keeps its own config', () => {
+    const inner = new nn.Sequential(new nn.ReLU());
+    const s = new nn.Sequential(new nn.Linear(3, 2), inner).append(new nn.PReLU());
+    expect(s).toBeInstanceOf(nn.Graph);
+    expect(s.nodes().map((n) => [n.name, n.inputs])).toEqual([['0', ['input']], ['1', ['0']], ['2', ['1']]]);
+    expect(s.outputs).toEqual(['2']);
+    expect(s.at('1')).toBe(inner);
+    expect(s.at(-2)).toBe(inner);
+    expect(s.toConfig()).toEqual({ type: 'Sequential', layers: [{ type: 'Linear', inFeatures: 3, outFeatures: 2, bias: true }, { type: 'Sequential', layers: [{ type: 'ReLU' }] }, { type: 'PReLU', numParameters: 1, init: 0.25 }] });
+    expect(nn.moduleFromConfig(s.toConfig())).toBeInstanceOf(nn.Sequential);
+    const empty = new nn.Sequential();
+    const x = randomTensor([2, 3], 1);
+    expect(empty.forward(x)).toBe(x);
+    expect([...empty.backward(x).data]).toEqual([...x.data]);
+  });
+
+  it('can be a node of a graph and hold graphs', () => {
+    const g = new nn.Graph().node('seq', new nn.Sequential(new nn.Linear(2, 2), new nn.Graph().node('r', new nn.ReLU(), 'input').output('r')), 'input').output('seq');
+    expect(Object.keys(g.stateDict())).toEqual(['seq.0.weight', 'seq.0.bias']);
+    expect(g.namedModules().map(([p]) => p)).toEqual(['', 'seq', 'seq.0', 'seq.1', 'seq.1.r']);
+    randomizeParameters(g, 4);
+    gradcheck(g, randomTensor([3, 2], 5));
+  });
+});
+
 describe('nn.Graph from configs', () => {
   const graphConfig = (module: unknown) => ({ type: 'Graph', inputs: ['x'], nodes: [{ name: 'layer1', inputs: ['x'], module: { type: 'Sequential', layers: [{ type: 'Graph', inputs: ['input'], nodes: [{ name: 'conv1', inputs: ['input'], module }], outputs: ['conv1'] }] } }], outputs: ['layer1'] });
 
@@ -457,6 +483,32 @@ describe('nn.Graph with the monitors, ModelWorker and liven diagnose', () => {
       g.eval();
       sync.eval();
       expect(bits(await worker.forward(x))).toEqual(bits(sync.forward(x)));
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+  it('ModelWorker takes several inputs and gives several outputs as arrays', async () => {
+    const make = () => {
+      const g = new dist.nn.Graph<[dist.Tensor, dist.Tensor], dist.Tensor[], dist.Tensor[]>({ inputs: ['a', 'b'] })
+        .node('lin', new dist.nn.Linear(3, 3), 'a')
+        .node('sum', new dist.nn.Add(), ['lin', 'b'])
+        .output(['sum', 'lin']);
+      for (const [i, p] of g.parameters().entries()) p.data.data.set(randomTensor([...p.data.shape], 40 + i).data);
+      return g;
+    };
+    const [g, sync] = [make(), make()];
+    const worker = new dist.nn.ModelWorker(g);
+    try {
+      const [a, b] = [randomTensor([2, 3], 1), randomTensor([2, 3], 2)].map((t) => new dist.Tensor(t.data, t.shape));
+      const ys = await worker.forward([a!, b!]);
+      expect(ys.map(bits)).toEqual(sync.forward(a!, b!).map(bits));
+      const dys = [randomTensor([2, 3], 3), randomTensor([2, 3], 4)].map((t) => new dist.Tensor(t.data, t.shape));
+      const dxs = await worker.backward(dys);
+      expect(dxs.map(bits)).toEqual(sync.backward(dys).map(bits));
+      expect(g.parameters().map((p) => bits(p.grad))).toEqual(sync.parameters().map((p) => bits(p.grad)));
+      await expect(worker.forward(a!)).rejects.toThrow(new TypeError('Graph.forward takes 2 inputs, got 1'));
+      expect(() => worker.forward([a!, 3 as unknown as dist.Tensor])).toThrow(/ModelWorker\.forward: input 1/);
     } finally {
       await worker.terminate();
     }
