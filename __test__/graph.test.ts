@@ -392,6 +392,9 @@ describe('nn.Sequential is a chain of graph nodes', () => {
     expect(s.at(-2)).toBe(inner);
     expect(s.toConfig()).toEqual({ type: 'Sequential', layers: [{ type: 'Linear', inFeatures: 3, outFeatures: 2, bias: true }, { type: 'Sequential', layers: [{ type: 'ReLU' }] }, { type: 'PReLU', numParameters: 1, init: 0.25 }] });
     expect(nn.moduleFromConfig(s.toConfig())).toBeInstanceOf(nn.Sequential);
+    expect(() => s.node('x', new nn.ReLU(), '2')).toThrow(/Sequential\.node\("x"\): a Sequential is a chain; add layers with append/);
+    expect(() => s.output('1')).toThrow(/Sequential\.output: a Sequential returns its last layer's output/);
+    expect(s.nodes()).toHaveLength(3);
     const empty = new nn.Sequential();
     const x = randomTensor([2, 3], 1);
     expect(empty.forward(x)).toBe(x);
