@@ -48,7 +48,56 @@ pub fn num_threads() -> usize {
     current().0
 }
 
+thread_local! {
+    /// This thread's own budget ([`set_thread_budget`]): when set, it replaces the process-wide
+    /// pool for kernels called from this thread.
+    static BUDGET: std::cell::RefCell<Option<Pool>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Gives the calling thread its own thread budget for the kernels it calls, or (`None`) puts it
+/// back on the process-wide pool. Meant for Node worker threads that each run their own jobs:
+/// with the shared pool, two workers each splitting work `num_threads()` ways oversubscribe the
+/// cores. A budget of 1 runs this thread's kernels serially on it (results bit-identical to
+/// `set_num_threads(1)`); a budget of k gives it a pool of its own with k threads, dropped when
+/// the thread ends. Kernels nested inside that pool's work run serially, as the outer split
+/// already uses the budget. Other threads are unaffected; `num_threads()` on this thread
+/// reports the budget.
+pub fn set_thread_budget(threads: Option<usize>) {
+    BUDGET.with(|b| {
+        let mut b = b.borrow_mut();
+        match threads.map(|t| t.max(1)) {
+            None => *b = None,
+            Some(t) if b.as_ref().map(|p| p.threads) != Some(t) => *b = Some(build_own(t)),
+            Some(_) => {}
+        }
+    });
+}
+
+/// The calling thread's own budget, if [`set_thread_budget`] gave it one.
+pub fn thread_budget() -> Option<usize> {
+    BUDGET.with(|b| b.borrow().as_ref().map(|p| p.threads))
+}
+
+/// A budget's pool: like [`build`], but its threads have a budget of 1 themselves, so nested
+/// kernels stay inside the budget instead of reaching for the process-wide pool.
+fn build_own(threads: usize) -> Pool {
+    let pool = (threads > 1).then(|| {
+        Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("liven-own-{i}"))
+                .start_handler(|_| set_thread_budget(Some(1)))
+                .build()
+                .expect("failed to start a liven thread pool"),
+        )
+    });
+    Pool { threads, pool }
+}
+
 fn current() -> (usize, Option<Arc<rayon::ThreadPool>>) {
+    if let Some(own) = BUDGET.with(|b| b.borrow().as_ref().map(|p| (p.threads, p.pool.clone()))) {
+        return own;
+    }
     if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return (p.threads, p.pool.clone());
     }
@@ -112,6 +161,33 @@ mod tests {
             rayon::current_num_threads()
         });
         assert!(n == num_threads() || num_threads() == 1);
+    }
+
+    #[test]
+    fn a_thread_budget_is_this_threads_own() {
+        let global = num_threads();
+        std::thread::spawn(move || {
+            assert_eq!(thread_budget(), None);
+            set_thread_budget(Some(1));
+            assert_eq!((num_threads(), thread_budget()), (1, Some(1)));
+            assert!(current().1.is_none(), "a budget of 1 is serial");
+            // Serial: every chunk runs on this thread.
+            let me = std::thread::current().id();
+            let mut out = vec![0u8; 100_000];
+            let ids = map_chunks(&mut out, 10, |_, _| std::thread::current().id());
+            assert!(ids.iter().all(|&id| id == me));
+            set_thread_budget(Some(3));
+            assert_eq!(num_threads(), 3);
+            let n = install(|threads| (threads, rayon::current_num_threads()));
+            assert_eq!(n, (3, 3));
+            // The budget's own threads run nested kernels serially.
+            assert_eq!(install(|_| thread_budget()), Some(1));
+            set_thread_budget(None);
+            assert_eq!(num_threads(), global);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(thread_budget(), None);
     }
 
     #[test]

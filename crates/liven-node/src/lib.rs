@@ -143,3 +143,16 @@ pub fn set_num_threads(threads: u32) {
 pub fn get_num_threads() -> u32 {
     threads::num_threads() as u32
 }
+
+/// Gives the calling JS thread (the main thread or a worker) its own budget of kernel threads,
+/// or puts it back on the process-wide pool (`null`); see `threads::set_thread_budget`.
+#[napi(catch_unwind)]
+pub fn set_thread_budget(threads: Option<u32>) {
+    threads::set_thread_budget(threads.map(|t| t as usize));
+}
+
+/// The calling JS thread's own budget, or null when it uses the process-wide pool.
+#[napi(catch_unwind)]
+pub fn get_thread_budget() -> Option<u32> {
+    threads::thread_budget().map(|t| t as u32)
+}
