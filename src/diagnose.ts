@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ActivationMonitor, type LayerReport } from './diag/monitor.js';
 import { renderReport } from './diag/report.js';
-import { loadSafetensors } from './io/safetensors.js';
+import { parseSafetensors } from './io/safetensors.js';
 import { moduleFromConfig } from './nn/index.js';
 import type { Module, ModuleConfig } from './nn/module.js';
 import { Sequential } from './nn/sequential.js';
@@ -83,60 +83,77 @@ function why(e: unknown): string {
   return oneLine(e);
 }
 
-/** Builds the model of a config file: a Sequential, or a single layer. */
-export function loadModel(path: string): Module {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new DiagnoseError(`cannot read the model file ${JSON.stringify(path)}: ${why(e)}`);
-  }
-  let config: unknown;
-  try {
-    config = JSON.parse(text);
-  } catch (e) {
-    throw new DiagnoseError(`the model file ${JSON.stringify(path)} is not valid JSON: ${oneLine(e)}`);
+/**
+ * Where diagnose reads something from: a file's path, or its contents already in memory (a
+ * model config object, safetensors bytes), as diag.AnalysisPool's jobs give them. Messages name
+ * a path as the CLI does and in-memory contents as "given".
+ */
+export type DiagnoseSource = string | Uint8Array;
+
+function named(source: unknown): string {
+  return typeof source === 'string' ? JSON.stringify(source) : '(given)';
+}
+
+/** Builds the model of a config file (or a config object): a Sequential, or a single layer. */
+export function loadModel(path: string | ModuleConfig): Module {
+  let config: unknown = path;
+  if (typeof path === 'string') {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new DiagnoseError(`cannot read the model file ${JSON.stringify(path)}: ${why(e)}`);
+    }
+    try {
+      config = JSON.parse(text);
+    } catch (e) {
+      throw new DiagnoseError(`the model file ${JSON.stringify(path)} is not valid JSON: ${oneLine(e)}`);
+    }
   }
   try {
     const type = config !== null && typeof config === 'object' ? (config as { type?: unknown }).type : undefined;
     return type === 'Sequential' ? Sequential.fromConfig(config as ModuleConfig) : moduleFromConfig(config as ModuleConfig);
   } catch (e) {
-    throw new DiagnoseError(`the model file ${JSON.stringify(path)} is not a valid model config: ${oneLine(e)}`);
+    throw new DiagnoseError(`the model file ${named(path)} is not a valid model config: ${oneLine(e)}`);
   }
 }
 
-function loadTensors(path: string, what: string): Record<string, Tensor> {
+function loadTensors(path: DiagnoseSource, what: string): Record<string, Tensor> {
+  let bytes: Uint8Array;
   try {
-    return loadSafetensors(path);
+    bytes = typeof path === 'string' ? readFileSync(path) : path;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== undefined) throw new DiagnoseError(`cannot read the ${what} file ${JSON.stringify(path)}: ${why(e)}`);
-    const message = oneLine(e).replace(/^loadSafetensors\(.*?\): /, '');
-    throw new DiagnoseError(`the ${what} file ${JSON.stringify(path)} is not a valid safetensors file: ${message}`);
+    throw new DiagnoseError(`cannot read the ${what} file ${JSON.stringify(path)}: ${why(e)}`);
+  }
+  try {
+    return parseSafetensors(bytes, 'safetensors').tensors;
+  } catch (e) {
+    const message = oneLine(e).replace(/^safetensors: /, '');
+    throw new DiagnoseError(`the ${what} file ${named(path)} is not a valid safetensors file: ${message}`);
   }
 }
 
 /** Loads the weights into `model` (strictly: every key, of the right shape, and no other). */
-export function loadWeights(model: Module, path: string, modelPath: string): void {
+export function loadWeights(model: Module, path: DiagnoseSource, modelPath: string | ModuleConfig): void {
   const tensors = loadTensors(path, 'weights');
   try {
     model.loadStateDict(tensors);
   } catch (e) {
-    throw new DiagnoseError(`the weights in ${JSON.stringify(path)} do not match the model in ${JSON.stringify(modelPath)}: ${oneLine(e)}`);
+    throw new DiagnoseError(`the weights in ${named(path)} do not match the model in ${named(modelPath)}: ${oneLine(e)}`);
   }
 }
 
-/** The tensor named "input" of a batch file, with at least one dimension and one sample. */
-export function loadInput(path: string): Tensor {
-  const tensors = loadTensors(path, 'input');
+/** The tensor named "input" of a batch file (or the given tensor), with at least one dimension and one sample. */
+export function loadInput(path: DiagnoseSource | Tensor): Tensor {
+  const tensors = path instanceof Tensor ? { input: path } : loadTensors(path, 'input');
   const names = Object.keys(tensors);
-  const x = Object.hasOwn(tensors, 'input') ? tensors.input! : undefined;
+  const x = Object.hasOwn(tensors, 'input') ? tensors.input : undefined;
   if (x === undefined) {
     const has = names.length === 0 ? 'no tensors' : `only ${names.slice(0, 5).map((n) => JSON.stringify(n)).join(', ')}${names.length > 5 ? ', ...' : ''}`;
-    throw new DiagnoseError(`the input file ${JSON.stringify(path)} has no tensor named "input" (it has ${has})`);
+    throw new DiagnoseError(`the input file ${named(path)} has no tensor named "input" (it has ${has})`);
   }
   if (x.shape.length === 0 || x.shape[0] === 0 || x.size === 0) {
-    throw new DiagnoseError(`the tensor "input" in ${JSON.stringify(path)} has shape [${x.shape.join(', ')}]; it needs a first dimension of N >= 1 samples and no empty dimension`);
+    throw new DiagnoseError(`the tensor "input" in ${named(path)} has shape [${x.shape.join(', ')}]; it needs a first dimension of N >= 1 samples and no empty dimension`);
   }
   return x;
 }
@@ -169,7 +186,7 @@ export interface DiagnoseResult {
  * samples when given) with an ActivationMonitor attached. Every problem with the files is a
  * DiagnoseError. `onProgress(done, total)` is called after each chunk.
  */
-export function diagnose(o: Pick<DiagnoseOptions, 'model' | 'weights' | 'input' | 'chunk'>, onProgress?: (done: number, total: number) => void): DiagnoseResult {
+export function diagnose(o: { model: string | ModuleConfig; weights: DiagnoseSource; input: DiagnoseSource | Tensor; chunk: number | null }, onProgress?: (done: number, total: number) => void): DiagnoseResult {
   const model = loadModel(o.model);
   loadWeights(model, o.weights, o.model);
   const x = loadInput(o.input);

@@ -6,7 +6,7 @@ export * as optim from './optim/index.js';
 export * as io from './io/index.js';
 export * as diag from './diag/index.js';
 export { manualSeed } from './init/rng.js';
-export { setBackend, getBackend, setNumThreads, getNumThreads, simdLevel } from './backend/index.js';
+export { setBackend, getBackend, setNumThreads, getNumThreads, setThreadBudget, getThreadBudget, simdLevel } from './backend/index.js';
 export type { BackendName } from './backend/index.js';
 // The 10,000 MNIST digits bundled with the `mnist` package, and batches for training loops.
 export * as data from './data/index.js';

@@ -55,6 +55,29 @@ export function setNumThreads(threads: number): void {
   native?.setNumThreads(threads);
 }
 
+/** How many threads the native kernels called from this JS thread may use (its budget if it has one). */
 export function getNumThreads(): number {
   return native ? native.getNumThreads() : jsThreads;
+}
+
+/**
+ * Gives the calling JS thread (the main thread or a worker) its own budget of native kernel
+ * threads, or (`null`) puts it back on the process-wide pool that `setNumThreads` sizes. With
+ * the shared pool, several workers each splitting their kernels `getNumThreads()` ways
+ * oversubscribe the cores; with a budget each worker's kernels stay within its own count:
+ * 1 runs them serially on the worker's thread (results bit-identical to `setNumThreads(1)`),
+ * k gives the worker a pool of k threads of its own, ended with the worker. Other threads are
+ * unaffected. Without the addon (the JS backend is serial) it only checks its argument.
+ */
+export function setThreadBudget(threads: number | null): void {
+  if (threads !== null) {
+    checkPositiveInt(threads, 'setThreadBudget: threads');
+    if (threads > 1024) throw new RangeError(`setThreadBudget: ${threads} threads is more than 1024`);
+  }
+  native?.setThreadBudget(threads);
+}
+
+/** The calling JS thread's own budget (`setThreadBudget`), or null when it uses the process-wide pool. */
+export function getThreadBudget(): number | null {
+  return native ? native.getThreadBudget() : null;
 }

@@ -10,6 +10,8 @@ export interface NativeAddon extends Kernels {
   supportedSimdLevels(): string[];
   setNumThreads(threads: number): void;
   getNumThreads(): number;
+  setThreadBudget(threads: number | null): void;
+  getThreadBudget(): number | null;
 }
 
 /** Where `npm run build:native` (a build from source) puts the addon. */

@@ -1,8 +1,7 @@
 // The worker thread of nn.ModelWorker: holds a copy of the model and runs its passes.
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { setBackend, type BackendName } from '../backend/index.js';
+import { lowerPriority } from '../thread-priority.js';
 import { Tensor } from '../tensor.js';
 import { moduleFromConfig, registerLayers } from './config.js';
 import './index.js'; // registers liven's layers as config types
@@ -11,19 +10,6 @@ import type { AnyModule, ModuleConfig } from './module.js';
 interface Wire {
   shape: number[];
   data: Float32Array;
-}
-
-/**
- * Lowers this thread's priority (a nice value; Linux, where threads have their own): when the
- * cores are busy, the scheduler runs the event loop first and this thread with what is left.
- * Elsewhere the thread keeps the normal priority.
- */
-function lowerPriority(nice: number): void {
-  try {
-    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), nice);
-  } catch {
-    // no /proc/thread-self (not Linux), or not allowed: keep the default
-  }
 }
 
 const tensor = (w: Wire) => new Tensor(w.data, w.shape);

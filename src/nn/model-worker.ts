@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { getBackend } from '../backend/index.js';
 import { formatShape } from '../check.js';
 import { Tensor, checkTensor } from '../tensor.js';
+import { checkPriority } from '../thread-priority.js';
 import { configTypes } from './config.js';
 import { Module, type AnyModule } from './module.js';
 
@@ -56,10 +57,7 @@ export class ModelWorker<M extends AnyModule = Module> {
    */
   constructor(model: M, options?: { modules?: (string | URL)[]; priority?: number }) {
     if (!(model instanceof Module)) throw new TypeError('ModelWorker: the model must be a Module');
-    const priority = options?.priority ?? 10;
-    if (!Number.isInteger(priority) || priority < 0 || priority > 19) {
-      throw new RangeError(`ModelWorker: priority must be a nice value from 0 (the main thread's) to 19 (the lowest), got ${priority}`);
-    }
+    const priority = checkPriority(options?.priority ?? 10, 'ModelWorker');
     const modules = (options?.modules ?? []).map((m) => (m instanceof URL ? m.href : String(m)));
     const known = new Set(configTypes());
     for (const [path, m] of model.namedModules()) {
@@ -96,13 +94,20 @@ export class ModelWorker<M extends AnyModule = Module> {
 
   /**
    * The model's forward, on the worker thread; resolves to the output (an array for a graph of
-   * several outputs). A model of several inputs (a graph) takes them as an array. The model's
-   * forward hooks do not run (the pass happens on the worker's copy), and `model.backward` knows
-   * nothing of it: use `backward` here.
+   * several outputs). A model of several inputs (a graph) takes them as an array. The pass
+   * happens on the worker's copy, so forward hooks could not see it: a model with forward hooks
+   * attached (an ActivationMonitor, say) is refused with an Error rather than leaving them blind
+   * (detach them, or run the monitored passes synchronously or in diag.AnalysisPool).
+   * `model.backward` knows nothing of the pass: use `backward` here.
    */
   forward(x: Tensor | readonly Tensor[], options?: { transfer?: boolean }): Promise<ReturnType<M['forward']>> {
     const inputs = wires(x, 'ModelWorker.forward: input', options?.transfer === true);
     return this.#enqueue(async () => {
+      const hooked = this.model.namedModules().filter(([, m]) => m.forwardHookCount > 0);
+      if (hooked.length > 0) {
+        const at = hooked.slice(0, 3).map(([path, m]) => (path === '' ? `the model (${m.kind})` : `"${path}" (${m.kind})`));
+        throw new Error(`ModelWorker.forward: forward hooks are attached to ${at.join(', ')}${hooked.length > 3 ? ', ...' : ''}; they would not see passes on the worker thread (an ActivationMonitor would report nothing). Detach them (monitor.detach()), or run monitored passes with model.forward or in diag.AnalysisPool`);
+      }
       for (const w of inputs.list) usable(w, 'ModelWorker.forward: input');
       const training = this.model.namedModules().map(([, m]) => m.training);
       const state = this.model.stateDict();

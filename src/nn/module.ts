@@ -185,6 +185,11 @@ export abstract class Module<In extends Tensor[] = [x: Tensor], Out extends Tens
     return { remove: () => void this.#forwardHooks.delete(hook) };
   }
 
+  /** How many forward hooks this module has (its own, not its children's). */
+  get forwardHookCount(): number {
+    return this.#forwardHooks.size;
+  }
+
   /** Direct children, by name. */
   namedChildren(): [string, AnyModule][] {
     return [...this.#children];

@@ -1,0 +1,219 @@
+// diag.AnalysisPool: `liven diagnose` as a service, on worker threads that never block the event loop.
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { getBackend } from '../backend/index.js';
+import { checkOptions, checkPositiveInt, describeValue } from '../check.js';
+import type { ModuleConfig } from '../nn/module.js';
+import { Tensor } from '../tensor.js';
+import { checkPriority } from '../thread-priority.js';
+import type { LayerReport } from './monitor.js';
+
+/** A model as `{ config, weights }`: each a path to read, or its contents (a config object, safetensors bytes). */
+export interface AnalysisModel {
+  config: ModuleConfig | string;
+  weights: Uint8Array | string;
+}
+
+/** One analysis: what `liven diagnose --model --weights --input [--chunk] --json` takes. */
+export interface AnalysisJob {
+  model: AnalysisModel;
+  /** The batch: a Tensor of shape [N, ...], or safetensors (bytes or a path) with a tensor named "input". */
+  input: Tensor | Uint8Array | string;
+  /** `chunk`: run this many samples at a time (bounds memory; `--chunk`). */
+  options?: { chunk?: number };
+}
+
+export interface AnalysisPoolOptions {
+  /** Worker threads, each running one job at a time. Default: the cores / threadsPerWorker (at least 1). */
+  workers?: number;
+  /** Native kernel threads per worker (`setThreadBudget` in each worker). Default 1. */
+  threadsPerWorker?: number;
+  /** The workers' nice value on Linux, 0 to 19 (default 10: the event loop runs first on busy cores). */
+  priority?: number;
+}
+
+/**
+ * A job the pool refused for what it is (a file that cannot be read or parsed, a config that
+ * does not match its weights, an input the model cannot take): the message is the one line
+ * `liven diagnose` prints for the same inputs. Running it again cannot succeed, so a job queue
+ * should not retry it (other rejections, such as a worker that died, may succeed on retry).
+ */
+export class AnalysisJobError extends Error {
+  override name = 'AnalysisJobError';
+}
+
+/** A job as it crosses to the worker thread (a Tensor as its shape and data). @internal */
+export interface WireJob {
+  config: ModuleConfig | string;
+  weights: Uint8Array | string;
+  input: Uint8Array | string | { shape: readonly number[]; data: Float32Array };
+  chunk: number | null;
+}
+
+type Reply = { report: LayerReport[] } | { error: { bad: boolean; name: string; message: string } };
+
+interface Queued {
+  job: WireJob;
+  resolve: (report: LayerReport[]) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  running: Queued | null;
+}
+
+/**
+ * Runs `liven diagnose` jobs on a fixed number of worker threads, so that a server can analyse
+ * models without blocking its event loop:
+ *
+ * ```js
+ * const pool = new diag.AnalysisPool({ workers: 2, threadsPerWorker: 1 });
+ * const rows = await pool.analyze({ model: { config, weights }, input: batch });
+ * await pool.close();
+ * ```
+ *
+ * `analyze` resolves to the rows of `ActivationMonitor.report()` for the model in eval mode on
+ * the whole input: exactly what `liven diagnose --json` prints for the same files. Jobs run in
+ * the order given, one per worker; the rest wait in a queue. Each worker's native kernels use
+ * its own thread budget (`threadsPerWorker`), so `workers × threadsPerWorker` threads compute at
+ * most: choose it near the number of cores.
+ *
+ * Failures are the job's own: a bad job rejects its promise with an `AnalysisJobError` (the
+ * one-line reason `liven diagnose` gives) and the worker takes the next job. A worker that dies
+ * (killed, or out of memory) is replaced; its job is rejected, not retried — the same job would
+ * likely kill the next worker too, so retrying is left to the caller (or its job queue).
+ *
+ * The job's data is copied to the worker (structured clone), so the caller may reuse its
+ * buffers at once. Workers hold no model between jobs. Idle workers do not keep the process
+ * alive; `close()` ends them.
+ */
+export class AnalysisPool {
+  readonly workers: number;
+  readonly threadsPerWorker: number;
+  readonly #priority: number;
+  readonly #slots: Slot[] = [];
+  readonly #queue: Queued[] = [];
+  #closed: Promise<void> | null = null;
+
+  constructor(options?: AnalysisPoolOptions) {
+    const o = checkOptions(options, 'AnalysisPool') as AnalysisPoolOptions;
+    this.threadsPerWorker = o.threadsPerWorker === undefined ? 1 : checkPositiveInt(o.threadsPerWorker, 'AnalysisPool: threadsPerWorker');
+    this.workers = o.workers === undefined ? Math.max(1, Math.floor(availableParallelism() / this.threadsPerWorker)) : checkPositiveInt(o.workers, 'AnalysisPool: workers');
+    if (this.threadsPerWorker > 1024 || this.workers > 1024) throw new RangeError(`AnalysisPool: at most 1024 workers of 1024 threads, got ${this.workers} workers of ${this.threadsPerWorker}`);
+    this.#priority = checkPriority(o.priority ?? 10, 'AnalysisPool');
+    for (let i = 0; i < this.workers; i++) this.#slots.push(this.#spawn());
+  }
+
+  /** Jobs given and not yet settled: running plus queued (for back-pressure). */
+  get pending(): number {
+    return this.#queue.length + this.#slots.filter((s) => s.running !== null).length;
+  }
+
+  /** Analyses one model on one batch; see the class for what it resolves to and how it fails. */
+  analyze(job: AnalysisJob): Promise<LayerReport[]> {
+    if (this.#closed) return Promise.reject(new Error('AnalysisPool: the pool is closed'));
+    let wire: WireJob;
+    try {
+      wire = toWire(job);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ job: wire, resolve, reject });
+      this.#dispatch();
+    });
+  }
+
+  /**
+   * Stops taking jobs: queued jobs reject, running jobs finish (their promises settle as usual),
+   * then the workers end. Resolves when they have.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      for (const q of this.#queue.splice(0)) q.reject(new Error('AnalysisPool: closed before this job started'));
+      await Promise.all(
+        this.#slots.map(async (s) => {
+          if (s.running !== null) await new Promise<void>((done) => s.worker.once('message', () => setImmediate(done)).once('exit', () => done()));
+          await s.worker.terminate();
+        }),
+      );
+    })();
+    return this.#closed;
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(new URL('./analysis-pool-thread.js', import.meta.url), {
+      workerData: { backend: getBackend(), threads: this.threadsPerWorker, priority: this.#priority },
+    });
+    worker.unref();
+    const slot: Slot = { worker, running: null };
+    worker.on('message', (reply: Reply) => {
+      const q = slot.running;
+      if (q === null) return;
+      slot.running = null;
+      worker.unref();
+      if ('report' in reply) q.resolve(reply.report);
+      else {
+        const { bad, name, message } = reply.error;
+        const Err = bad ? AnalysisJobError : name === 'RangeError' ? RangeError : name === 'TypeError' ? TypeError : Error;
+        q.reject(new Err(message));
+      }
+      this.#dispatch();
+    });
+    let gone = false;
+    const die = (why: string) => {
+      if (gone) return;
+      gone = true;
+      const q = slot.running;
+      slot.running = null;
+      q?.reject(new Error(`AnalysisPool: the worker running this job stopped (${why}); the job was not retried`));
+      if (this.#closed) return;
+      // Replaced in place, so the pool keeps its size.
+      this.#slots[this.#slots.indexOf(slot)] = this.#spawn();
+      this.#dispatch();
+    };
+    worker.on('error', (e) => die(e.message));
+    worker.on('exit', (code) => die(`exit code ${code}`));
+    return slot;
+  }
+
+  #dispatch(): void {
+    for (const slot of this.#slots) {
+      if (this.#queue.length === 0) return;
+      if (slot.running !== null) continue;
+      const q = this.#queue.shift()!;
+      slot.running = q;
+      slot.worker.ref();
+      try {
+        slot.worker.postMessage(q.job);
+      } catch (e) {
+        slot.running = null;
+        slot.worker.unref();
+        q.reject(e as Error);
+      }
+    }
+  }
+}
+
+/** Checks a job's form (its contents are the worker's to check) and puts it in the form that crosses threads. */
+function toWire(job: AnalysisJob): WireJob {
+  const o = checkOptions(job, 'AnalysisPool.analyze: the job') as Partial<AnalysisJob>;
+  const m = o.model as Partial<AnalysisModel> | undefined;
+  if (m === null || typeof m !== 'object' || !('config' in m) || !('weights' in m)) {
+    throw new TypeError(`AnalysisPool.analyze: model must be { config, weights }, got ${describeValue(m)}`);
+  }
+  if (typeof m.config !== 'string' && (m.config === null || typeof m.config !== 'object' || m.config instanceof Uint8Array)) {
+    throw new TypeError(`AnalysisPool.analyze: model.config must be a config object or the path of its JSON file, got ${describeValue(m.config)}`);
+  }
+  if (typeof m.weights !== 'string' && !(m.weights instanceof Uint8Array)) {
+    throw new TypeError(`AnalysisPool.analyze: model.weights must be safetensors bytes or a path, got ${describeValue(m.weights)}`);
+  }
+  const x = o.input;
+  if (typeof x !== 'string' && !(x instanceof Uint8Array) && !(x instanceof Tensor)) {
+    throw new TypeError(`AnalysisPool.analyze: input must be a Tensor, safetensors bytes or a path, got ${describeValue(x)}`);
+  }
+  const opts = checkOptions(o.options, 'AnalysisPool.analyze: options') as { chunk?: number };
+  const chunk = opts.chunk === undefined ? null : checkPositiveInt(opts.chunk, 'AnalysisPool.analyze: options.chunk');
+  return { config: m.config, weights: m.weights, input: x instanceof Tensor ? { shape: x.shape, data: x.data } : x, chunk };
+}
