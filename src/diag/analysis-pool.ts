@@ -54,6 +54,8 @@ type Reply = { report: LayerReport[] } | { error: { bad: boolean; name: string; 
 
 interface Queued {
   job: WireJob;
+  /** The job's own copies of its bytes, moved to the worker with it. */
+  transfer: ArrayBuffer[];
   resolve: (report: LayerReport[]) => void;
   reject: (e: Error) => void;
 }
@@ -84,8 +86,9 @@ interface Slot {
  * (killed, or out of memory) is replaced; its job is rejected, not retried — the same job would
  * likely kill the next worker too, so retrying is left to the caller (or its job queue).
  *
- * The job's data is copied to the worker (structured clone), so the caller may reuse its
- * buffers at once. Workers hold no model between jobs. Idle workers do not keep the process
+ * The job's bytes and tensor data are copied once when `analyze` is called (only the bytes a
+ * view covers, not its whole buffer) and the copies moved to the worker, so the caller may
+ * reuse its buffers at once. Workers hold no model between jobs. Idle workers do not keep the process
  * alive; `close()` ends them.
  */
 export class AnalysisPool {
@@ -113,14 +116,14 @@ export class AnalysisPool {
   /** Analyses one model on one batch; see the class for what it resolves to and how it fails. */
   analyze(job: AnalysisJob): Promise<LayerReport[]> {
     if (this.#closed) return Promise.reject(new Error('AnalysisPool: the pool is closed'));
-    let wire: WireJob;
+    let wire: { job: WireJob; transfer: ArrayBuffer[] };
     try {
       wire = toWire(job);
     } catch (e) {
       return Promise.reject(e as Error);
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ job: wire, resolve, reject });
+      this.#queue.push({ ...wire, resolve, reject });
       this.#dispatch();
     });
   }
@@ -186,7 +189,7 @@ export class AnalysisPool {
       slot.running = q;
       slot.worker.ref();
       try {
-        slot.worker.postMessage(q.job);
+        slot.worker.postMessage(q.job, q.transfer);
       } catch (e) {
         slot.running = null;
         slot.worker.unref();
@@ -196,8 +199,8 @@ export class AnalysisPool {
   }
 }
 
-/** Checks a job's form (its contents are the worker's to check) and puts it in the form that crosses threads. */
-function toWire(job: AnalysisJob): WireJob {
+/** Checks a job's form (its contents are the worker's to check) and copies it into the form that crosses threads. */
+function toWire(job: AnalysisJob): { job: WireJob; transfer: ArrayBuffer[] } {
   const o = checkOptions(job, 'AnalysisPool.analyze: the job') as Partial<AnalysisJob>;
   const m = o.model as Partial<AnalysisModel> | undefined;
   if (m === null || typeof m !== 'object' || !('config' in m) || !('weights' in m)) {
@@ -215,5 +218,13 @@ function toWire(job: AnalysisJob): WireJob {
   }
   const opts = checkOptions(o.options, 'AnalysisPool.analyze: options') as { chunk?: number };
   const chunk = opts.chunk === undefined ? null : checkPositiveInt(opts.chunk, 'AnalysisPool.analyze: options.chunk');
-  return { config: m.config, weights: m.weights, input: x instanceof Tensor ? { shape: x.shape, data: x.data } : x, chunk };
+  const transfer: ArrayBuffer[] = [];
+  // New arrays, not .slice(): a Buffer's slice is a view of the same memory.
+  const own = <T extends Uint8Array | Float32Array>(c: T): T => {
+    transfer.push(c.buffer as ArrayBuffer);
+    return c;
+  };
+  const weights = typeof m.weights === 'string' ? m.weights : own(new Uint8Array(m.weights));
+  const input = typeof x === 'string' ? x : x instanceof Tensor ? { shape: [...x.shape], data: own(new Float32Array(x.data)) } : own(new Uint8Array(x));
+  return { job: { config: m.config, weights, input, chunk }, transfer };
 }
