@@ -84,8 +84,9 @@ export function safetensorsWeights(bytes: Uint8Array, where = 'safetensorsWeight
  * header that lies about sizes or offsets, overlapping tensors, a header length over 100 MB,
  * invalid UTF-8 or JSON, a duplicate key or another dtype is an Error that says what is wrong;
  * so is a header past the readers' limits (`SAFETENSORS_LIMITS`: more than 100,000 tensors, a
- * rank over 64, JSON nested deeper than 127 or holding more than 2,000,000 values), checked
- * before the header is parsed. The header is checked by liven-core's Rust reader on the native
+ * rank over 64, more than 65,536 metadata entries or members of any nested object or array,
+ * JSON nested deeper than 127 or holding more than 2,000,000 values), checked before the
+ * header is parsed. The header is checked by liven-core's Rust reader on the native
  * backend, by the same rules in TypeScript on the js backend.
  */
 export function parseSafetensors(bytes: Uint8Array, where = 'parseSafetensors'): SafetensorsFile {

@@ -34,6 +34,11 @@ pub const MAX_RANK: usize = 64;
 /// reader's). A valid header nests three deep.
 pub const MAX_DEPTH: usize = 127;
 
+/// At most this many members in any object or array below the top level: the metadata's
+/// entries (real files have a handful; sorting and handing over millions would take seconds),
+/// a tensor's fields and dimensions.
+pub const MAX_MEMBERS: usize = 65_536;
+
 /// At most this many JSON values in the header, counted as one plus every `{`, `[` and `,`
 /// outside strings (an upper bound): enough for [`MAX_TENSORS`] entries of rank 8 or
 /// fewer, and a bound on what parsing may allocate whatever the header holds.
@@ -145,8 +150,8 @@ pub enum ErrorKind {
     Overlap,
     Hole,
     TrailingBytes,
-    /// More tensors, dimensions or JSON values than the limits ([`MAX_TENSORS`], [`MAX_RANK`],
-    /// [`MAX_VALUES`]) allow.
+    /// More tensors, dimensions, members or JSON values than the limits ([`MAX_TENSORS`],
+    /// [`MAX_RANK`], [`MAX_MEMBERS`], [`MAX_VALUES`]) allow.
     LimitExceeded,
     /// [`to_f32`]: a type liven does not convert, or an integer it cannot represent.
     Unsupported,
@@ -293,12 +298,13 @@ fn too_many_tensors() -> String {
 }
 
 /// Bounds what parsing will cost before it starts, by one pass over the bytes: nesting depth,
-/// members of the top-level object (tensors) and JSON values (see [`MAX_VALUES`]). Quotes and
-/// backslashes are ASCII, so the byte scan sees the strings the parser sees; the TypeScript
-/// reader scans the same way and fails at the same byte with the same message.
+/// members of the top-level object (tensors), members of any object or array below it
+/// ([`MAX_MEMBERS`]) and JSON values ([`MAX_VALUES`]). Quotes and backslashes are ASCII, so the
+/// byte scan sees the strings the parser sees; the TypeScript reader scans the same way and
+/// fails at the same byte with the same message.
 fn check_structure(text: &[u8]) -> Result<(), Error> {
-    let mut depth = 0usize;
-    let mut members = 1usize;
+    // Members so far (one plus the commas) of each open object or array.
+    let mut open: Vec<usize> = Vec::new();
     let mut values = 1usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -314,29 +320,42 @@ fn check_structure(text: &[u8]) -> Result<(), Error> {
             continue;
         }
         match b {
-            b'"' => in_string = true,
+            b'"' => {
+                in_string = true;
+                continue;
+            }
             b'{' | b'[' => {
-                depth += 1;
+                open.push(1);
                 values += 1;
             }
-            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'}' | b']' => {
+                open.pop();
+                continue;
+            }
             b',' => {
                 values += 1;
-                if depth == 1 {
-                    members += 1;
+                if let Some(members) = open.last_mut() {
+                    *members += 1;
                 }
             }
             _ => continue,
         }
-        if depth > MAX_DEPTH {
+        let members = open.last().copied().unwrap_or(0);
+        if open.len() > MAX_DEPTH {
             return err(
                 ErrorKind::InvalidJson,
                 format!("the header is not valid JSON: nested more than {MAX_DEPTH} deep"),
             );
         }
-        // The metadata is a member too.
-        if members > MAX_TENSORS + 1 {
+        // The metadata is a member of the top level too.
+        if open.len() == 1 && members > MAX_TENSORS + 1 {
             return err(ErrorKind::LimitExceeded, too_many_tensors());
+        }
+        if open.len() > 1 && members > MAX_MEMBERS {
+            return err(
+                ErrorKind::LimitExceeded,
+                format!("the header has an object or array of more than {MAX_MEMBERS} members"),
+            );
         }
         if values > MAX_VALUES {
             return err(
@@ -815,10 +834,27 @@ mod tests {
             r#"tensor "a": shape has 65 dimensions, more than 64"#
         );
 
-        let values = |n: usize| file(&format!(r#"{{"x":[{}]}}"#, vec!["0"; n].join(",")), &[]);
-        // One to start, the root, the array and n - 1 commas: n + 2 in all.
-        assert_eq!(kind(&values(MAX_VALUES - 2)), ErrorKind::InvalidEntry);
-        let e = parse_header(&values(MAX_VALUES - 1)).unwrap_err();
+        let members = |n: usize| file(&format!(r#"{{"x":[{}]}}"#, vec!["0"; n].join(",")), &[]);
+        assert_eq!(kind(&members(MAX_MEMBERS)), ErrorKind::InvalidEntry);
+        let e = parse_header(&members(MAX_MEMBERS + 1)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::LimitExceeded);
+        assert_eq!(
+            e.message,
+            "the header has an object or array of more than 65536 members"
+        );
+
+        // Arrays of 20,000 zeros in one array: 2 + 20,001 per array (its bracket, its commas and
+        // the comma before it; the outer bracket stands in for the first one's).
+        let values = |arrays: usize| {
+            let zeros = format!("[{}]", vec!["0"; 20_000].join(","));
+            file(
+                &format!(r#"{{"x":[{}]}}"#, vec![zeros; arrays].join(",")),
+                &[],
+            )
+        };
+        let arrays = (MAX_VALUES - 2) / 20_001;
+        assert_eq!(kind(&values(arrays)), ErrorKind::InvalidEntry);
+        let e = parse_header(&values(arrays + 1)).unwrap_err();
         assert_eq!(e.kind, ErrorKind::LimitExceeded);
         assert_eq!(e.message, "the header holds more than 2000000 JSON values");
     }

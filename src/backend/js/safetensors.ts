@@ -4,8 +4,8 @@ import { compareUtf8 } from '../../io/utf8.js';
 import type { SafetensorsEntry, SafetensorsTable } from '../types.js';
 
 const MAX_HEADER_LEN = 100_000_000;
-/** The limits of the Rust reader (MAX_TENSORS, MAX_RANK, MAX_DEPTH, MAX_VALUES there say why). */
-export const SAFETENSORS_LIMITS = Object.freeze({ tensors: 100_000, rank: 64, depth: 127, values: 2_000_000 });
+/** The limits of the Rust reader (MAX_TENSORS, MAX_RANK, MAX_DEPTH, MAX_MEMBERS, MAX_VALUES there say why). */
+export const SAFETENSORS_LIMITS = Object.freeze({ tensors: 100_000, rank: 64, depth: 127, members: 65_536, values: 2_000_000 });
 const SIZES: Record<string, number> = {
   BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8,
 };
@@ -103,12 +103,13 @@ const tooManyTensors = () => `the header has more than ${SAFETENSORS_LIMITS.tens
 /**
  * Bounds what parsing will cost, in one pass before JSON.parse (as `check_structure` in Rust,
  * failing at the same character with the same message): nesting depth, members of the
- * top-level object, and JSON values counted as one plus every '{', '[' and ',' outside strings.
+ * top-level object (tensors), members of any object or array below it, and JSON values
+ * counted as one plus every '{', '[' and ',' outside strings.
  */
 function checkLimits(text: string): void {
-  const { tensors, depth: maxDepth, values: maxValues } = SAFETENSORS_LIMITS;
-  let depth = 0;
-  let members = 1;
+  const { tensors, depth: maxDepth, members: maxMembers, values: maxValues } = SAFETENSORS_LIMITS;
+  /** Members so far (one plus the commas) of each open object or array. */
+  const open: number[] = [];
   let values = 1;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -119,20 +120,22 @@ function checkLimits(text: string): void {
       continue;
     }
     if (c === 0x7b || c === 0x5b) {
-      depth++;
+      open.push(1);
       values++;
     } else if (c === 0x7d || c === 0x5d) {
-      depth = Math.max(0, depth - 1);
+      open.pop();
       continue;
     } else if (c === 0x2c) {
       values++;
-      if (depth === 1) members++;
+      if (open.length > 0) open[open.length - 1]!++;
     } else {
       continue;
     }
-    if (depth > maxDepth) fail(`the header is not valid JSON: nested more than ${maxDepth} deep`);
-    // The metadata is a member too.
-    if (members > tensors + 1) fail(tooManyTensors());
+    const members = open.length > 0 ? open[open.length - 1]! : 0;
+    if (open.length > maxDepth) fail(`the header is not valid JSON: nested more than ${maxDepth} deep`);
+    // The metadata is a member of the top level too.
+    if (open.length === 1 && members > tensors + 1) fail(tooManyTensors());
+    if (open.length > 1 && members > maxMembers) fail(`the header has an object or array of more than ${maxMembers} members`);
     if (values > maxValues) fail(`the header holds more than ${maxValues} JSON values`);
   }
 }
