@@ -23,15 +23,16 @@ exact zeros, and the mean, std, min and max of its outputs (diag.ActivationMonit
   --json           print the report array as JSON on stdout instead of the table
   --report FILE    also write the HTML report (diag.renderReport) to FILE
   --chunk N        run N samples at a time (bounds memory); default: all at once
-  --max-model-bytes N   the most the weights file, and the model's parameters with their
-                   gradients and buffers, may take; default 4GiB
-  --max-input-bytes N   the largest input file; default 4GiB
-  --max-config-bytes N  the largest model file; default 64MiB
   -h, --help       this text
 
-Sizes are bytes, or a number with KiB, MiB, GiB or TiB (e.g. 8GiB). Each file must be a regular
-file (not a device, FIFO or directory), and the model is checked against the weights file's
-header and --max-model-bytes before anything is allocated.
+Limits (each file is read whole, and must be a regular file: not a device, FIFO or directory):
+  --max-model-bytes N   the largest weights file, and the most the model's parameters, their
+                        gradients and buffers may take (checked before they are allocated);
+                        default 4GiB
+  --max-input-bytes N   the largest input file; default 4GiB
+  --max-config-bytes N  the largest model file; default 64MiB
+
+  N is a number of bytes, or of KiB, MiB, GiB or TiB (e.g. 8GiB).
 
 Exit status: 0 on success, 2 for bad arguments, a file that cannot be read or is over its limit,
 a config that does not match the weights, or an input the model cannot take (one line on stderr
