@@ -6,7 +6,7 @@ import { renderReport } from './diag/report.js';
 import { DEFAULT_MAX_BYTES, FileLimitError, formatBytes, readRegularFile } from './io/files.js';
 import { ModelTooLargeError, WeightsMismatchError, buildWithWeights } from './io/model.js';
 import { parseSafetensors, safetensorsWeights } from './io/safetensors.js';
-import { moduleFromConfig } from './nn/config.js';
+import { moduleFromConfig } from './nn/index.js';
 import type { Module, ModuleConfig } from './nn/module.js';
 import { Sequential } from './nn/sequential.js';
 import { Tensor } from './tensor.js';

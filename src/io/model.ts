@@ -3,8 +3,9 @@
 // and bytes, those are checked against the weights and a limit, and only then is it built for
 // real (still without random initialisation) and the weights read into it.
 import { formatShape } from '../check.js';
-import { moduleFromConfig } from '../nn/config.js';
-import { Module, type ModuleConfig } from '../nn/module.js';
+// nn/index.js, not nn/config.js: importing the index registers the layer types.
+import { moduleFromConfig } from '../nn/index.js';
+import { Module, type AnyModule, type ModuleConfig } from '../nn/module.js';
 import { Tensor, sameShape, withBuildScope } from '../tensor.js';
 import { FileLimitError, checkMaxBytes, formatBytes, readRegularFile } from './files.js';
 import { safetensorsWeights, type WeightSource } from './safetensors.js';
@@ -50,7 +51,7 @@ function stateDictWeights(dict: Record<string, Tensor>, where: string): WeightSo
 }
 
 /** A module's parameters and buffers by state-dict key (as `stateDict`, without copying). */
-function stateTensors(m: Module): [string, Tensor][] {
+function stateTensors(m: AnyModule): [string, Tensor][] {
   return [...m.namedParameters().map(([k, p]): [string, Tensor] => [k, p.data]), ...m.namedBuffers()];
 }
 
@@ -90,7 +91,7 @@ function mismatches(model: [string, Tensor][], weights: ReadonlyMap<string, read
  * outside `init`. An error it throws is thrown as it is. The weights are a WeightSource (see
  * `safetensorsWeights`) or a state dict of Tensors.
  */
-export function buildWithWeights<M extends Module>(build: () => M, weights: WeightSource | Record<string, Tensor>, options?: { maxBytes?: number }): M {
+export function buildWithWeights<M extends AnyModule>(build: () => M, weights: WeightSource | Record<string, Tensor>, options?: { maxBytes?: number }): M {
   const where = 'buildWithWeights';
   if (typeof build !== 'function') throw new TypeError(`${where}: build must be a function that returns a Module`);
   const maxBytes = checkMaxBytes(options?.maxBytes, where);
@@ -115,7 +116,7 @@ export function buildWithWeights<M extends Module>(build: () => M, weights: Weig
  * 4 GiB) before anything is allocated, and no random initialisation is done. A path must name
  * a regular file of at most `maxBytes` (a FileLimitError otherwise, before it is read).
  */
-export function loadModel(config: ModuleConfig, weights: string | Uint8Array | WeightSource | Record<string, Tensor>, options?: { maxBytes?: number }): Module {
+export function loadModel(config: ModuleConfig, weights: string | Uint8Array | WeightSource | Record<string, Tensor>, options?: { maxBytes?: number }): AnyModule {
   const maxBytes = checkMaxBytes(options?.maxBytes, 'loadModel');
   let source: WeightSource | Record<string, Tensor>;
   if (typeof weights === 'string') {
