@@ -327,9 +327,9 @@ describe('io.buildWithWeights and io.loadModel', () => {
     expect(() => io.loadModel(config, '/dev/zero')).toThrow(/^loadModel: the weights file "\/dev\/zero": it is a character device, not a regular file$/);
   });
 
-  it('the 55-byte config of Linear(46000, 46000) (16.9 GB with gradients) costs no gigabytes: empty weights, no weights, over the limit', () => {
-    const linear = '{"type":"Linear","inFeatures":46000,"outFeatures":46000}';
-    expect(linear).toHaveLength(55);
+  it("issue 19's 57-byte config, Linear(46000, 46000) (16.9 GB with gradients), costs no gigabytes: empty weights, no weights, over the limit", () => {
+    const linear = '{"type":"Linear","inFeatures":46000,"outFeatures":46000}\n';
+    expect(linear).toHaveLength(57);
     const code = `
       import { Tensor, io } from ${JSON.stringify(distIndex)};
       const config = JSON.parse(process.argv[1]);
