@@ -19,8 +19,13 @@ export interface AnalysisJob {
   model: AnalysisModel;
   /** The batch: a Tensor of shape [N, ...], or safetensors (bytes or a path) with a tensor named "input". */
   input: Tensor | Uint8Array | string;
-  /** `chunk`: run this many samples at a time (bounds memory; `--chunk`). */
-  options?: { chunk?: number };
+  /**
+   * `chunk`: run this many samples at a time (bounds memory; `--chunk`). The limits in bytes
+   * (`--max-model-bytes` and so on; defaults `DIAGNOSE_LIMITS`): the model's weights and the
+   * memory its parameters, gradients and buffers would take are checked before anything is
+   * allocated, and bytes or files over a limit refuse the job.
+   */
+  options?: { chunk?: number; maxModelBytes?: number; maxInputBytes?: number; maxConfigBytes?: number };
 }
 
 export interface AnalysisPoolOptions {
@@ -48,6 +53,7 @@ export interface WireJob {
   weights: Uint8Array | string;
   input: Uint8Array | string | { shape: readonly number[]; data: Float32Array };
   chunk: number | null;
+  limits: { maxModelBytes?: number; maxInputBytes?: number; maxConfigBytes?: number };
 }
 
 type Reply = { report: LayerReport[] } | { error: { bad: boolean; name: string; message: string } };
@@ -216,8 +222,12 @@ function toWire(job: AnalysisJob): { job: WireJob; transfer: ArrayBuffer[] } {
   if (typeof x !== 'string' && !(x instanceof Uint8Array) && !(x instanceof Tensor)) {
     throw new TypeError(`AnalysisPool.analyze: input must be a Tensor, safetensors bytes or a path, got ${describeValue(x)}`);
   }
-  const opts = checkOptions(o.options, 'AnalysisPool.analyze: options') as { chunk?: number };
+  const opts = checkOptions(o.options, 'AnalysisPool.analyze: options') as NonNullable<AnalysisJob['options']>;
   const chunk = opts.chunk === undefined ? null : checkPositiveInt(opts.chunk, 'AnalysisPool.analyze: options.chunk');
+  const limits: WireJob['limits'] = {};
+  for (const key of ['maxModelBytes', 'maxInputBytes', 'maxConfigBytes'] as const) {
+    if (opts[key] !== undefined) limits[key] = checkPositiveInt(opts[key], `AnalysisPool.analyze: options.${key}`);
+  }
   const transfer: ArrayBuffer[] = [];
   // New arrays, not .slice(): a Buffer's slice is a view of the same memory.
   const own = <T extends Uint8Array | Float32Array>(c: T): T => {
@@ -226,5 +236,5 @@ function toWire(job: AnalysisJob): { job: WireJob; transfer: ArrayBuffer[] } {
   };
   const weights = typeof m.weights === 'string' ? m.weights : own(new Uint8Array(m.weights));
   const input = typeof x === 'string' ? x : x instanceof Tensor ? { shape: [...x.shape], data: own(new Float32Array(x.data)) } : own(new Uint8Array(x));
-  return { job: { config: m.config, weights, input, chunk }, transfer };
+  return { job: { config: m.config, weights, input, chunk, limits }, transfer };
 }
