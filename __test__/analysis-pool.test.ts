@@ -112,6 +112,9 @@ describe.each(backends)('AnalysisPool on the %s backend', (backend) => {
       [['--model', file('model.json'), '--weights', file('batch.safetensors'), '--input', file('batch.safetensors')], { ...paths(), model: { config: file('model.json'), weights: file('batch.safetensors') } }],
       [['--model', file('model.json'), '--weights', file('model.safetensors'), '--input', file('narrow.safetensors')], { ...paths(), input: file('narrow.safetensors') }],
       [['--model', file('model.json'), '--weights', file('model.safetensors'), '--input', file('model.json')], { ...paths(), input: file('model.json') }],
+      // Section 4: a model over the memory budget is refused before anything is allocated.
+      [['--model', file('model.json'), '--weights', file('model.safetensors'), '--input', file('batch.safetensors'), '--max-model-bytes', '4096'], { ...paths(), options: { maxModelBytes: 4096 } }],
+      [['--model', file('model.json'), '--weights', file('model.safetensors'), '--input', file('batch.safetensors'), '--max-input-bytes', '100'], { ...paths(), options: { maxInputBytes: 100 } }],
     ];
     const results = await Promise.allSettled([...bad.map(([, job]) => pool.analyze(job)), pool.analyze(paths())]);
     bad.forEach(([args], i) => {
@@ -126,6 +129,8 @@ describe.each(backends)('AnalysisPool on the %s backend', (backend) => {
     expect(results.at(-1)!.status).toBe('fulfilled');
     // In-memory sources are named "(given)"; an input tensor of the wrong shape names the layer.
     await expect(pool.analyze({ model: { config: model.toConfig(), weights: new Uint8Array(7) }, input: x })).rejects.toThrow(/^the weights file \(given\) is not a valid safetensors file: /);
+    await expect(pool.analyze({ model: { config: model.toConfig(), weights: readFileSync(file('model.safetensors')) }, input: x, options: { maxModelBytes: 4096 } })).rejects.toThrow(/^the model in \(given\) needs .* more than --max-model-bytes, 4096 bytes \(4 KiB\)$/);
+    await expect(pool.analyze({ ...paths(), input: x, options: { maxInputBytes: 100 } })).rejects.toThrow(/^the input tensor of shape \[9, 2, 8, 8\] has .*more than the limit of 100 bytes \(--max-input-bytes raises it\)$/);
     await expect(pool.analyze({ ...paths(), input: Tensor.zeros([2, 3, 8, 8]) })).rejects.toThrow(/^an input of shape \[2, 3, 8, 8\] does not fit the model: layer 0 \(Conv2d\): /);
   });
 });
@@ -140,6 +145,7 @@ describe('AnalysisPool', () => {
     await expect(pool.analyze({ model: { config: 3 as never, weights: file('model.safetensors') }, input: x })).rejects.toThrow(TypeError);
     await expect(pool.analyze({ ...paths(), input: [1, 2] as never })).rejects.toThrow(/input must be a Tensor, safetensors bytes or a path/);
     await expect(pool.analyze({ ...paths(), options: { chunk: 0 } })).rejects.toThrow(RangeError);
+    await expect(pool.analyze({ ...paths(), options: { maxModelBytes: -1 } })).rejects.toThrow(/options.maxModelBytes must be a positive integer/);
     expect(pool.pending).toBe(0);
   });
 
@@ -166,6 +172,24 @@ describe('AnalysisPool', () => {
     const reports = await Promise.all(rest);
     expect(reports[0]).toEqual(reports[1]);
     expect(reports[0]!.length).toBe(3);
+  });
+
+  it('gives up (rejecting every job) when its workers keep dying without answering', async () => {
+    const pool = open({ workers: 1 });
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (this: Worker, ...args: Parameters<Worker['postMessage']>) {
+      post.apply(this, args);
+      void this.terminate();
+    };
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 4 }, () => pool.analyze(paths())));
+      const reasons = results.map((r) => ((r as PromiseRejectedResult).reason as Error).message);
+      expect(reasons.slice(0, 3)).toEqual(Array(3).fill(expect.stringMatching(/the worker running this job stopped/)));
+      expect(reasons[3]).toMatch(/^AnalysisPool: 3 workers in a row stopped without answering a job .*; the pool gave up$/);
+    } finally {
+      Worker.prototype.postMessage = post;
+    }
+    await expect(pool.analyze(paths())).rejects.toThrow(/the pool gave up/);
   });
 
   it('close() lets running jobs finish, rejects queued ones and later calls', async () => {

@@ -104,6 +104,9 @@ export class AnalysisPool {
   readonly #slots: Slot[] = [];
   readonly #queue: Queued[] = [];
   #closed: Promise<void> | null = null;
+  /** Workers that died in a row with no job answered between: a pool that cannot start its workers stops trying. */
+  #deaths = 0;
+  #broken: Error | null = null;
 
   constructor(options?: AnalysisPoolOptions) {
     const o = checkOptions(options, 'AnalysisPool') as AnalysisPoolOptions;
@@ -122,6 +125,7 @@ export class AnalysisPool {
   /** Analyses one model on one batch; see the class for what it resolves to and how it fails. */
   analyze(job: AnalysisJob): Promise<LayerReport[]> {
     if (this.#closed) return Promise.reject(new Error('AnalysisPool: the pool is closed'));
+    if (this.#broken) return Promise.reject(this.#broken);
     let wire: { job: WireJob; transfer: ArrayBuffer[] };
     try {
       wire = toWire(job);
@@ -161,6 +165,7 @@ export class AnalysisPool {
       const q = slot.running;
       if (q === null) return;
       slot.running = null;
+      this.#deaths = 0;
       worker.unref();
       if ('report' in reply) q.resolve(reply.report);
       else {
@@ -177,7 +182,12 @@ export class AnalysisPool {
       const q = slot.running;
       slot.running = null;
       q?.reject(new Error(`AnalysisPool: the worker running this job stopped (${why}); the job was not retried`));
-      if (this.#closed) return;
+      if (this.#closed || this.#broken) return;
+      if (++this.#deaths > 2 * this.workers) {
+        this.#broken = new Error(`AnalysisPool: ${this.#deaths} workers in a row stopped without answering a job (the last: ${why}); the pool gave up`);
+        for (const r of this.#queue.splice(0)) r.reject(this.#broken);
+        return;
+      }
       // Replaced in place, so the pool keeps its size.
       this.#slots[this.#slots.indexOf(slot)] = this.#spawn();
       this.#dispatch();
