@@ -6,8 +6,9 @@ use napi::bindgen_prelude::{Float32ArraySlice, Float64ArraySlice};
 use napi::Result;
 use napi_derive::napi;
 
-/// Merges one forward's per-unit statistics into `acc` (`8 × units` float64, field-major:
-/// active, zeros, maxAbs, sumAbs, sum, sumSq, min, max). `pre` and `y` may be the same array.
+/// Merges one forward's per-unit statistics into `acc` (`9 × units` float64, field-major:
+/// active, zeros, maxAbs, sumAbs, sum, sumSq, min, max, saturated). `pre` and `y` may be the
+/// same array; outputs `<= lo` or `>= hi` count as saturated (NaN bounds: none).
 #[napi]
 pub fn unit_stats(
     pre: Float32ArraySlice,
@@ -15,6 +16,8 @@ pub fn unit_stats(
     units: u32,
     inner: u32,
     mut acc: Float64ArraySlice,
+    lo: f64,
+    hi: f64,
 ) -> Result<()> {
     const K: &str = "unitStats";
     same_len(K, "y", y.len(), pre.len())?;
@@ -29,7 +32,15 @@ pub fn unit_stats(
     )?;
     // SAFETY: acc shares no memory with the inputs (checked above); the call is synchronous.
     let acc = unsafe { acc.as_mut() };
-    stats::unit_stats(&pre, &y, units as usize, inner as usize, acc);
+    stats::unit_stats(
+        &pre,
+        &y,
+        units as usize,
+        inner as usize,
+        acc,
+        lo as f32,
+        hi as f32,
+    );
     Ok(())
 }
 
