@@ -1,5 +1,8 @@
 export { Module, Parameter, configOptions, type ModuleConfig, type ForwardHook } from './module.js';
 export { ReLU, LeakyReLU, PReLU } from './activation.js';
+export { ELU, CELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh, Softplus, Hardtanh, ReLU6, Hardswish, Hardsigmoid, Identity } from './activation.js';
+export { Dropout } from './dropout.js';
+export { AdaptiveAvgPool2d } from './pool.js';
 export { Flatten } from './flatten.js';
 export { Sequential } from './sequential.js';
 export { moduleFromConfig, configTypes, registerModuleType } from './config.js';
