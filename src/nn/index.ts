@@ -1,6 +1,7 @@
 import * as activation from './activation.js';
 import { registerLayers } from './config.js';
 import * as conv from './conv.js';
+import * as dropout from './dropout.js';
 import * as flatten from './flatten.js';
 import * as graph from './graph.js';
 import * as linear from './linear.js';
@@ -31,4 +32,4 @@ export { Conv2d } from './conv.js';
 // Every layer class of these files (a Module with its own static fromConfig) becomes a config
 // type under its name: a new layer file is added to this list, a new class in a listed file
 // needs nothing. (Only here, so that no layer file imports the registry's users.)
-registerLayers(activation, conv, flatten, graph, linear, merge, norm, pool, sequential, softmax);
+registerLayers(activation, conv, dropout, flatten, graph, linear, merge, norm, pool, sequential, softmax);

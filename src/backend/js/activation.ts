@@ -96,7 +96,7 @@ export function eluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array,
   const is = Math.fround(inputScale);
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
-    dx[i] = v <= 0 ? dy[i]! * is * a * s * Math.exp(v * is) : dy[i]! * s;
+    dx[i] = v > 0 ? dy[i]! * s : dy[i]! * is * a * s * Math.exp(v * is);
   }
 }
 
@@ -240,7 +240,7 @@ export function hardtanhBackward(x: Float32Array, dy: Float32Array, dx: Float32A
   const hi = Math.fround(max);
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
-    dx[i] = v <= lo || v >= hi ? 0 : dy[i]!;
+    dx[i] = v > lo && v < hi ? dy[i]! : 0;
   }
 }
 
@@ -257,7 +257,7 @@ export function hardswishForward(x: Float32Array, y: Float32Array): void {
 export function hardswishBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void {
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
-    dx[i] = v < -3 ? 0 : v <= 3 ? dy[i]! * (v / 3 + 0.5) : dy[i]!;
+    dx[i] = v < -3 ? 0 : v >= 3 ? dy[i]! : dy[i]! * (v / 3 + 0.5);
   }
 }
 

@@ -34,13 +34,13 @@ macro_rules! backward {
     }};
 }
 
-/// `min(x, 0)`, with NaN mapped to 0: the argument of the functions defined on x <= 0 only.
+/// `min(x, 0)`, keeping NaN: the argument of the functions defined on x <= 0 only.
 #[inline(always)]
 fn nonpositive(x: f32) -> f32 {
-    if x < 0.0 {
-        x
-    } else {
+    if x > 0.0 {
         0.0
+    } else {
+        x
     }
 }
 
@@ -59,7 +59,7 @@ multiversion! {
         let neg_coef = alpha * scale;
         for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
             let neg = dy * input_scale * neg_coef * exp_nonpositive(nonpositive(x * input_scale));
-            *dx = if x <= 0.0 { neg } else { dy * scale };
+            *dx = if x > 0.0 { dy * scale } else { neg };
         }
     }
 }
@@ -78,7 +78,8 @@ pub fn elu_forward(x: &[f32], y: &mut [f32], alpha: f32, scale: f32, input_scale
     );
 }
 
-/// `dx = dy · scale` where `x > 0` (and NaN), else `dy · input_scale · alpha · scale · exp(input_scale · x)`.
+/// `dx = dy · scale` where `x > 0`, else `dy · input_scale · alpha · scale · exp(input_scale · x)`
+/// (NaN for NaN, as PyTorch).
 pub fn elu_backward(
     x: &[f32],
     dy: &[f32],
@@ -352,7 +353,7 @@ multiversion! {
 multiversion! {
     fn hardtanh_backward_run(x: &[f32], dy: &[f32], dx: &mut [f32], min: f32, max: f32) {
         for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
-            *dx = if x <= min || x >= max { 0.0 } else { dy };
+            *dx = if x > min && x < max { dy } else { 0.0 };
         }
     }
 }
@@ -362,7 +363,7 @@ pub fn hardtanh_forward(x: &[f32], y: &mut [f32], min: f32, max: f32) {
     forward!("hardtanh_forward", hardtanh_forward_run, x, y, min, max);
 }
 
-/// `dx = dy` strictly inside (min, max) and for NaN, else 0 (the gradient at both kinks is 0).
+/// `dx = dy` strictly inside (min, max), else 0: at both kinks and for NaN, as PyTorch.
 pub fn hardtanh_backward(x: &[f32], dy: &[f32], dx: &mut [f32], min: f32, max: f32) {
     backward!(
         "hardtanh_backward",
@@ -393,7 +394,7 @@ multiversion! {
     fn hardswish_backward_run(x: &[f32], dy: &[f32], dx: &mut [f32]) {
         for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
             let mid = dy * (x / 3.0 + 0.5);
-            *dx = if x < -3.0 { 0.0 } else if x <= 3.0 { mid } else { dy };
+            *dx = if x < -3.0 { 0.0 } else if x >= 3.0 { dy } else { mid };
         }
     }
 }
@@ -403,7 +404,7 @@ pub fn hardswish_forward(x: &[f32], y: &mut [f32]) {
     forward!("hardswish_forward", hardswish_forward_run, x, y);
 }
 
-/// `dx = 0` below -3, `dy · (x/3 + 1/2)` on [-3, 3], `dy` above 3 and for NaN (PyTorch's order of tests).
+/// `dx = 0` below -3, `dy · (x/3 + 1/2)` on [-3, 3) (and NaN for NaN), `dy` from 3 up, as PyTorch.
 pub fn hardswish_backward(x: &[f32], dy: &[f32], dx: &mut [f32]) {
     backward!("hardswish_backward", hardswish_backward_run, x, dy, dx);
 }
@@ -609,7 +610,7 @@ mod tests {
                 reference: |x| {
                     let d = if x < -3.0 {
                         0.0
-                    } else if x <= 3.0 {
+                    } else if x < 3.0 {
                         x / 3.0 + 0.5
                     } else {
                         1.0
