@@ -90,6 +90,12 @@ describeEachBackend('ActivationMonitor on every activation kind', () => {
       }
       const r = report[li]!;
       const what = `${kind} (layer ${r.layer})`;
+      // The share of positive pre-activations, whatever the output's sign.
+      const active = mon.unitReport(r.layer).activeFraction;
+      for (let u = 0; u < units; u++) {
+        const xu = perUnit(u, xs);
+        expect(active[u], `${what} unit ${u}`).toBe(xu.filter((v) => !(v <= 0)).length / xu.length);
+      }
       expect({ dead: r.dead, nearlyDead: r.nearlyDead, dormant: r.dormant, saturated: r.saturated }, what).toEqual({ dead, nearlyDead, dormant, saturated: range ? saturated : null });
       expect(r.deadFraction, what).toBe(dead / units);
     });

@@ -188,14 +188,14 @@ function kindOf(m: Module): ActivationKind | null {
 }
 
 /**
- * Whether the output can stand in for the pre-activation in the dead test: `y <= 0` exactly
- * when `x <= 0` for ReLU and for positive slopes (NaN maps to NaN). Reading only `y` halves the
- * memory the statistics pass reads.
+ * Whether the output can stand in for the pre-activation in the dead test and `activeFraction`:
+ * `y <= 0` exactly when `x <= 0` for ReLU, ReLU6 and positive slopes (NaN maps to NaN). Reading
+ * only `y` halves the memory the statistics pass reads. The other kinds read their input (a
+ * Sigmoid's or Softplus's output is positive everywhere).
  */
 function outputDecidesSign(m: Module, kind: ActivationKind): boolean {
-  // ReLU6 = clamp(x, 0, 6): y <= 0 exactly when x <= 0. Outside the ReLU family the sign is not
-  // used, so any array does.
-  if (kind !== 'LeakyReLU' && kind !== 'PReLU') return true;
+  if (kind === 'ReLU' || kind === 'ReLU6') return true;
+  if (kind !== 'LeakyReLU' && kind !== 'PReLU') return false;
   if (kind === 'LeakyReLU') return (m as LeakyReLU).negativeSlope > 0;
   const w = (m as PReLU).weight.data.data;
   for (let i = 0; i < w.length; i++) if (!(Math.fround(w[i]!) > 0)) return false;
