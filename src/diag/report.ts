@@ -224,15 +224,12 @@ export function renderReport(input: ReportInput): string {
   const records: readonly TrainingRecord[] = history instanceof TrainingMonitor ? history.history : (history ?? []);
   const warnings: readonly TrainingWarning[] = history instanceof TrainingMonitor ? history.warnings : [];
 
-  // The monitor's current window, or the last step's when it has just been reset.
-  let rows = monitor?.report() ?? [];
-  let hists = monitor?.histograms() ?? [];
-  let windowNote = 'the monitor\'s current window';
-  if (!rows.some((r) => r.samples > 0) && history instanceof TrainingMonitor && history.lastReport.length > 0) {
-    rows = history.lastReport;
-    hists = history.lastHistograms;
-    windowNote = `the window of the last training step (${records.length - 1})`;
-  }
+  // The monitor's current window, or the last step's when it has been reset since (a monitor
+  // with neither throws: no rows of zeros).
+  const fromHistory = monitor !== undefined && !monitor.hasData && history instanceof TrainingMonitor && history.lastReport.length > 0;
+  const rows = fromHistory ? history.lastReport : (monitor?.report() ?? []);
+  const hists = fromHistory ? history.lastHistograms : (monitor?.histograms() ?? []);
+  const windowNote = fromHistory ? `the window of the last training step (${records.length - 1})` : 'the monitor\'s current window';
 
   const out: string[] = [];
   out.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${CSS}</style></head><body>`);
