@@ -234,8 +234,8 @@ export function recycleDormant(model: Module, monitor: ActivationMonitor, option
     if (!monitor.layers.includes(layer)) throw new RangeError(`diag.recycleDormant: no watched layer ${JSON.stringify(layer)}; the watched layers are ${monitor.layers.map((l) => JSON.stringify(l)).join(', ') || '(none)'}`);
     const activation = modules.get(layer);
     if (activation === undefined || monitor.module(layer) !== activation) throw new Error(`diag.recycleDormant: the monitor's layer "${layer}" is not in this model; pass the model the monitor watches`);
+    // An Error when no forward reached the layer in the window: nothing tells which units are dormant.
     const r = monitor.unitReport(layer);
-    if (r.dead.length === 0) throw new Error(`diag.recycleDormant: layer "${layer}" saw no forward in the monitor's window, so nothing tells which units are dormant; run forwards first`);
     const site = locate(layer, activation, r.dead.length, nodes);
     const units: number[] = [];
     for (let u = 0; u < r.dead.length; u++) if (r.dead[u] === 1 || r.dormancyScore[u]! <= tau) units.push(u);
