@@ -57,8 +57,8 @@ describeEachBackend('diag.recycleDormant', () => {
     const model = new nn.Sequential(new nn.Linear(3, 4), new nn.ReLU(), new nn.Linear(4, 2));
     const fc1 = model.at(0) as nn.Linear;
     const fc2 = model.at(2) as nn.Linear;
-    // Unit 1 can never fire on inputs in [-1, 1]: it is dead.
-    fc1.bias!.data.data[1] = -100;
+    // On inputs in [-1, 1] (|w·x| < √3), unit 1 never fires: it is dead; the others always do.
+    fc1.bias!.data.data.set([5, -100, 5, 5]);
     const x = randomTensor([8, 3], 1);
     const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
     trainStep(model, x, opt);
@@ -129,7 +129,7 @@ describeEachBackend('diag.recycleDormant', () => {
     const x = randomTensor([3, 1, 4, 4], 3);
     const opt = new optim.Adagrad(model.parameters(), { lr: 0.1, initialAccumulatorValue: 0.5 });
     trainStep(model, x, opt);
-    conv.bias!.data.data[0] = -100;
+    conv.bias!.data.data.set([-100, 5]);
     const mon = new diag.ActivationMonitor(model);
     model.forward(x);
     const before = model.stateDict();
