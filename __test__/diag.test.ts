@@ -346,6 +346,11 @@ describe('diag.TrainingMonitor', () => {
     expect(tm.history[2]!.deadFraction).toEqual({ '0': 2 / 3 });
     expect(mon.report()).toEqual(tm.lastReport);
     expect(mon.report()[0]).toMatchObject({ units: 3, dead: 2, samples: 1 });
+    // A step without a forward since the last one does not count the same window twice.
+    tm.step({ loss: 1 });
+    expect(tm.history[3]!.deadFraction).toEqual({});
+    expect(tm.lastReport).toEqual([]);
+    expect(mon.report()[0]).toMatchObject({ units: 3, dead: 2, samples: 1 });
     model.forward(rows([[1, 1, 2]]));
     expect(mon.report()[0]).toMatchObject({ units: 3, dead: 0, samples: 1 });
   });

@@ -248,6 +248,11 @@ export class ActivationMonitor {
     return w;
   }
 
+  /** True after `resetOnNextForward()` until the next forward: the window has been read and ends there. */
+  get resetPending(): boolean {
+    return this.#resetPending;
+  }
+
   /** Whether every watched layer has seen a forward in the current window (else `report()` throws). */
   get hasData(): boolean {
     return this.#layers.every((w) => w.acc !== null);

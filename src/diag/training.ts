@@ -181,17 +181,24 @@ export class TrainingMonitor {
     const lr = e.lr ?? null;
     const previous = this.history[step - 1];
     const deadFraction: Record<string, number> = {};
-    // A window no forward has reached (the monitor made after this step's forward, or a model
-    // run only through nn.ModelWorker) records no dead fractions for the step, rather than zeros.
-    if (this.activations?.hasData) {
-      this.lastReport = this.activations.report();
-      this.lastHistograms = this.activations.histograms();
+    // A window no forward has reached since the last step (the monitor made after this step's
+    // forward, or a model run only through nn.ModelWorker) records no dead fractions for the
+    // step, rather than zeros or the last step's again.
+    const a = this.activations;
+    const fresh = a !== undefined && a.hasData && !(this.resetEachStep && a.resetPending);
+    if (a && !fresh) {
+      this.lastReport = [];
+      this.lastHistograms = [];
+    }
+    if (a && fresh) {
+      this.lastReport = a.report();
+      this.lastHistograms = a.histograms();
       for (const r of this.lastReport) {
         deadFraction[r.layer] = r.deadFraction;
         if (r.nonFinite > 0) once(`activation ${r.layer}`, () => warn('nonFiniteActivation', r.nonFinite, `layer "${r.layer}" (${r.kind}): ${r.nonFinite} of its ${r.units} units produced NaN or infinite outputs`, r.layer));
       }
       // The window stays readable (mon.report() after the loop is the last step's) until the next forward.
-      if (this.resetEachStep) this.activations.resetOnNextForward();
+      if (this.resetEachStep) a.resetOnNextForward();
     }
 
     // A learning-rate change opens a window in which a rise in dead fraction is blamed on it.
