@@ -47,6 +47,8 @@ describe('the clinic', () => {
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toMatch(/^<!DOCTYPE html>/);
     expect((html.match(/<svg/g) ?? []).length).toBeGreaterThanOrEqual(16);
+    // Recycling's accuracy over time is a chart too.
+    expect(html).toContain('aria-label="test accuracy"');
     // The seeds' band around each curve.
     expect((html.match(/<polygon [^>]*fill-opacity/g) ?? []).length).toBeGreaterThanOrEqual(16);
     expect(html).not.toMatch(/<script|(?:src|href)=["']?https?:/); // self-contained: no scripts, nothing fetched

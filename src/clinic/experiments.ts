@@ -39,6 +39,8 @@ export interface SeededRun {
 export interface ExperimentResult {
   runs: SeededRun[];
   tables: Table[];
+  /** Charts beyond the training curves: [step, value] per seed of each run. */
+  curves?: { title: string; percent?: boolean; yLabel?: string; runs: { name: string; perSeed: [number, number][][] }[] }[];
   verdict: string;
   /** The claim `holds` judges, in words. */
   claim: string;
@@ -386,7 +388,10 @@ export const experiments: Experiment[] = [
       };
       const r = spread(recycled);
       const verdict = `Recycling ${r.mean.toFixed(0)}${Number.isFinite(r.std) ? ` ± ${r.std.toFixed(0)}` : ''} units per run, ReDo ended with ${pm(dead(redo))} of the units dead on the test set and ${pm(acc(redo))} accuracy, against ${pm(dead(none))} and ${pm(acc(none))} without (the dead share per batch over time is in the curves, accuracy over time in the second table). Whether recycling also raises the final accuracy: ${said(accHolds)}`;
-      return result(runs, `at lr ${BAD_LR}, recycling dormant units every ${RECYCLE.every} steps leaves fewer units dead at the end of training`, holds, verdict, [runTable(runs), over]);
+      return {
+        ...result(runs, `at lr ${BAD_LR}, recycling dormant units every ${RECYCLE.every} steps leaves fewer units dead at the end of training`, holds, verdict, [runTable(runs), over]),
+        curves: [{ title: 'test accuracy', percent: true, yLabel: 'accuracy', runs: runs.map((run) => ({ name: run.name, perSeed: run.perSeed.map((r) => r.accuracyCurve) })) }],
+      };
     },
   },
   {

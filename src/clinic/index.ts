@@ -193,7 +193,7 @@ export async function runClinic(o: ClinicOptions, out: (line: string) => void = 
       'Dead: pre-activation <= 0 for every sample and position (per batch in the curves, over the whole test set in the tables). Nearly dead: not dead, but max |output| below the threshold.',
       `Curves: the mean over the ${seeds.length} seed(s), in the band from their minimum to their maximum. Tables: mean ± standard deviation over seeds. ${HOLDS_RULE}`,
     ],
-    sections: results.map(({ title, result }) => ({ title, runs: result.runs.map((r) => ({ name: r.name, histories: r.perSeed.map((x) => x.history) })), tables: result.tables, verdict: `${result.verdict} Holds: ${result.holds}.` })),
+    sections: results.map(({ title, result }) => ({ title, runs: result.runs.map((r) => ({ name: r.name, histories: r.perSeed.map((x) => x.history) })), tables: result.tables, curves: result.curves, verdict: `${result.verdict} Holds: ${result.holds}.` })),
   });
   writeFileSync(join(dir, 'report.html'), html);
   // The numbers without the per-step histories, for scripts and tests.

@@ -279,6 +279,8 @@ export interface ComparisonSection {
    */
   runs: readonly { name: string; history?: readonly TrainingRecord[]; histories?: readonly (readonly TrainingRecord[])[] }[];
   tables?: readonly { title?: string; header: readonly string[]; rows: readonly (readonly string[])[] }[];
+  /** More charts of [step, value] points per run, one curve per seed (drawn as the runs' curves are, unsmoothed). */
+  curves?: readonly { title: string; percent?: boolean; yLabel?: string; runs: readonly { name: string; perSeed: readonly (readonly [number, number])[][] }[] }[];
   verdict?: string;
 }
 
@@ -348,6 +350,9 @@ export function renderComparison(input: { title: string; intro?: readonly string
       const lrs = runs.flatMap((run) => run.histories[0]!.map((r) => r.lr ?? NaN)).filter(Number.isFinite);
       if (lrs.length > 0 && Math.min(...lrs) !== Math.max(...lrs)) {
         charts.push(lineChart('learning rate', runs.map((run) => ({ name: run.name, points: run.histories[0]!.map((r) => [r.step, r.lr ?? NaN] as [number, number]) })), { yLabel: 'lr' }));
+      }
+      for (const c of section.curves ?? []) {
+        charts.push(lineChart(c.title, c.runs.map((r) => overSeeds(r.name, r.perSeed.map((points) => points.map(([x, y]): [number, number] => [x, y])))), { percent: c.percent ?? false, yLabel: c.yLabel ?? '' }));
       }
       out.push(`<div class="charts">${charts.join('')}</div>`);
     }
