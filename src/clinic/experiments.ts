@@ -23,6 +23,7 @@ const POOLING = { channels: 32, lr: 0.1, steps: 300 };
 /** ReDo's schedule and τ in the recycle experiment. */
 const RECYCLE = { every: 50, tau: 0.025 };
 
+/** A printed table (and the HTML one): a header and rows of cells. */
 export interface Table {
   title?: string;
   header: string[];
@@ -48,6 +49,7 @@ export interface ExperimentResult {
   holds: boolean | null;
 }
 
+/** What `summarise` gets besides the runs. */
 export interface SummaryContext {
   quick: boolean;
   seeds: number[];
@@ -55,6 +57,7 @@ export interface SummaryContext {
   progress: (label: string, done: number) => void;
 }
 
+/** One controlled comparison: its runs, and how their numbers become tables, a verdict and `holds`. */
 export interface Experiment {
   id: string;
   title: string;
@@ -199,6 +202,7 @@ const ACTIVATIONS: { name: string; act: Act }[] = [
   { name: 'PReLU', act: () => new PReLU() },
 ];
 
+/** The clinic's experiments, in the order they print. */
 export const experiments: Experiment[] = [
   {
     id: 'shift',

@@ -24,6 +24,7 @@ export interface ClinicOptions {
   workers: number | null;
 }
 
+/** The clinic's --help text. */
 export const clinicUsage = `usage: liven clinic [--seeds N] [--seed N] [--quick] [--only ${experiments.map((e) => e.id).join(',')}] [--out DIR] [--workers N] [--threads N]
 
   --seeds N     run every experiment over N seeds (default 3); tables show mean ± std
@@ -82,6 +83,7 @@ export function parseClinicArgs(argv: string[]): ClinicOptions {
   return o;
 }
 
+/** A table as aligned plain text (the first column left-aligned, the others right-aligned). */
 export function formatTable(t: Table): string {
   const widths = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -109,6 +111,7 @@ function progressReporter(): { update(label: string, done: number): void; end():
   };
 }
 
+/** What `runClinic` returns: each experiment's result, and the wall time. */
 export interface ClinicResult {
   experiments: { id: string; title: string; result: ExperimentResult }[];
   seconds: number;
@@ -158,6 +161,10 @@ function runOnWorkers(tasks: Omit<Task, 'task'>[], setup: WorkerSetup, count: nu
   });
 }
 
+/**
+ * Runs the chosen experiments over the seeds on worker threads, prints their tables and verdicts,
+ * and writes report.html and results.json into `o.out`.
+ */
 export async function runClinic(o: ClinicOptions, out: (line: string) => void = console.log): Promise<ClinicResult> {
   const started = performance.now();
   const data = clinicData(o.seed, o.quick);

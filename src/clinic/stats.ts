@@ -13,6 +13,7 @@ export interface Spread {
   n: number;
 }
 
+/** Mean, sample standard deviation, standard error, min and max of the finite `values`. */
 export function spread(values: readonly number[]): Spread {
   const v = values.filter(Number.isFinite);
   const n = v.length;

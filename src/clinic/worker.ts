@@ -5,18 +5,20 @@ import { setNumThreads } from '../backend/index.js';
 import { experiments } from './experiments.js';
 import { clinicData, run } from './train.js';
 
-/** What the main thread sends: the setting, then one task per message. */
+/** The setting every worker starts with (its workerData). */
 export interface WorkerSetup {
   splitSeed: number;
   quick: boolean;
   threads: number;
 }
+/** One run to do: `task` numbers it for the reply. */
 export interface Task {
   task: number;
   id: string;
   index: number;
   seed: number;
 }
+/** A worker's messages: progress through a run, its result, or why it failed. */
 export type WorkerReply = { task: number; done: number } | { task: number; result: ReturnType<typeof run> } | { task: number; error: string };
 
 const setup = workerData as WorkerSetup;
