@@ -11,6 +11,7 @@ import type { Spread } from './stats.js';
 import { clinicData, type RunResult } from './train.js';
 import type { Task, WorkerReply, WorkerSetup } from './worker.js';
 
+/** The clinic's flags, parsed. */
 export interface ClinicOptions {
   /** The first seed: the runs use seed, seed + 1, ..., and the train/test split uses seed. */
   seed: number;
