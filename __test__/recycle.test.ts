@@ -253,6 +253,8 @@ describe('diag.recycleDormant: what it cannot recycle is an Error naming the lay
     expectRefused(new nn.Sequential(new nn.Linear(3, 3), new nn.ReLU(), new nn.Softmax(), new nn.Linear(3, 2)), x, /layer "1".*"2" \(Softmax\), not a Linear or Conv2d/);
     expectRefused(new nn.Sequential(new nn.Sequential(new nn.Linear(3, 3)), new nn.ReLU(), new nn.Linear(3, 2)), x, /layer "1".*"0" \(Sequential\), not a Linear or Conv2d/);
     expectRefused(new nn.Sequential(new nn.Linear(3, 3), new nn.LayerNorm(3), new nn.ReLU(), new nn.Linear(3, 2)), x, /layer "2".*"1" \(LayerNorm\)/);
+    // A Linear right after a conv acts on the width, not the channels, even when the sizes agree.
+    expectRefused(new nn.Sequential(new nn.Conv2d(1, 3, 3), new nn.ReLU(), new nn.Linear(3, 2)), randomTensor([2, 1, 5, 5], 12), /layer "1".*"2" \(Linear\) would act on the last dimension/);
     const ok = new nn.Sequential(new nn.Linear(3, 3), new nn.ReLU(), new nn.Linear(3, 3), new nn.ReLU());
     const mon = new diag.ActivationMonitor(ok);
     ok.forward(x);

@@ -100,11 +100,15 @@ function locate(layer: string, activation: AnyModule, units: number, nodes: Retu
   // Forwards: activation → (pooling | Flatten)* → [Linear | Conv2d].
   let next = onlyConsumer(at!.node);
   let flattened = false;
+  // Whether the values reaching the consumer are [N, units] (a Conv2d's are [N, C, H, W] until pooled globally or flattened).
+  let perSample = producer instanceof Linear;
   while (passesChannels(next.module)) {
+    if (next.module instanceof GlobalMaxPool2d || next.module instanceof GlobalAvgPool2d) perSample = true;
     if (next.module instanceof Flatten) {
       const f = next.module;
       if (f.startDim !== 1 || f.endDim !== -1) fail(`"${next.name}" flattens dimensions ${f.startDim}..${f.endDim}; only Flatten's default (1..-1) keeps each unit's values together`);
       flattened = true;
+      perSample = true;
     }
     next = onlyConsumer(next);
   }
@@ -113,6 +117,8 @@ function locate(layer: string, activation: AnyModule, units: number, nodes: Retu
     fail(`its output goes into "${next.name}" (${consumer.kind}), not a Linear or Conv2d (possibly through pooling or Flatten)`);
   }
   let block = 1;
+  if (consumer instanceof Linear && !perSample) fail(`"${next.name}" (Linear) would act on the last dimension of a Conv2d's [N, C, H, W] output, not on its channels`);
+  if (consumer instanceof Conv2d && producer instanceof Linear) fail(`"${next.name}" (Conv2d) takes channels, but "${back.name}" is a Linear`);
   if (consumer instanceof Conv2d) {
     if (consumer.inChannels !== units || flattened) fail(`"${next.name}" (Conv2d) takes ${consumer.inChannels} channels, not the ${units} units`);
   } else {
@@ -208,7 +214,8 @@ function resetState(opt: Optimizer, p: Parameter, indices: number[]): void {
  * input, a nested container or any other layer; a value on the path that fans out to several
  * nodes or is an output of the graph; a node combining several inputs (nn.Add, nn.Cat: a
  * residual sum or a concatenation); another layer between the activation and its consumer. For
- * such a layer it throws an Error naming the layer and the reason before changing anything
+ * A Linear straight after a Conv2d's activation (acting on its width, not its channels) is
+ * refused too. For such a layer it throws an Error naming the layer and the reason before changing anything
  * (leave the layer out with `layers`). It also throws when a watched layer saw no forward in the
  * monitor's window.
  */
