@@ -1,6 +1,25 @@
+import { native } from './backend/index.js';
 import { checkFloat32Array, checkShape, describeValue, formatShape, isDetached } from './check.js';
 
 const POISON = Boolean(process.env.LIVEN_POISON_EMPTY);
+/** 1 MiB of float32: the smallest array `Tensor.empty` asks the native pool for. */
+const POOL_MIN_ELEMENTS = 1 << 18;
+
+/**
+ * A Float32Array of `size` elements whose contents are unspecified (see `Tensor.empty`): from
+ * the addon's pool when it is loaded and the array is large, else from V8 without a fill.
+ */
+function unfilled(size: number): Float32Array {
+  const large = size >= POOL_MIN_ELEMENTS && typeof native?.pooledFloat32 === 'function';
+  const pooled = large ? native!.pooledFloat32(size) : null;
+  if (pooled) return pooled;
+  const bytes = Buffer.allocUnsafeSlow(size * 4);
+  const data = new Float32Array(bytes.buffer, bytes.byteOffset, size);
+  // Declined by the pool (a synchronous loop has had nothing back yet): at least have the
+  // fresh pages faulted in 2 MiB at a time.
+  if (large) native!.adviseHugePages(data);
+  return data;
+}
 
 /**
  * An n-dimensional array of float32 in row-major (C) order: a shape over a Float32Array.
@@ -51,14 +70,17 @@ export class Tensor {
   /**
    * A tensor whose values are unspecified until written: for outputs a kernel overwrites
    * entirely. Zero-filling a fresh array costs a pass over memory (a fresh `Float32Array` is
-   * calloc'd); this one comes from `Buffer.allocUnsafeSlow`, which skips it. With the
-   * environment variable LIVEN_POISON_EMPTY set (the test suite sets it) it is filled with NaN,
-   * so an element a kernel forgot to write shows up in every comparison.
+   * calloc'd), and a large fresh array costs a page fault per 4 KiB on first write. So arrays
+   * of 1 MiB and more come from the native addon's pool of recycled memory (when the addon is
+   * loaded): a block returns to the pool only when V8 has collected the array that held it, so
+   * no tensor still reachable is ever handed out twice. Smaller ones, and all when the pool
+   * declines, come from `Buffer.allocUnsafeSlow`, which skips the fill. With the environment
+   * variable LIVEN_POISON_EMPTY set (the test suite sets it) it is filled with NaN, so an
+   * element a kernel forgot to write shows up in every comparison.
    */
   static empty(shape: readonly number[]): Tensor {
     const size = checkShape(shape);
-    const bytes = Buffer.allocUnsafeSlow(size * 4);
-    const data = new Float32Array(bytes.buffer, bytes.byteOffset, size);
+    const data = unfilled(size);
     if (POISON) data.fill(NaN);
     return new Tensor(data, shape);
   }

@@ -10,6 +10,15 @@ export interface NativeAddon extends Kernels {
   supportedSimdLevels(): string[];
   setNumThreads(threads: number): void;
   getNumThreads(): number;
+  /**
+   * A Float32Array of `length` elements over recycled native memory (contents unspecified),
+   * or null when the pool declines (under 1 MiB, or too much already lent out).
+   */
+  pooledFloat32(length: number): Float32Array | null;
+  /** Asks for transparent huge pages behind a large array before its first write. */
+  adviseHugePages(array: Float32Array): void;
+  /** [bytes waiting in the pool for reuse, bytes lent out to live or unfinalized arrays]. */
+  pooledBytes(): number[];
 }
 
 /** Where `napi build --platform` puts the addon: `native/liven.<platform>-<arch>[-<abi>].node`. */

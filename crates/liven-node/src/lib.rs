@@ -11,6 +11,7 @@ use napi::{Error, Result, Status};
 use napi_derive::napi;
 
 pub mod activation;
+pub mod buffers;
 pub mod conv;
 pub mod linear;
 pub mod loss;
