@@ -25,38 +25,38 @@ ${body}`;
 }
 
 describe.skipIf(!native)('Tensor.empty and the native pool', () => {
-  it('lends arrays of 1 MiB and more from the pool, smaller ones not', () => {
+  it('lends arrays of 32 MiB and more from the pool, smaller ones not', () => {
     const [, lent0] = native!.pooledBytes();
-    const big = Tensor.empty([512, 512]);
+    const big = Tensor.empty([8193, 1024]);
     const [, lent1] = native!.pooledBytes();
-    expect(lent1 - lent0).toBe(2 ** 21); // 1 MiB rounded up to a 2 MiB block
+    expect(lent1 - lent0).toBe(34 * 2 ** 20); // 32 MiB + 4 KiB rounded up to 2 MiB blocks
     expect([...big.data.subarray(0, 4)].every(Number.isNaN)).toBe(true); // still poisoned
-    const small = Tensor.empty([511, 512]);
+    const small = Tensor.empty([8191, 1024]);
     expect(native!.pooledBytes()[1]).toBe(lent1);
-    expect(small.size).toBe(511 * 512);
+    expect(small.size).toBe(8191 * 1024);
     // Distinct arrays never share memory.
-    const other = Tensor.empty([512, 512]);
+    const other = Tensor.empty([8192, 1024]);
     big.data.fill(1);
     other.data.fill(2);
     expect(big.data.every((v) => v === 1)).toBe(true);
   });
 
   it('declines what it cannot lend: fractions, NaN, too little', () => {
-    expect(native!.pooledFloat32(2 ** 18 + 0.5)).toBeNull();
+    expect(native!.pooledFloat32(2 ** 23 + 0.5)).toBeNull();
     expect(native!.pooledFloat32(Number.NaN)).toBeNull();
     expect(native!.pooledFloat32(-(2 ** 20))).toBeNull();
-    expect(native!.pooledFloat32(2 ** 18 - 1)).toBeNull();
+    expect(native!.pooledFloat32(2 ** 23 - 1)).toBeNull();
   });
 
   it('reuses a block once its array is collected, and never while a tensor holds it', () => {
     const r = child(`
-const held = Tensor.empty([1 << 20]);
+const held = Tensor.empty([1 << 23]);
 held.data.fill(7);
 let reused = 0;
 // In a function, so that no variable of the (async) module body keeps the last tensor alive.
 const use = (round) => {
   const [cachedBefore] = native.pooledBytes();
-  const t = Tensor.empty([1 << 20]);
+  const t = Tensor.empty([1 << 23]);
   t.data.fill(round);
   return native.pooledBytes()[0] < cachedBefore;
 };
@@ -70,7 +70,7 @@ process.stdout.write(JSON.stringify({ reused, heldIntact: held.data.every((v) =>
     expect(r.heldIntact).toBe(true);
     // After the first round every allocation found its predecessor's block in the pool.
     expect(r.reused).toBeGreaterThanOrEqual(18);
-    expect(r.pool[1]).toBe(4 * 2 ** 20); // only `held` is still lent out
+    expect(r.pool[1]).toBe(32 * 2 ** 20); // only `held` is still lent out
   });
 
   it('a synchronous loop, which gets nothing back until it yields, stays within the lending limit', () => {
@@ -84,7 +84,7 @@ for (let i = 0; i < 160; i++) {
 await settle();
 process.stdout.write(JSON.stringify({ maxLent, after: native.pooledBytes() }));
 `) as { maxLent: number; after: number[] };
-    expect(r.maxLent).toBeLessThanOrEqual(2 ** 31);
+    expect(r.maxLent).toBeLessThanOrEqual(2 ** 30);
     expect(r.after[1]).toBe(0);
     expect(r.after[0]).toBeLessThanOrEqual(2 ** 30);
   });
@@ -95,7 +95,7 @@ process.stdout.write(JSON.stringify({ maxLent, after: native.pooledBytes() }));
     // block would return to the pool while the receiver still used it.
     const r = child(`
 const { MessageChannel } = await import('node:worker_threads');
-const t = Tensor.empty([1 << 20]);
+const t = Tensor.empty([1 << 23]);
 t.data.fill(3);
 const { port1, port2 } = new MessageChannel();
 const got = new Promise((resolve) => port2.once('message', resolve));
@@ -104,10 +104,10 @@ const received = await got;
 port1.close();
 port2.close();
 t.data.fill(4);
-const ok = received.length === 1 << 20 && received.every((v) => v === 3);
+const ok = received.length === 1 << 23 && received.every((v) => v === 3);
 process.stdout.write(JSON.stringify({ ok, senderKept: t.data.length }));
 `) as { ok: boolean; senderKept: number };
     expect(r.ok).toBe(true);
-    expect(r.senderKept).toBe(2 ** 20);
+    expect(r.senderKept).toBe(2 ** 23);
   });
 });

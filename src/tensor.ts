@@ -2,8 +2,11 @@ import { native } from './backend/index.js';
 import { checkFloat32Array, checkShape, describeValue, formatShape, isDetached } from './check.js';
 
 const POISON = Boolean(process.env.LIVEN_POISON_EMPTY);
-/** 1 MiB of float32: the smallest array `Tensor.empty` asks the native pool for. */
-const POOL_MIN_ELEMENTS = 1 << 18;
+/**
+ * 32 MiB of float32: the smallest array `Tensor.empty` asks the native pool for. Below it,
+ * glibc's malloc (behind V8's arrays) reuses freed blocks by itself.
+ */
+const POOL_MIN_ELEMENTS = 1 << 23;
 
 /**
  * A Float32Array of `size` elements whose contents are unspecified (see `Tensor.empty`): from
@@ -70,11 +73,12 @@ export class Tensor {
   /**
    * A tensor whose values are unspecified until written: for outputs a kernel overwrites
    * entirely. Zero-filling a fresh array costs a pass over memory (a fresh `Float32Array` is
-   * calloc'd), and a large fresh array costs a page fault per 4 KiB on first write. So arrays
-   * of 1 MiB and more come from the native addon's pool of recycled memory (when the addon is
-   * loaded): a block returns to the pool only when V8 has collected the array that held it, so
-   * no tensor still reachable is ever handed out twice. Smaller ones, and all when the pool
-   * declines, come from `Buffer.allocUnsafeSlow`, which skips the fill. With the environment
+   * calloc'd), and a fresh mapping costs a page fault per 4 KiB on first write. So arrays of
+   * 32 MiB and more (which glibc always maps fresh) come from the native addon's pool of
+   * recycled memory when the addon is loaded: a block returns to the pool only after V8 has
+   * collected the array that held it and the event loop has turned, so no tensor still
+   * reachable is ever handed out twice. Smaller ones, and all when the pool declines, come from
+   * `Buffer.allocUnsafeSlow`, which skips the fill. With the environment
    * variable LIVEN_POISON_EMPTY set (the test suite sets it) it is filled with NaN, so an
    * element a kernel forgot to write shows up in every comparison.
    */

@@ -12,7 +12,7 @@ export interface NativeAddon extends Kernels {
   getNumThreads(): number;
   /**
    * A Float32Array of `length` elements over recycled native memory (contents unspecified),
-   * or null when the pool declines (under 1 MiB, or too much already lent out).
+   * or null when the pool declines (under 32 MiB, or too much already lent out).
    */
   pooledFloat32(length: number): Float32Array | null;
   /** Asks for transparent huge pages behind a large array before its first write. */

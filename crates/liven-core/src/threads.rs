@@ -132,14 +132,11 @@ impl<T> SendPtr<T> {
 /// pieces are claimed one at a time from a shared counter, so a helper that another process
 /// keeps off its core costs nothing — the caller does its pieces, and the helper, when it
 /// finally runs, finds none left and never touches `f`. The caller only ever waits for a
-/// helper that is running a piece. Called from inside the pool (nested parallelism), it runs
-/// serially: the outer split already has every thread busy.
+/// helper that is running a piece. Called from one of the pool's threads (nested inside other
+/// parallel work) the helpers queue behind that work and take pieces only if a thread is idle,
+/// so nesting never oversubscribes the pool.
 pub fn for_each_piece(pieces: usize, f: impl Fn(usize) + Sync) {
-    let pool = if pieces > 1 && rayon::current_thread_index().is_none() {
-        current().1
-    } else {
-        None
-    };
+    let pool = if pieces > 1 { current().1 } else { None };
     let Some(pool) = pool else {
         (0..pieces).for_each(f);
         return;
@@ -310,12 +307,15 @@ mod tests {
             let msg = msg.downcast_ref::<String>().expect("a formatted message");
             assert_eq!(msg, &format!("piece {bad} failed"));
         }
-        // Nested: from inside the pool the pieces run in order on that thread.
-        let order = install(|_| {
+        // Nested: from inside the pool, and inside a parallel loop on it.
+        let mut seen = install(|_| {
             let seen = std::sync::Mutex::new(vec![]);
-            for_each_piece(5, |i| seen.lock().unwrap().push(i));
+            for_each_piece(5, |i| {
+                for_each_piece(3, |j| seen.lock().unwrap().push(i * 3 + j));
+            });
             seen.into_inner().unwrap()
         });
-        assert_eq!(order, vec![0, 1, 2, 3, 4]);
+        seen.sort();
+        assert_eq!(seen, (0..15).collect::<Vec<_>>());
     }
 }

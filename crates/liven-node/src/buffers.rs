@@ -1,16 +1,20 @@
 //! Recycled memory for large outputs (`Tensor.empty`).
 //!
-//! A fresh 25–64 MB `Float32Array` is fresh pages from the OS, each faulted in (and zeroed by the
-//! kernel) on first write: on the VMs measured that tripled the cost of writing a large output.
-//! This pool lends blocks as external `ArrayBuffer`s; when V8 collects the `ArrayBuffer`, Node
-//! runs the finalizer below (on the creating thread's event loop), which puts the block back for
-//! the next output of the same size class. A block is only ever lent to one `ArrayBuffer` at a
-//! time, so a tensor a user holds is never written by anyone else. Blocks are 2 MiB aligned and
-//! advised as transparent huge pages, so even a block's first touch faults 512 times less.
+//! A fresh 64 MB `Float32Array` is fresh pages from the OS, each faulted in (and zeroed by the
+//! kernel) on first write: on the VMs measured that made writing a large output 3–20x slower
+//! than writing warm memory. Below 32 MiB glibc's malloc (behind V8's arrays) keeps freed
+//! blocks for reuse once it has seen one freed, but above that (its largest mmap threshold)
+//! every array is a fresh mapping. So from 32 MiB on, this pool lends blocks as external
+//! `ArrayBuffer`s; when V8 collects the `ArrayBuffer`, Node runs the finalizer below (on the
+//! creating thread's event loop), which puts the block back for the next output of its size.
+//! A block is lent to one `ArrayBuffer` at a time, so a tensor a user holds is never written by
+//! anyone else. Blocks are 2 MiB aligned and advised as transparent huge pages, so even a
+//! block's first touch faults 512 times less.
 //!
-//! The finalizer runs only when the thread returns to its event loop, so a synchronous loop gets
-//! nothing back until it ends; [`LENT_MAX`] bounds the memory such a loop can hold this way
-//! (beyond it, `pooled_float32` answers null and `Tensor.empty` allocates as V8 does).
+//! The finalizer runs only when the thread returns to its event loop: a synchronous loop gets
+//! nothing back until it ends. [`LENT_MAX`] bounds what such a loop can hold this way; past it
+//! `pooled_float32` answers null and `Tensor.empty` allocates through V8 (with huge-page advice,
+//! [`advise_huge_pages`]), whose memory is freed as soon as it is collected.
 
 use napi::bindgen_prelude::Float32ArraySlice;
 use napi::{Env, Result};
@@ -18,14 +22,14 @@ use napi_derive::napi;
 use std::alloc::{alloc, dealloc, Layout};
 use std::sync::Mutex;
 
-/// Requests below this many bytes are left to V8 (its allocator reuses small blocks anyway).
-pub const POOL_MIN_BYTES: usize = 1 << 20;
+/// Requests below this many bytes are left to V8 (glibc reuses blocks up to this size).
+pub const POOL_MIN_BYTES: usize = 32 << 20;
 /// Block sizes are multiples of this (and aligned to it): one transparent huge page.
 const CLASS: usize = 2 << 20;
 /// At most this many bytes wait in the pool for reuse; blocks beyond it go back to the OS.
 const CACHED_MAX: usize = 1 << 30;
 /// At most this many bytes are lent out (held by JS or awaiting their finalizer).
-const LENT_MAX: usize = 2 << 30;
+const LENT_MAX: usize = 1 << 30;
 
 struct Block(*mut u8, usize);
 // SAFETY: a block is plain memory owned by whoever holds the `Block`; no thread-bound state.
@@ -98,7 +102,7 @@ fn advise_huge_pages_raw(ptr: *mut u8, bytes: usize) {
 fn advise_huge_pages_raw(_ptr: *mut u8, _bytes: usize) {}
 
 /// A `Float32Array` of `len` elements over pooled memory whose contents are unspecified, or
-/// null when the pool declines (below 1 MiB, or over its lending limit): then allocate as
+/// null when the pool declines (below 32 MiB, or over its lending limit): then allocate as
 /// usual.
 #[napi]
 pub fn pooled_float32<'env>(env: &'env Env, len: f64) -> Result<Option<Float32ArraySlice<'env>>> {
@@ -113,7 +117,8 @@ pub fn pooled_float32<'env>(env: &'env Env, len: f64) -> Result<Option<Float32Ar
     let ptr = block.0.cast::<f32>();
     // SAFETY: the block holds at least `len` f32s, suitably aligned, lent to this array alone
     // until the finalizer hands it back; nothing else reads or writes it meanwhile.
-    let array = unsafe { Float32ArraySlice::from_external(env, ptr, len, block, |_, b| give_back(b)) };
+    let array =
+        unsafe { Float32ArraySlice::from_external(env, ptr, len, block, |_, b| give_back(b)) };
     array.map(Some)
 }
 
@@ -124,7 +129,10 @@ pub fn pooled_float32<'env>(env: &'env Env, len: f64) -> Result<Option<Float32Ar
 pub fn advise_huge_pages(array: Float32ArraySlice) {
     let bytes = array.len() * 4;
     let start = array.as_ptr() as usize;
-    let (lo, hi) = (start.next_multiple_of(CLASS), (start + bytes) / CLASS * CLASS);
+    let (lo, hi) = (
+        start.next_multiple_of(CLASS),
+        (start + bytes) / CLASS * CLASS,
+    );
     if hi > lo {
         advise_huge_pages_raw(lo as *mut u8, hi - lo);
     }
