@@ -14,11 +14,16 @@
 //! | OpenBLAS, `OPENBLAS_CORETYPE=SkylakeX`  | 94 GF/s      | 114 GF/s      |
 //!
 //! The two crates are within the noise of each other and of OpenBLAS's AVX-512 kernels;
-//! `gemm` decides it because it threads with rayon (so it runs on liven's pool, see
-//! [`threads::install`], and never brings its own threads) while `matrixmultiply` threads
-//! with its own pool, and because its transposed-B case (every Linear forward) is steadier.
-//! (OpenBLAS 0.3.21 does not recognise this CPU and falls back to its SSE3 "Prescott" kernels
+//! `gemm` decides it because its transposed-B case (every Linear forward) is steadier.
+//! (OpenBLAS 0.3.21 does not recognise that CPU and falls back to its SSE3 "Prescott" kernels
 //! unless told the core type.)
+//!
+//! Threads: the crate's own rayon mode splits every packed block over the threads and waits
+//! for all of them before the next, a dozen barriers per product; on a VM whose cores other
+//! processes also want, each barrier waits for the slowest thread, and with 2 threads the
+//! product ran slower than on one (`examples/gemmprof.rs`). So the crate always runs serially
+//! here, and [`sgemm`] splits C itself: once per call, into panels that the calling thread and
+//! the pool's claim one by one (`threads::for_each_piece`).
 //!
 //! The crate picks its kernels by itself, always the widest the CPU has. So the crate runs
 //! only when the active level is the CPU's best; a lowered level (`LIVEN_SIMD=avx2` on an
@@ -31,10 +36,9 @@ use crate::threads;
 use std::sync::OnceLock;
 
 /// Below this many multiply-adds (m·n·k) a product runs on one thread: splitting it costs more
-/// than it saves. Measured with `cargo run --release --example gemmprof -p liven-core` (square
-/// products, serial against the crate's rayon split on 2 threads, machine loaded): 64³ 3.5–5 µs
-/// serial, 11–13 µs split; 128³ 26 µs against 35–45 µs; 192³ (7M) 85–115 µs against 94–100 µs
-/// (even); 256³ (16.8M) 193–275 µs against 150–300 µs.
+/// than it saves. First measured against the crate's rayon split (64³ 3.5–5 µs serial, 11–13 µs
+/// split; 192³ (7M) even); `cargo run --release --example gemmprof -p liven-core` compares
+/// serial, liven's panel split and the crate's split side by side.
 pub const PARALLEL_MIN_MACS: usize = 1 << 23;
 
 /// One operand: a row-major matrix with leading dimension `ld` (the distance between rows as
