@@ -42,10 +42,11 @@ describe.skipIf(!native)('Tensor.empty and the native pool', () => {
   });
 
   it('declines what it cannot lend: fractions, NaN, too little', () => {
-    expect(native!.pooledFloat32(2 ** 23 + 0.5)).toBeNull();
-    expect(native!.pooledFloat32(Number.NaN)).toBeNull();
-    expect(native!.pooledFloat32(-(2 ** 20))).toBeNull();
-    expect(native!.pooledFloat32(2 ** 23 - 1)).toBeNull();
+    expect(native!.pooledBuffer(2 ** 25 + 0.5)).toBeNull();
+    expect(native!.pooledBuffer(Number.NaN)).toBeNull();
+    expect(native!.pooledBuffer(-(2 ** 25))).toBeNull();
+    expect(native!.pooledBuffer(2 ** 25 - 1)).toBeNull();
+    expect(native!.pooledBuffer(2 ** 31 + 2 ** 21)).toBeNull(); // past the lending limit
   });
 
   it('reuses a block once its array is collected, and never while a tensor holds it', () => {

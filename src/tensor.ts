@@ -14,9 +14,9 @@ const POOL_MIN_ELEMENTS = 1 << 23;
  * the addon's pool when it is loaded and the array is large, else from V8 without a fill.
  */
 function unfilled(size: number): Float32Array {
-  const large = size >= POOL_MIN_ELEMENTS && typeof native?.pooledFloat32 === 'function';
-  const pooled = large ? native!.pooledFloat32(size) : null;
-  if (pooled) return pooled;
+  const large = size >= POOL_MIN_ELEMENTS && typeof native?.pooledBuffer === 'function';
+  const pooled = large ? native!.pooledBuffer(size * 4) : null;
+  if (pooled) return new Float32Array(pooled, 0, size);
   const bytes = Buffer.allocUnsafeSlow(size * 4);
   const data = new Float32Array(bytes.buffer, bytes.byteOffset, size);
   // Declined by the pool (a synchronous loop has had nothing back yet): at least have the

@@ -11,10 +11,10 @@ export interface NativeAddon extends Kernels {
   setNumThreads(threads: number): void;
   getNumThreads(): number;
   /**
-   * A Float32Array of `length` elements over recycled native memory (contents unspecified),
-   * or null when the pool declines (under 32 MiB, or too much already lent out).
+   * An ArrayBuffer of `bytes` bytes over recycled native memory (contents unspecified), or
+   * null when the pool declines (under 32 MiB, or too much already lent out).
    */
-  pooledFloat32(length: number): Float32Array | null;
+  pooledBuffer(bytes: number): ArrayBuffer | null;
   /** Asks for transparent huge pages behind a large array before its first write. */
   adviseHugePages(array: Float32Array): void;
   /** [bytes waiting in the pool for reuse, bytes lent out to live or unfinalized arrays]. */

@@ -13,10 +13,11 @@
 //!
 //! The finalizer runs only when the thread returns to its event loop: a synchronous loop gets
 //! nothing back until it ends. [`LENT_MAX`] bounds what such a loop can hold this way; past it
-//! `pooled_float32` answers null and `Tensor.empty` allocates through V8 (with huge-page advice,
+//! `pooled_buffer` answers null and `Tensor.empty` allocates through V8 (with huge-page advice,
 //! [`advise_huge_pages`]), whose memory is freed as soon as it is collected.
 
-use napi::bindgen_prelude::Float32ArraySlice;
+use crate::Array;
+use napi::bindgen_prelude::ArrayBuffer;
 use napi::{Env, Result};
 use napi_derive::napi;
 use std::alloc::{alloc, dealloc, Layout};
@@ -101,45 +102,43 @@ fn advise_huge_pages_raw(ptr: *mut u8, bytes: usize) {
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages_raw(_ptr: *mut u8, _bytes: usize) {}
 
-/// A `Float32Array` of `len` elements over pooled memory whose contents are unspecified, or
-/// null when the pool declines (below 32 MiB, or over its lending limit): then allocate as
-/// usual.
-#[napi]
-pub fn pooled_float32<'env>(env: &'env Env, len: f64) -> Result<Option<Float32ArraySlice<'env>>> {
-    let bytes = len * 4.0;
-    if !(len.fract() == 0.0 && bytes >= POOL_MIN_BYTES as f64 && bytes <= isize::MAX as f64 / 2.0) {
+/// An `ArrayBuffer` of `bytes` bytes (at least 32 MiB) over pooled memory whose contents are
+/// unspecified, or null when the pool declines (too small, or over its lending limit): then
+/// allocate as usual. Unlike the kernels' glue this body takes the `Env`, to create the buffer;
+/// it takes no typed arrays, and creating an external buffer runs no JavaScript.
+#[napi(catch_unwind)]
+pub fn pooled_buffer<'env>(env: &'env Env, bytes: f64) -> Result<Option<ArrayBuffer<'env>>> {
+    if !(bytes.fract() == 0.0 && bytes >= POOL_MIN_BYTES as f64 && bytes <= (LENT_MAX as f64)) {
         return Ok(None);
     }
-    let len = len as usize;
-    let Some(block) = take((len * 4).next_multiple_of(CLASS)) else {
+    let bytes = bytes as usize;
+    let Some(block) = take(bytes.next_multiple_of(CLASS)) else {
         return Ok(None);
     };
-    let ptr = block.0.cast::<f32>();
-    // SAFETY: the block holds at least `len` f32s, suitably aligned, lent to this array alone
-    // until the finalizer hands it back; nothing else reads or writes it meanwhile.
-    let array =
-        unsafe { Float32ArraySlice::from_external(env, ptr, len, block, |_, b| give_back(b)) };
-    array.map(Some)
+    let ptr = block.0;
+    // SAFETY: the block holds at least `bytes` bytes, lent to this buffer alone until the
+    // finalizer hands it back; nothing else reads or writes it meanwhile.
+    let buffer = unsafe { ArrayBuffer::from_external(env, ptr, bytes, block, |_, b| give_back(b)) };
+    buffer.map(Some)
 }
 
 /// Advises the kernel to back `array`'s whole 2 MiB pages with transparent huge pages: for a
 /// large array that the pool declined and V8 allocated, before its first write (its pages are
 /// then faulted in 2 MiB at a time). Only advice: the contents never change.
-#[napi]
-pub fn advise_huge_pages(array: Float32ArraySlice) {
-    let bytes = array.len() * 4;
-    let start = array.as_ptr() as usize;
-    let (lo, hi) = (
-        start.next_multiple_of(CLASS),
-        (start + bytes) / CLASS * CLASS,
-    );
+#[napi(catch_unwind)]
+pub fn advise_huge_pages(array: Array<f32>) -> Result<()> {
+    let view = array.view()?;
+    let start = view.as_ptr() as usize;
+    let end = start + size_of_val(view);
+    let (lo, hi) = (start.next_multiple_of(CLASS), end / CLASS * CLASS);
     if hi > lo {
         advise_huge_pages_raw(lo as *mut u8, hi - lo);
     }
+    Ok(())
 }
 
 /// Bytes the pool holds for reuse and bytes it has lent out, for tests and diagnostics.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pooled_bytes() -> Vec<f64> {
     let pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
     vec![pool.cached as f64, pool.lent as f64]
