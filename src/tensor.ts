@@ -5,7 +5,7 @@ import { argmaxAlong, broadcastBinary, broadcastShape, normalizeDim, split, sumD
 const POISON = Boolean(process.env.LIVEN_POISON_EMPTY);
 /**
  * 32 MiB of float32: the smallest array `Tensor.empty` asks the native pool for. Below it,
- * glibc's malloc (behind V8's arrays) reuses freed blocks by itself.
+ * glibc's malloc (behind V8's arrays) reuses most freed blocks by itself.
  */
 const POOL_MIN_ELEMENTS = 1 << 23;
 
@@ -18,11 +18,7 @@ function unfilled(size: number): Float32Array {
   const pooled = large ? native!.pooledBuffer(size * 4) : null;
   if (pooled) return new Float32Array(pooled, 0, size);
   const bytes = Buffer.allocUnsafeSlow(size * 4);
-  const data = new Float32Array(bytes.buffer, bytes.byteOffset, size);
-  // Declined by the pool (a synchronous loop has had nothing back yet): at least have the
-  // fresh pages faulted in 2 MiB at a time.
-  if (large) native!.adviseHugePages(data);
-  return data;
+  return new Float32Array(bytes.buffer, bytes.byteOffset, size);
 }
 
 /**
@@ -75,11 +71,12 @@ export class Tensor {
    * A tensor whose values are unspecified until written: for outputs a kernel overwrites
    * entirely. Zero-filling a fresh array costs a pass over memory (a fresh `Float32Array` is
    * calloc'd), and a fresh mapping costs a page fault per 4 KiB on first write. So arrays of
-   * 32 MiB and more (which glibc always maps fresh) come from the native addon's pool of
+   * 32 MiB and more (which glibc maps afresh every time) come from the native addon's pool of
    * recycled memory when the addon is loaded: a block returns to the pool only after V8 has
    * collected the array that held it and the event loop has turned, so no tensor still
    * reachable is ever handed out twice. Smaller ones, and all when the pool declines, come from
-   * `Buffer.allocUnsafeSlow`, which skips the fill. With the environment
+   * `Buffer.allocUnsafeSlow`, which skips the fill. The pool lends at most 256 MiB that has not come back: a synchronous
+   * loop gets no block back until it yields to the event loop. With the environment
    * variable LIVEN_POISON_EMPTY set (the test suite sets it) it is filled with NaN, so an
    * element a kernel forgot to write shows up in every comparison.
    */

@@ -15,8 +15,6 @@ export interface NativeAddon extends Kernels {
    * null when the pool declines (under 32 MiB, or too much already lent out).
    */
   pooledBuffer(bytes: number): ArrayBuffer | null;
-  /** Asks for transparent huge pages behind a large array before its first write. */
-  adviseHugePages(array: Float32Array): void;
   /** [bytes waiting in the pool for reuse, bytes lent out to live or unfinalized arrays]. */
   pooledBytes(): number[];
 }

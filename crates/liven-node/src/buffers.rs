@@ -2,35 +2,37 @@
 //!
 //! A fresh 64 MB `Float32Array` is fresh pages from the OS, each faulted in (and zeroed by the
 //! kernel) on first write: on the VMs measured that made writing a large output 3–20x slower
-//! than writing warm memory. Below 32 MiB glibc's malloc (behind V8's arrays) keeps freed
-//! blocks for reuse once it has seen one freed, but above that (its largest mmap threshold)
-//! every array is a fresh mapping. So from 32 MiB on, this pool lends blocks as external
-//! `ArrayBuffer`s; when V8 collects the `ArrayBuffer`, Node runs the finalizer below (on the
+//! than writing warm memory. glibc's malloc (behind V8's arrays) maps every block above 32 MiB
+//! afresh (smaller ones it mostly reuses once it has seen one freed: a BatchNorm output of
+//! 25.7 MB took 0–2,500 faults per call instead of 6,300). So from 32 MiB on, this pool lends
+//! blocks as external `ArrayBuffer`s; when V8 collects the `ArrayBuffer`, Node runs the finalizer below (on the
 //! creating thread's event loop), which puts the block back for the next output of its size.
 //! A block is lent to one `ArrayBuffer` at a time, so a tensor a user holds is never written by
-//! anyone else. Blocks are 2 MiB aligned and advised as transparent huge pages, so even a
-//! block's first touch faults 512 times less.
+//! anyone else. (Transparent huge pages for fresh blocks were tried: 5x fewer fault costs on a
+//! quiet machine, but under memory pressure the kernel compacts memory synchronously on such a
+//! fault, and one BatchNorm call took 440 ms instead of 30.)
 //!
 //! The finalizer runs only when the thread returns to its event loop: a synchronous loop gets
 //! nothing back until it ends. [`LENT_MAX`] bounds what such a loop can hold this way; past it
-//! `pooled_buffer` answers null and `Tensor.empty` allocates through V8 (with huge-page advice,
-//! [`advise_huge_pages`]), whose memory is freed as soon as it is collected.
+//! `pooled_buffer` answers null and `Tensor.empty` allocates through V8, whose memory is freed
+//! as soon as it is collected.
 
-use crate::Array;
 use napi::bindgen_prelude::ArrayBuffer;
 use napi::{Env, Result};
 use napi_derive::napi;
 use std::alloc::{alloc, dealloc, Layout};
 use std::sync::Mutex;
 
-/// Requests below this many bytes are left to V8 (glibc reuses blocks up to this size).
+/// Requests below this many bytes are left to V8: glibc reuses most smaller blocks, and in a
+/// synchronous loop (which gives the pool nothing back) it does better than fresh blocks.
 pub const POOL_MIN_BYTES: usize = 32 << 20;
-/// Block sizes are multiples of this (and aligned to it): one transparent huge page.
+/// Block sizes are multiples of this (so that near sizes share blocks), and aligned to it.
 const CLASS: usize = 2 << 20;
 /// At most this many bytes wait in the pool for reuse; blocks beyond it go back to the OS.
 const CACHED_MAX: usize = 1 << 30;
-/// At most this many bytes are lent out (held by JS or awaiting their finalizer).
-const LENT_MAX: usize = 1 << 30;
+/// At most this many bytes are lent out (held by JS or awaiting their finalizer). Small enough
+/// that a synchronous loop, which gives nothing back, soon goes back to V8's allocator.
+const LENT_MAX: usize = 256 << 20;
 
 struct Block(*mut u8, usize);
 // SAFETY: a block is plain memory owned by whoever holds the `Block`; no thread-bound state.
@@ -69,7 +71,6 @@ fn take(bytes: usize) -> Option<Block> {
             if ptr.is_null() {
                 return None;
             }
-            advise_huge_pages_raw(ptr, bytes);
             Block(ptr, bytes)
         }
     };
@@ -90,18 +91,6 @@ fn give_back(block: Block) {
     }
 }
 
-/// `madvise(MADV_HUGEPAGE)` on [ptr, ptr + bytes), both multiples of 2 MiB inside one live
-/// allocation.
-#[cfg(target_os = "linux")]
-fn advise_huge_pages_raw(ptr: *mut u8, bytes: usize) {
-    // SAFETY: the range lies inside a live allocation (the callers' contract); the advice
-    // changes only how the kernel backs it, never its contents. Failure (THP off) is harmless.
-    unsafe { libc::madvise(ptr.cast(), bytes, libc::MADV_HUGEPAGE) };
-}
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge_pages_raw(_ptr: *mut u8, _bytes: usize) {}
-
 /// An `ArrayBuffer` of `bytes` bytes (at least 32 MiB) over pooled memory whose contents are
 /// unspecified, or null when the pool declines (too small, or over its lending limit): then
 /// allocate as usual. Unlike the kernels' glue this body takes the `Env`, to create the buffer;
@@ -120,21 +109,6 @@ pub fn pooled_buffer<'env>(env: &'env Env, bytes: f64) -> Result<Option<ArrayBuf
     // finalizer hands it back; nothing else reads or writes it meanwhile.
     let buffer = unsafe { ArrayBuffer::from_external(env, ptr, bytes, block, |_, b| give_back(b)) };
     buffer.map(Some)
-}
-
-/// Advises the kernel to back `array`'s whole 2 MiB pages with transparent huge pages: for a
-/// large array that the pool declined and V8 allocated, before its first write (its pages are
-/// then faulted in 2 MiB at a time). Only advice: the contents never change.
-#[napi(catch_unwind)]
-pub fn advise_huge_pages(array: Array<f32>) -> Result<()> {
-    let view = array.view()?;
-    let start = view.as_ptr() as usize;
-    let end = start + size_of_val(view);
-    let (lo, hi) = (start.next_multiple_of(CLASS), end / CLASS * CLASS);
-    if hi > lo {
-        advise_huge_pages_raw(lo as *mut u8, hi - lo);
-    }
-    Ok(())
 }
 
 /// Bytes the pool holds for reuse and bytes it has lent out, for tests and diagnostics.
