@@ -104,10 +104,20 @@ pub fn pooled_buffer<'env>(env: &'env Env, bytes: f64) -> Result<Option<ArrayBuf
     let Some(block) = take(bytes.next_multiple_of(CLASS)) else {
         return Ok(None);
     };
-    let ptr = block.0;
+    let (ptr, size) = (block.0, block.1 as i64);
+    // V8 is told of the block as external memory, so that lending it brings the next garbage
+    // collection closer, as a V8-allocated array of its size would: a collection is what
+    // sends blocks back. The finalizer takes the amount back.
+    env.adjust_external_memory(size)?;
     // SAFETY: the block holds at least `bytes` bytes, lent to this buffer alone until the
     // finalizer hands it back; nothing else reads or writes it meanwhile.
-    let buffer = unsafe { ArrayBuffer::from_external(env, ptr, bytes, block, |_, b| give_back(b)) };
+    let buffer = unsafe {
+        ArrayBuffer::from_external(env, ptr, bytes, block, move |env, b| {
+            // Nothing to do if V8 refuses: the count only steers its collection schedule.
+            let _ = env.adjust_external_memory(-size);
+            give_back(b);
+        })
+    };
     buffer.map(Some)
 }
 
