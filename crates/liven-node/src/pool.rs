@@ -1,6 +1,6 @@
 //! Max and average pooling, and their global forms.
 
-use crate::{check_apart, invalid, same_len, span, Array};
+use crate::{check_apart, invalid, same_len, span, Float32Array, Uint32Array};
 use liven_core::pool::{self, Axis, Pool2d};
 use napi::Result;
 use napi_derive::napi;
@@ -58,9 +58,9 @@ fn plane_sizes(p: &Pool2d) -> (usize, usize) {
 
 #[napi(js_name = "maxPool2dForward", catch_unwind)]
 pub fn max_pool2d_forward(
-    x: Array<f32>,
-    mut y: Array<f32>,
-    mut indices: Array<u32>,
+    x: Float32Array,
+    mut y: Float32Array,
+    mut indices: Uint32Array,
     planes: u32,
     g: Pool2dGeometry,
 ) -> Result<()> {
@@ -87,9 +87,9 @@ pub fn max_pool2d_forward(
 
 #[napi(js_name = "maxPool2dBackward", catch_unwind)]
 pub fn max_pool2d_backward(
-    dy: Array<f32>,
-    indices: Array<u32>,
-    mut dx: Array<f32>,
+    dy: Float32Array,
+    indices: Uint32Array,
+    mut dx: Float32Array,
     planes: u32,
     g: Pool2dGeometry,
 ) -> Result<()> {
@@ -117,8 +117,8 @@ pub fn max_pool2d_backward(
 
 #[napi(js_name = "avgPool2dForward", catch_unwind)]
 pub fn avg_pool2d_forward(
-    x: Array<f32>,
-    mut y: Array<f32>,
+    x: Float32Array,
+    mut y: Float32Array,
     planes: u32,
     g: Pool2dGeometry,
     count_include_pad: bool,
@@ -139,8 +139,8 @@ pub fn avg_pool2d_forward(
 
 #[napi(js_name = "avgPool2dBackward", catch_unwind)]
 pub fn avg_pool2d_backward(
-    dy: Array<f32>,
-    mut dx: Array<f32>,
+    dy: Float32Array,
+    mut dx: Float32Array,
     planes: u32,
     g: Pool2dGeometry,
     count_include_pad: bool,
@@ -174,7 +174,7 @@ fn check_global(kernel: &str, x: usize, planes: usize, hw: u32) -> Result<usize>
 
 /// `[planes, hw]` → `[planes]` means.
 #[napi(catch_unwind)]
-pub fn global_avg_pool_forward(x: Array<f32>, mut y: Array<f32>, hw: u32) -> Result<()> {
+pub fn global_avg_pool_forward(x: Float32Array, mut y: Float32Array, hw: u32) -> Result<()> {
     const K: &str = "globalAvgPoolForward";
     let x = x.view()?;
     let hw = check_global(K, x.len(), y.view()?.len(), hw)?;
@@ -186,7 +186,7 @@ pub fn global_avg_pool_forward(x: Array<f32>, mut y: Array<f32>, hw: u32) -> Res
 }
 
 #[napi(catch_unwind)]
-pub fn global_avg_pool_backward(dy: Array<f32>, mut dx: Array<f32>, hw: u32) -> Result<()> {
+pub fn global_avg_pool_backward(dy: Float32Array, mut dx: Float32Array, hw: u32) -> Result<()> {
     const K: &str = "globalAvgPoolBackward";
     let dy = dy.view()?;
     let hw = check_global(K, dx.view()?.len(), dy.len(), hw)?;
@@ -205,9 +205,9 @@ pub fn global_avg_pool_backward(dy: Array<f32>, mut dx: Array<f32>, hw: u32) -> 
 /// `[planes, hw]` → `[planes]` maxima and their indices within each plane.
 #[napi(catch_unwind)]
 pub fn global_max_pool_forward(
-    x: Array<f32>,
-    mut y: Array<f32>,
-    mut indices: Array<u32>,
+    x: Float32Array,
+    mut y: Float32Array,
+    mut indices: Uint32Array,
     hw: u32,
 ) -> Result<()> {
     const K: &str = "globalMaxPoolForward";
@@ -229,9 +229,9 @@ pub fn global_max_pool_forward(
 
 #[napi(catch_unwind)]
 pub fn global_max_pool_backward(
-    dy: Array<f32>,
-    indices: Array<u32>,
-    mut dx: Array<f32>,
+    dy: Float32Array,
+    indices: Uint32Array,
+    mut dx: Float32Array,
     hw: u32,
 ) -> Result<()> {
     const K: &str = "globalMaxPoolBackward";
@@ -249,5 +249,65 @@ pub fn global_max_pool_backward(
     // SAFETY: dx shares no memory with the inputs (checked above).
     let dx = unsafe { dx.view_mut()? };
     pool::global_max_pool_backward(dy, &indices, dx, hw);
+    Ok(())
+}
+
+/// Checks the sizes of an adaptive pooling of `planes` planes; returns them as `usize`.
+fn adaptive_dims(kernel: &str, dims: [u32; 5]) -> Result<[usize; 5]> {
+    let [planes, h, w, oh, ow] = dims.map(|d| d as usize);
+    pool::adaptive_check(h, w, oh, ow).map_err(|e| invalid(format!("{kernel}: {e}")))?;
+    Ok([planes, h, w, oh, ow])
+}
+
+/// `[planes, h, w]` → `[planes, oh, ow]`: the mean of each of PyTorch's adaptive bins.
+#[allow(clippy::too_many_arguments)]
+#[napi(js_name = "adaptiveAvgPool2dForward", catch_unwind)]
+pub fn adaptive_avg_pool2d_forward(
+    x: Float32Array,
+    mut y: Float32Array,
+    planes: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+) -> Result<()> {
+    const K: &str = "adaptiveAvgPool2dForward";
+    let x = x.view()?;
+    let [planes, h, w, oh, ow] = adaptive_dims(K, [planes, h, w, oh, ow])?;
+    same_len(K, "x", x.len(), planes * h * w)?;
+    same_len(K, "y", y.view()?.len(), planes * oh * ow)?;
+    check_apart(K, "y", span(y.view()?), &[("x", span(x))])?;
+    // SAFETY: checked apart from the input just above.
+    let y = unsafe { y.view_mut() }?;
+    pool::adaptive_avg_pool2d_forward(x, y, planes, h, w, oh, ow);
+    Ok(())
+}
+
+/// Overwrites `dx` with each output gradient spread evenly over its bin.
+#[allow(clippy::too_many_arguments)]
+#[napi(js_name = "adaptiveAvgPool2dBackward", catch_unwind)]
+pub fn adaptive_avg_pool2d_backward(
+    dy: Float32Array,
+    mut dx: Float32Array,
+    planes: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+) -> Result<()> {
+    const K: &str = "adaptiveAvgPool2dBackward";
+    let dy = dy.view()?;
+    let [planes, h, w, oh, ow] = adaptive_dims(K, [planes, h, w, oh, ow])?;
+    same_len(K, "gradOutput", dy.len(), planes * oh * ow)?;
+    same_len(K, "gradInput", dx.view()?.len(), planes * h * w)?;
+    check_apart(
+        K,
+        "gradInput",
+        span(dx.view()?),
+        &[("gradOutput", span(dy))],
+    )?;
+    // SAFETY: checked apart from the input just above.
+    let dx = unsafe { dx.view_mut() }?;
+    pool::adaptive_avg_pool2d_backward(dy, dx, planes, h, w, oh, ow);
     Ok(())
 }

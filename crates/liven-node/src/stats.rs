@@ -1,19 +1,22 @@
 //! Per-unit activation statistics for the dying-ReLU monitor.
 
-use crate::{check_apart, invalid, same_len, span, Array};
+use crate::{check_apart, invalid, same_len, span, Float32Array, Float64Array};
 use liven_core::stats;
 use napi::Result;
 use napi_derive::napi;
 
-/// Merges one forward's per-unit statistics into `acc` (`8 × units` float64, field-major:
-/// active, zeros, maxAbs, sumAbs, sum, sumSq, min, max). `pre` and `y` may be the same array.
+/// Merges one forward's per-unit statistics into `acc` (`9 × units` float64, field-major:
+/// active, zeros, maxAbs, sumAbs, sum, sumSq, min, max, saturated). `pre` and `y` may be the
+/// same array; outputs `<= lo` or `>= hi` count as saturated (NaN bounds: none).
 #[napi(catch_unwind)]
 pub fn unit_stats(
-    pre: Array<f32>,
-    y: Array<f32>,
+    pre: Float32Array,
+    y: Float32Array,
     units: u32,
     inner: u32,
-    mut acc: Array<f64>,
+    mut acc: Float64Array,
+    lo: f64,
+    hi: f64,
 ) -> Result<()> {
     const K: &str = "unitStats";
     let (pre, y) = (pre.view()?, y.view()?);
@@ -29,7 +32,8 @@ pub fn unit_stats(
     )?;
     // SAFETY: acc shares no memory with the inputs (checked above); the call is synchronous.
     let acc = unsafe { acc.view_mut()? };
-    stats::unit_stats(pre, y, units as usize, inner as usize, acc);
+    let (lo, hi) = (lo as f32, hi as f32);
+    stats::unit_stats(pre, y, units as usize, inner as usize, acc, lo, hi);
     Ok(())
 }
 
@@ -37,10 +41,10 @@ pub fn unit_stats(
 /// `seed`) into `hist` (`histogramBins()` float64 counts).
 #[napi(catch_unwind)]
 pub fn sampled_histogram(
-    y: Array<f32>,
+    y: Float32Array,
     max_samples: u32,
     seed: u32,
-    mut hist: Array<f64>,
+    mut hist: Float64Array,
 ) -> Result<()> {
     const K: &str = "sampledHistogram";
     let y = y.view()?;
