@@ -15,6 +15,7 @@ const suites = {
   diag: () => import('./suites/diag.js'),
   linear: () => import('./suites/linear.js'),
   conv: () => import('./suites/conv.js'),
+  resnet: () => import('./suites/resnet.js'),
 };
 
 const args = process.argv.slice(2);

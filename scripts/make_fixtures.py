@@ -878,7 +878,7 @@ def models():
     out['formulaProbe'] = {k: [float(v) for v in formula_values(k, [5, 3] if k != 'fc.bias' else [5]).flatten()[:5]] for k in probe}
     out['resnet18'] = model_run(tvm.resnet18(num_classes=10), (2, 3, 64, 64), [3, 7])
     out['resnet34'] = model_run(tvm.resnet34(num_classes=10), (2, 3, 64, 64), [0, 9])
-    out['mobilenetV2'] = model_run(tvm.mobilenet_v2(num_classes=10, dropout=0.0), (2, 3, 64, 64), [5, 1])
+    out['mobilenetV2'] = model_run(tvm.mobilenet_v2(num_classes=10, dropout=0.0), (2, 3, 128, 128), [5, 1])
 
     torch.manual_seed(13)
     small = tvm.mobilenet_v2(num_classes=10, width_mult=0.25)

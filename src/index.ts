@@ -10,3 +10,4 @@ export { setBackend, getBackend, setNumThreads, getNumThreads, simdLevel } from 
 export type { BackendName } from './backend/index.js';
 // The 10,010 MNIST digits bundled with the `mnist` package, for examples and the clinic.
 export * as data from './data/mnist.js';
+export * as models from './models/index.js';
