@@ -340,6 +340,9 @@ describe('models: bad options and inputs', () => {
     expect(() => model.forward(Tensor.zeros([2, 1, 32, 32]))).toThrow(RangeError);
     expect(() => model.forward(Tensor.zeros([2, 1, 32, 32]))).toThrow(/\[2, 1, 32, 32\]/);
     expect(() => model.forward(Tensor.zeros([3, 32, 32]))).toThrow(RangeError);
+    // One 32×32 image reaches layer4 as [1, 512, 1, 1]: one value per channel, which training-mode
+    // BatchNorm refuses, after the earlier BatchNorms have run; their statistics are restored.
+    expect(() => model.train().forward(Tensor.from(formulaValues('input', [1, 3, 32, 32]), [1, 3, 32, 32]))).toThrow(/more than 1 value per channel.*\[1, 512, 1, 1\]/);
     expectSameState(model.stateDict(), before);
   });
 });
