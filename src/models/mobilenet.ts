@@ -38,12 +38,8 @@ function invertedResidual(inC: number, outC: number, stride: number, expandRatio
   conv.append(new Conv2d(hidden, outC, 1, { bias: false }));
   conv.append(new BatchNorm2d(outC));
   const block = new Graph().node('conv', conv, 'input');
-  if (stride === 1 && inC === outC) {
-    block.node('add', new Add(), ['input', 'conv']).output('add');
-  } else {
-    block.output('conv');
-  }
-  return block;
+  if (stride === 1 && inC === outC) return block.node('add', new Add(), ['input', 'conv']).output('add');
+  return block.output('conv');
 }
 
 /** Expansion t, output channels c, repeats n, first stride s of each stage, as torchvision. */

@@ -30,8 +30,7 @@ function basicBlock(inPlanes: number, planes: number, stride: number): Graph {
     block.node('downsample', new Sequential(new Conv2d(inPlanes, planes, 1, { stride, bias: false }), new BatchNorm2d(planes)), 'input');
     shortcut = 'downsample';
   }
-  block.node('add', new Add(), ['bn2', shortcut]).node('relu2', new ReLU(), 'add').output('relu2');
-  return block;
+  return block.node('add', new Add(), ['bn2', shortcut]).node('relu2', new ReLU(), 'add').output('relu2');
 }
 
 /** torchvision's ResNet with BasicBlocks, `blocks[i]` of them in stage i + 1. */
