@@ -9,15 +9,14 @@
 //
 // Tolerances. Float32 sums in another order differ by ~1e-6 relative per layer; through 18 to
 // 34 layers of convolutions and batch normalisations over batches of 2 (whose small variances
-// amplify the differences) forward and back, the measured worst case is given by each
-// tolerance's comment. A ReLU whose pre-activation is within rounding of 0 can take the other
-// branch, which moves a few gradient entries, not a sum or a norm: the sampled entries are
-// compared against the tensor's RMS. A wrong index, stride, padding, width or order is off by
-// 1e-2 or more.
+// amplify the differences) forward and back, they grow to the errors measured at `tolerance`.
+// A ReLU whose pre-activation is within rounding of 0 can take the other branch, which moves a
+// few gradient entries more than a sum or a norm: the sampled entries are compared against the
+// tensor's RMS. A wrong index, stride, padding, width or order is off by 1e-2 or more.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import * as lib from '../src/index.js';
+import * as src from '../src/index.js';
 import { Tensor, diag, io, models, nn } from '../src/index.js';
 import * as dist from '../dist/index.js';
 import { backends, describeEachBackend } from './helpers/backends.js';
@@ -125,6 +124,7 @@ function expectSummary(actual: Float32Array, want: Summary, what: string, rtol: 
   const err = summaryError(actual, want, floor);
   expect(err, `${what}: relative error (sum, norm, entries ${want.at.join(', ')})`).toBeLessThanOrEqual(rtol);
 }
+
 /**
  * Per run, the relative tolerances of the logits and of the gradient and buffer summaries: about
  * 20 times the largest error measured on either backend (resnet18: logits 4e-6, summaries 6e-5;
@@ -143,9 +143,8 @@ const tolerance = {
 /** Norms below this are float32 noise around an analytic 0 (see summaryError). */
 const floorOf = (run: Run) => 1e-4 * Math.max(...Object.values(run.grads).map((g) => g.norm));
 
-
 /** The package under test: the sources, or the compiled dist/ that nn.ModelWorker runs. */
-type Lib = typeof import('../src/index.js');
+type Lib = typeof src;
 const distLib = dist as unknown as Lib;
 
 /** How a test runs the model's passes: directly, or through a worker. */
@@ -236,8 +235,8 @@ describeEachBackend('models against torchvision', (backend) => {
   // ResNet-34 repeats ResNet-18's blocks: on the (slow) js backend, ResNet-18 covers them.
   for (const name of backend === 'js' ? (['resnet18', 'mobilenetV2'] as const) : (['resnet18', 'mobilenetV2', 'resnet34'] as const)) {
     it(`${name}: eval logits, then training logits, loss, input and parameter gradients, running statistics`, async () => {
-      const model = builders[name](lib);
-      await expectTorchvisionRun(lib, model, model, fixture[name], tolerance[name]);
+      const model = builders[name](src);
+      await expectTorchvisionRun(src, model, model, fixture[name], tolerance[name]);
     });
   }
 
@@ -316,6 +315,14 @@ describe('models: names a monitor report shows', () => {
     expect(monitor.report().map((r) => r.layer)).toEqual(['features.0.2', ...blocks, 'features.18.2']);
     expect(new Set(monitor.report().map((r) => r.kind))).toEqual(new Set(['ReLU6']));
     monitor.detach();
+  });
+});
+
+describe('models: the classifier', () => {
+  it("mobilenetV2 puts its dropout before the classifier's linear layer, as torchvision", () => {
+    const model = models.mobilenetV2({ numClasses: 7, widthMult: 0.25, dropout: 0.3 });
+    const classifier = (model.toConfig() as nn.GraphConfig).nodes.find((n) => n.name === 'classifier')!.module;
+    expect(classifier).toEqual({ type: 'Sequential', layers: [{ type: 'Dropout', p: 0.3 }, expect.objectContaining({ type: 'Linear', inFeatures: 1280, outFeatures: 7 })] });
   });
 });
 
