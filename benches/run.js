@@ -16,6 +16,7 @@ const suites = {
   linear: () => import('./suites/linear.js'),
   conv: () => import('./suites/conv.js'),
   speed: () => import('./suites/speed.js'),
+  resnet: () => import('./suites/resnet.js'),
 };
 
 const args = process.argv.slice(2);
