@@ -16,6 +16,8 @@ const suites = {
   linear: () => import('./suites/linear.js'),
   conv: () => import('./suites/conv.js'),
   analysis: () => import('./suites/analysis.js'),
+  speed: () => import('./suites/speed.js'),
+  resnet: () => import('./suites/resnet.js'),
 };
 
 const args = process.argv.slice(2);

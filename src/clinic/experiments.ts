@@ -3,7 +3,7 @@
 // beyond the spread over seeds.
 import * as init from '../init/index.js';
 import { Rng } from '../init/rng.js';
-import { LeakyReLU, PReLU, ReLU } from '../nn/activation.js';
+import { ELU, GELU, LeakyReLU, PReLU, ReLU, SELU, SiLU } from '../nn/activation.js';
 import { Conv2d } from '../nn/conv.js';
 import { Flatten } from '../nn/flatten.js';
 import { Graph } from '../nn/graph.js';
@@ -200,6 +200,10 @@ const ACTIVATIONS: { name: string; act: Act }[] = [
   { name: 'ReLU', act: relu },
   { name: 'LeakyReLU(0.01)', act: () => new LeakyReLU() },
   { name: 'PReLU', act: () => new PReLU() },
+  { name: 'ELU', act: () => new ELU() },
+  { name: 'SELU', act: () => new SELU() },
+  { name: 'GELU', act: () => new GELU() },
+  { name: 'SiLU', act: () => new SiLU() },
 ];
 
 /** The clinic's experiments, in the order they print. */
@@ -272,10 +276,12 @@ export const experiments: Experiment[] = [
       const zeros = (run: SeededRun) => per(run, (r) => (r.health.length ? r.health.reduce((a, h) => a + h.zeroFraction, 0) / r.health.length : NaN));
       const nearly = (run: SeededRun) => per(run, (r) => deadShare(r).nearly);
       const [plain, leaky] = runs as [SeededRun, SeededRun];
-      const list = (f: (run: SeededRun) => number[]) => runs.map((r) => `${r.name} ${pm(f(r))}`).join(', ');
+      const list = (f: (run: SeededRun) => number[], of: readonly SeededRun[] = runs) => of.map((r) => `${r.name} ${pm(f(r))}`).join(', ');
+      // The dead rule (pre-activation <= 0 everywhere) is the ReLU family's; the smooth ones have none.
+      const reluFamily = runs.filter((r) => /ReLU/.test(r.name));
       const diverged = runs.filter((r) => r.perSeed.some((x) => x.diverged)).map(runName);
       const stillNegative = mean(dead(leaky)) + mean(nearly(leaky)) >= 0.5 * (mean(dead(plain)) + mean(nearly(plain)));
-      const verdict = `Exact zeros in the activations: ${list(zeros)}. Units negative on every test image ("dead" by the pre-activation rule): ${list(dead)}; of the rest, nearly dead (max |output| < 0.01): ${list(nearly)}. ${mean(zeros(leaky)) < mean(zeros(plain)) ? 'Leaky slopes remove the exact zeros' : 'Leaky slopes did not remove the exact zeros here'}${stillNegative ? ', but the units stay negative: their outputs are merely small, which is what practitioners see.' : ' and the units came back to life.'}${diverged.length > 0 ? ` ${diverged.join(', ')}: the loss or a gradient became non-finite at this lr.` : ''} Accuracy: ${list(acc)}.`;
+      const verdict = `Exact zeros in the activations: ${list(zeros)}. Units negative on every test image ("dead" by the pre-activation rule, ReLU family only): ${list(dead, reluFamily)}; of the rest, nearly dead (max |output| < 0.01): ${list(nearly)}. ${mean(zeros(leaky)) < mean(zeros(plain)) ? 'Leaky slopes remove the exact zeros' : 'Leaky slopes did not remove the exact zeros here'}${stillNegative ? ', but the units stay negative: their outputs are merely small, which is what practitioners see.' : ' and the units came back to life.'}${diverged.length > 0 ? ` ${diverged.join(', ')}: the loss or a gradient became non-finite at this lr.` : ''} Accuracy: ${list(acc)}.`;
       return result(runs, `at lr ${BAD_LR} LeakyReLU reaches a higher test accuracy than ReLU`, holdsGreater(acc(leaky), acc(plain)), verdict);
     },
   },
