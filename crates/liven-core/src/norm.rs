@@ -471,9 +471,15 @@ pub fn batch_norm_backward(
             dbias[c] += s[c] as f32;
         }
         let pqr = [&pqr[0][..], &pqr[1][..], &pqr[2][..]];
+        let zeros = vec![0.0f32; channels];
         each_row(dx, channels, |n, out| {
             let r = n * channels..(n + 1) * channels;
-            row_grad_run(isa, &x[r.clone()], &dy[r], out, mean, pqr)
+            if training {
+                row_grad_run(isa, &x[r.clone()], &dy[r], out, mean, pqr)
+            } else {
+                // dy · p alone: (x - mean) · 0 would make an infinite x's gradient NaN.
+                row_affine_run(isa, &dy[r], out, &zeros, pqr[0], &zeros)
+            }
         });
         return;
     }
@@ -492,7 +498,12 @@ pub fn batch_norm_backward(
                 let r0 = at(n).start;
                 fill_blocks(out, stream, |o, out| {
                     let r1 = r0 + o..r0 + o + out.len();
-                    grad_run(isa, &x[r1.clone()], &dy[r1], out, mean[c], p, q_, r);
+                    if training {
+                        grad_run(isa, &x[r1.clone()], &dy[r1], out, mean[c], p, q_, r);
+                    } else {
+                        // dy · p alone, as above.
+                        affine_run(isa, &dy[r1], out, 0.0, p, 0.0);
+                    }
                 });
             }
             (s, q * invstd(var[c], eps) as f64)
@@ -1386,6 +1397,35 @@ mod tests {
         for isa in supported() {
             assert_eq!(with_isa(isa, run), reference, "{isa}");
         }
+    }
+
+    #[test]
+    fn batch_norm_eval_gradient_is_finite_for_infinite_and_nan_inputs() {
+        // PyTorch's eval backward is dy · w / sqrt(var + eps) whatever x is: a term
+        // (x - mean) · 0 would make it NaN at an infinite or NaN x. Both layouts: [N, C] and
+        // [N, C, L].
+        at_every_level(|| {
+            for (outer, channels, inner) in [(4, 3, 1), (2, 3, 5)] {
+                let len = outer * channels * inner;
+                let mut x = sample(len, 7, 0.0);
+                x[0] = f32::INFINITY;
+                x[len / 2] = f32::NAN;
+                x[len - 1] = f32::NEG_INFINITY;
+                let dy = sample(len, 8, 0.0);
+                let (w, mean, var) = (vec![0.5, 1.0, 2.0], vec![0.1; 3], vec![1.0; 3]);
+                let mut dx = vec![0.0; len];
+                let (mut dw, mut db) = (vec![0.0; 3], vec![0.0; 3]);
+                batch_norm_backward(
+                    &x, &dy, &w, &mean, &var, &mut dx, &mut dw, &mut db, inner, 0.0, false,
+                );
+                for (i, (&got, &g)) in dx.iter().zip(&dy).enumerate() {
+                    let want = g * w[(i / inner) % channels];
+                    assert_eq!(got, want, "dx[{i}] {outer}×{channels}×{inner}");
+                }
+                // The weight's gradient sums dy · x̂: NaN where the channel has a NaN.
+                assert!(dw.iter().any(|v| v.is_nan()) && db.iter().all(|v| v.is_finite()));
+            }
+        });
     }
 
     #[test]
