@@ -457,6 +457,35 @@ mod tests {
     }
 
     #[test]
+    fn prelu_weight_gradient_is_nan_where_a_channel_has_a_nan_input() {
+        // PyTorch sums x · dy over x <= 0 "or NaN" (x > 0 fails): a NaN input makes its
+        // channel's slope gradient NaN and leaves the others finite. The NaN sits in the
+        // vectorised body (index 3) or in the tail (index 40 of 41) of channel 1's run.
+        let (channels, inner) = (3, 41);
+        at_every_level(|| {
+            for at in [3, 40] {
+                let mut x: Vec<f32> = sample(2 * channels * inner, 9)
+                    .into_iter()
+                    .map(|v| if v.is_nan() { -1.0 } else { v })
+                    .collect();
+                x[inner + at] = f32::NAN;
+                let dy = vec![0.5; x.len()];
+                let w = [0.1, 0.2, 0.3];
+                let mut dx = vec![0.0; x.len()];
+                let mut dw = vec![0.0; channels];
+                prelu_backward(&x, &w, &dy, &mut dx, &mut dw, inner);
+                let nan: Vec<bool> = dw.iter().map(|v| v.is_nan()).collect();
+                assert_eq!(nan, [false, true, false], "at {at}, {}", simd::active());
+                assert_eq!(
+                    dx[inner + at],
+                    0.5 * 0.2,
+                    "the NaN's input gradient uses the slope"
+                );
+            }
+        });
+    }
+
+    #[test]
     #[should_panic(expected = "not a whole number")]
     fn prelu_rejects_a_layout_that_does_not_divide() {
         let mut y = vec![0.0; 10];
