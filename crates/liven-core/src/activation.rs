@@ -486,6 +486,55 @@ mod tests {
     }
 
     #[test]
+    fn copy_copies_every_element() {
+        for len in LENS {
+            let x = sample(len, 10);
+            let mut y = vec![7.0; len];
+            copy(&x, &mut y);
+            assert!(same(&y, &x), "copy, {len} elements");
+        }
+    }
+
+    #[test]
+    fn prelu_check_accepts_exactly_the_layouts_that_divide() {
+        // One slope covers any input, whatever `inner` says; an empty input fits any layout.
+        assert_eq!(prelu_check(10, 1, 3), Ok(()));
+        assert_eq!(prelu_check(10, 1, 0), Ok(()));
+        assert_eq!(prelu_check(0, 3, 0), Ok(()));
+        assert_eq!(prelu_check(12, 3, 2), Ok(()));
+        assert_eq!(prelu_check(12, 3, 4), Ok(()));
+        assert!(prelu_check(10, 0, 1).unwrap_err().contains("empty"));
+        // 3 and 9 elements are whole multiples of 3 / 2 = 1 or 3 + 2 = 5 rounded, not of 3·2.
+        for (len, channels, inner) in [(10, 3, 0), (3, 3, 2), (9, 3, 2), (5, 3, 2), (13, 3, 2)] {
+            let e = prelu_check(len, channels, inner).unwrap_err();
+            assert!(
+                e.contains("not a whole number"),
+                "{len}, {channels}, {inner}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn prelu_with_one_slope_ignores_inner() {
+        let x: Vec<f32> = sample(37, 11)
+            .into_iter()
+            .map(|v| if v.is_nan() { -1.0 } else { v })
+            .collect();
+        let mut y = vec![0.0; 37];
+        let (mut dx, mut dw) = (vec![0.0; 37], [0.0]);
+        prelu_forward(&x, &[0.3], &mut y, 5);
+        prelu_backward(&x, &[0.3], &[1.0; 37], &mut dx, &mut dw, 0);
+        let (want_y, want_dx, want_dw) = prelu_reference(&x, &[0.3], &[1.0; 37], 1);
+        assert!(same(&y, &want_y) && same(&dx, &want_dx));
+        assert!(
+            (dw[0] as f64 - want_dw[0]).abs() < 1e-5,
+            "{} vs {}",
+            dw[0],
+            want_dw[0]
+        );
+    }
+
+    #[test]
     #[should_panic(expected = "not a whole number")]
     fn prelu_rejects_a_layout_that_does_not_divide() {
         let mut y = vec![0.0; 10];
