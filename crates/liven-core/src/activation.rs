@@ -287,7 +287,8 @@ mod tests {
         at_every_level(|| {
             for len in LENS {
                 let x = sample(len, 1);
-                let dy = sample(len, 2);
+                // Shifted by 3, so that the zeros and NaN of x meet non-zero gradients.
+                let dy = sample(len + 3, 2)[3..].to_vec();
                 let mut y = vec![7.0; len];
                 let mut dx = vec![7.0; len];
                 relu_forward(&x, &mut y);
@@ -328,12 +329,25 @@ mod tests {
     }
 
     #[test]
+    fn leaky_relu_uses_the_slope_at_zero_and_for_nan() {
+        let x = [0.0, -0.0, f32::NAN, f32::NEG_INFINITY, f32::INFINITY, 2.0];
+        let mut dx = [9.0; 6];
+        leaky_relu_backward(&x, &[1.0; 6], &mut dx, 0.25);
+        assert_eq!(dx, [0.25, 0.25, 0.25, 0.25, 1.0, 1.0]);
+        let mut y = [9.0; 6];
+        leaky_relu_forward(&x, &mut y, 0.0);
+        // -inf · 0 is NaN, as in PyTorch.
+        assert!(y[2].is_nan() && y[3].is_nan());
+        assert_eq!([y[0], y[4], y[5]], [0.0, f32::INFINITY, 2.0]);
+    }
+
+    #[test]
     fn leaky_relu_matches_the_definition() {
         let slope = 0.2;
         at_every_level(|| {
             for len in LENS {
                 let x = sample(len, 3);
-                let dy = sample(len, 4);
+                let dy = sample(len + 3, 4)[3..].to_vec();
                 let mut y = vec![7.0; len];
                 let mut dx = vec![7.0; len];
                 leaky_relu_forward(&x, &mut y, slope);
