@@ -406,9 +406,15 @@ mod tests {
 
     #[test]
     fn prelu_matches_the_definition_per_channel_and_shared() {
-        // (outer, channels, inner): shared slope, [N, C], [N, C, H, W], and one big enough to
-        // split across threads with chunks that start mid-plane.
-        let layouts = [(1, 1, 1000), (7, 5, 1), (3, 4, 9), (2, 3, GRAIN + 13)];
+        // (outer, channels, inner): shared slope, [N, C], [N, C, H, W], one big enough to split
+        // across threads with chunks that start mid-plane, and one written in streamed blocks.
+        let layouts = [
+            (1, 1, 1000),
+            (7, 5, 1),
+            (3, 4, 9),
+            (2, 3, GRAIN + 13),
+            (1, 3, crate::stream::STREAM_MIN_BYTES / 12 + 5),
+        ];
         at_every_level(|| {
             for (outer, channels, inner) in layouts {
                 let len = outer * channels * inner;
