@@ -1400,6 +1400,40 @@ mod tests {
     }
 
     #[test]
+    fn an_infinite_input_makes_its_group_nan_and_leaves_the_others() {
+        // As PyTorch: the variance of a group holding ±inf is NaN (inf - inf), never clamped
+        // to 0, which would normalise the group's finite values to ±inf.
+        at_every_level(|| {
+            for inner in [1, 5] {
+                let (outer, channels) = (4, 3);
+                let len = outer * channels * inner;
+                let mut x = sample(len, 12, 0.0);
+                x[inner] = f32::INFINITY; // channel 1 of sample 0
+                let (w, b) = (vec![1.0; channels], vec![0.0; channels]);
+                let (mut y, mut mean, mut var) = (vec![0.0; len], vec![0.0; 3], vec![0.0; 3]);
+                batch_norm_forward_train(&x, &w, &b, &mut y, &mut mean, &mut var, inner, 1e-5);
+                assert!(var[1].is_nan() && var[0].is_finite() && var[2].is_finite());
+                for (i, v) in y.iter().enumerate() {
+                    assert_eq!(
+                        v.is_nan(),
+                        (i / inner) % channels == 1,
+                        "bn y[{i}], inner {inner}"
+                    );
+                }
+                // LayerNorm over rows of `channels · inner`: the first row only.
+                let d = channels * inner;
+                let (w, b) = (vec![1.0; d], vec![0.0; d]);
+                let (mut mean, mut var) = (vec![0.0; outer], vec![0.0; outer]);
+                layer_norm_forward(&x, &w, &b, &mut y, &mut mean, &mut var, 1e-5);
+                assert!(var[0].is_nan() && var[1..].iter().all(|v| v.is_finite()));
+                for (i, v) in y.iter().enumerate() {
+                    assert_eq!(v.is_nan(), i < d, "ln y[{i}], inner {inner}");
+                }
+            }
+        });
+    }
+
+    #[test]
     fn batch_norm_eval_gradient_is_finite_for_infinite_and_nan_inputs() {
         // PyTorch's eval backward is dy · w / sqrt(var + eps) whatever x is: a term
         // (x - mean) · 0 would make it NaN at an infinite or NaN x. Both layouts: [N, C] and
