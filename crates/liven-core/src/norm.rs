@@ -1434,6 +1434,26 @@ mod tests {
     }
 
     #[test]
+    fn l2_norm_of_a_vector_with_a_nan_is_nan_throughout() {
+        // PyTorch's clamp_min keeps a NaN norm (f32::max would replace it by eps and leave the
+        // vector's other elements finite). [outer 2, d 3, inner 1 or 4]: vector 0 holds the NaN.
+        at_every_level(|| {
+            for inner in [1, 4] {
+                let len = 2 * 3 * inner;
+                let mut x = sample(len, 13, 0.0);
+                x[inner] = f32::NAN; // element 1 of the first vector along d
+                let mut y = vec![0.0; len];
+                let mut norm = vec![0.0; 2 * inner];
+                l2_norm_forward(&x, &[1.0; 3], &mut y, &mut norm, inner, 1e-12);
+                for (i, v) in y.iter().enumerate() {
+                    let first_vector = i < 3 * inner && i % inner == 0;
+                    assert_eq!(v.is_nan(), first_vector, "y[{i}], inner {inner}");
+                }
+            }
+        });
+    }
+
+    #[test]
     fn batch_norm_eval_gradient_is_finite_for_infinite_and_nan_inputs() {
         // PyTorch's eval backward is dy · w / sqrt(var + eps) whatever x is: a term
         // (x - mean) · 0 would make it NaN at an infinite or NaN x. Both layouts: [N, C] and
