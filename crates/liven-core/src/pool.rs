@@ -1155,6 +1155,10 @@ mod tests {
                     max_pool2d_forward(&x, &mut y, &mut idx, planes, g);
                     assert!(same(&y, &want_y), "{isa} {g:?}");
                     assert_eq!(idx, want_i, "{isa} {g:?}");
+                    // The window loops for geometries the layout does not fit, likewise.
+                    max_pool_direct(&x, &mut y, &mut idx, &g);
+                    assert!(same(&y, &want_y), "direct {g:?}");
+                    assert_eq!(idx, want_i, "direct {g:?}");
                 }
             });
         }
