@@ -79,7 +79,7 @@ class Acts(nn.Module):
         self.fc = nn.Linear(8, 4)
 
     def forward(self, x):
-        x = self.conv(x) * 3  # wide pre-activations, so that some units saturate
+        x = self.conv(x)
         outs = [act(x) for act in self.acts]
         s = outs[0]
         for o in outs[1:]:
@@ -200,6 +200,8 @@ def main():
         record(f'toy_opset{opset}', toy, x, opset, expected, training=True)
 
     acts = Acts()
+    with torch.no_grad():
+        acts.conv.weight.mul_(3)  # wide pre-activations, so that some units saturate
     record('acts_opset17', acts, torch.randn(4, 3, 8, 8, generator=gen), 17, expected)
 
     batch = torch.randn(2, 3, 64, 64, generator=gen)
