@@ -10,3 +10,5 @@ export { Softmax, LogSoftmax } from './softmax.js';
 export { Loss, CrossEntropyLoss, MSELoss, type Reduction } from './loss.js';
 export { Linear } from './linear.js';
 export { Conv2d } from './conv.js';
+export { Reshape } from './reshape.js';
+export { ConstantPad2d } from './pad.js';
