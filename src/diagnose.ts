@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { ActivationMonitor, type LayerReport } from './diag/monitor.js';
 import { renderReport } from './diag/report.js';
 import { loadSafetensors } from './io/safetensors.js';
-import { moduleFromConfig } from './nn/config.js';
+import { moduleFromConfig } from './nn/index.js';
 import type { Module, ModuleConfig } from './nn/module.js';
 import { Sequential } from './nn/sequential.js';
 import { Tensor } from './tensor.js';

@@ -4,8 +4,9 @@ import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { setBackend, type BackendName } from '../backend/index.js';
 import { Tensor } from '../tensor.js';
-import { moduleFromConfig, registerModuleType } from './config.js';
-import { Module, type ModuleConfig } from './module.js';
+import { moduleFromConfig, registerLayers } from './config.js';
+import './index.js'; // registers liven's layers as config types
+import type { Module, ModuleConfig } from './module.js';
 
 interface Wire {
   shape: number[];
@@ -33,14 +34,7 @@ async function handle(msg: Record<string, unknown>): Promise<{ value: unknown; t
   if (msg.op === 'init') {
     lowerPriority(msg.priority as number);
     try {
-      for (const url of msg.modules as string[]) {
-        const exports = (await import(url)) as Record<string, unknown>;
-        for (const [name, value] of Object.entries(exports)) {
-          if (typeof value === 'function' && value.prototype instanceof Module && Object.hasOwn(value, 'fromConfig')) {
-            registerModuleType(value as Parameters<typeof registerModuleType>[0], name);
-          }
-        }
-      }
+      for (const url of msg.modules as string[]) registerLayers((await import(url)) as Record<string, unknown>);
       model = moduleFromConfig(msg.config as ModuleConfig);
     } catch (e) {
       initError = e as Error;

@@ -33,8 +33,26 @@ export function configOptions(config: unknown, type: string, allowed: readonly s
   return options;
 }
 
-/** Called after every successful forward of the module it is registered on. */
-export type ForwardHook = (module: Module, input: Tensor, output: Tensor) => void;
+/**
+ * Called after every successful forward of the module it is registered on, with the input (the
+ * inputs, as an array, for a module of several inputs such as `nn.Add` or a graph) and the output.
+ */
+export type ForwardHook<I = Tensor, O = Tensor> = (module: AnyModule, input: I, output: O) => void;
+
+/** The input a forward hook sees: the one Tensor of a single-input module, else the array of inputs. */
+export type HookInput<In extends Tensor[]> = 0 extends 1 & In ? any : In extends [Tensor] ? Tensor : Tensor[]; // `any` stays `any` (an AnyModule's hook)
+
+/**
+ * Any module, whatever its inputs and outputs: what a graph's node or a container's child may be.
+ * `Module` alone means the common case of one input, one output.
+ */
+export type AnyModule = Module<any, any, any>;
+
+/**
+ * How many inputs `m.forward` takes: a number, or `null` for one or more. Set inside the class
+ * (it reads a protected method) for the containers, which check a node's inputs when it is added.
+ */
+export let inputArity: (m: AnyModule) => number | null;
 
 /**
  * The base of every layer: explicit `forward` / `backward` (no autograd), parameters and
@@ -42,49 +60,89 @@ export type ForwardHook = (module: Module, input: Tensor, output: Tensor) => voi
  * `forwardImpl` and `backwardImpl`; the base checks the arguments first, remembers the input
  * for backward and runs the hooks. Children registered with `registerModule` are reached by
  * `namedParameters`, `namedBuffers`, `train`, `eval` and `zeroGrad`.
+ *
+ * The type parameters are for modules other than one-in, one-out (the defaults): `In` is the
+ * tuple of forward's arguments, `Out` what forward returns (a Tensor, or Tensor[] for a graph
+ * with several outputs, which backward then takes), `GradIn` what backward returns (Tensor[]
+ * for several inputs). A module of several inputs overrides `inputArity`.
  */
-export abstract class Module {
+export abstract class Module<In extends Tensor[] = [x: Tensor], Out extends Tensor | Tensor[] = Tensor, GradIn extends Tensor | Tensor[] = Tensor> {
   #training = true;
   readonly #parameters = new Map<string, Parameter>();
   readonly #buffers = new Map<string, Tensor>();
-  readonly #children = new Map<string, Module>();
-  readonly #forwardHooks = new Set<ForwardHook>();
-  /** The input of the last forward and the shape of its output, for backward. */
-  #last: { input: Tensor; outputShape: readonly number[] } | null = null;
+  readonly #children = new Map<string, AnyModule>();
+  readonly #forwardHooks = new Set<ForwardHook<any, any>>();
+  /** The inputs of the last forward and the shape of its output(s), for backward. */
+  #last: { inputs: Tensor[]; outputShapes: readonly (readonly number[])[]; several: boolean } | null = null;
 
-  /** Computes the output; `x` has been checked to be a usable Tensor. */
-  protected abstract forwardImpl(x: Tensor): Tensor;
+  static {
+    inputArity = (m) => m.inputArity();
+  }
+
+  /** Computes the output; the inputs have been checked to be usable Tensors, as many as `inputArity` says. */
+  protected abstract forwardImpl(...xs: In): Out;
   /**
-   * The gradient w.r.t. `input` (the last forward's), adding into each parameter's `.grad`;
-   * `gradOutput` has been checked to have the last output's shape.
+   * The gradient w.r.t. the input(s) of the last forward, adding into each parameter's `.grad`;
+   * `gradOutput` has been checked to have the last output's shape (each of them, for several).
    */
-  protected abstract backwardImpl(gradOutput: Tensor, input: Tensor): Tensor;
+  protected abstract backwardImpl(gradOutput: Out, ...inputs: In): GradIn;
   /** The constructor's arguments by their API.md names, for `toConfig`. */
   abstract toConfig(): ModuleConfig;
 
+  /** How many tensors forward takes: 1 unless a subclass says otherwise (`null`: one or more). */
+  protected inputArity(): number | null {
+    return 1;
+  }
+
+  /** How an input is called in error messages ('input', or 'input 1' among several). */
+  protected inputLabel(index: number): string {
+    return this.inputArity() === 1 ? 'input' : `input ${index}`;
+  }
+
   /** Computes the output and remembers what backward needs. */
-  forward(x: Tensor): Tensor {
-    const input = checkTensor(x, `${this.kind}.forward: input`);
-    const output = this.forwardImpl(input);
-    this.#last = { input, outputShape: output.shape };
-    for (const hook of this.#forwardHooks) hook(this, input, output);
+  forward(...xs: In): Out {
+    const arity = this.inputArity();
+    if (arity === null ? xs.length === 0 : xs.length !== arity) {
+      const want = arity === null ? 'one or more inputs' : arity === 1 ? '1 input' : `${arity} inputs`;
+      throw new TypeError(`${this.kind}.forward takes ${want}, got ${xs.length}`);
+    }
+    const inputs = xs.map((x, i) => checkTensor(x, `${this.kind}.forward: ${this.inputLabel(i)}`));
+    const output = this.forwardImpl(...(inputs as In));
+    const several = Array.isArray(output);
+    this.#last = { inputs, outputShapes: several ? output.map((t) => t.shape) : [output.shape], several };
+    const hookInput = (arity === 1 ? inputs[0] : inputs) as HookInput<In>;
+    for (const hook of this.#forwardHooks) hook(this, hookInput, output);
     return output;
   }
 
   /**
-   * The gradient w.r.t. the last forward's input; adds into each parameter's `.grad`. An Error
+   * The gradient w.r.t. the last forward's input(s); adds into each parameter's `.grad`. An Error
    * before any forward, a RangeError for a gradient whose shape is not the last output's.
+   * A module with several outputs takes their gradients as an array, in the same order.
    */
-  backward(gradOutput: Tensor): Tensor {
-    if (this.#last === null) {
+  backward(gradOutput: Out): GradIn {
+    const last = this.#last;
+    if (last === null) {
       throw new Error(`${this.kind}.backward called before forward: there is no input to differentiate at`);
     }
-    const g = checkTensor(gradOutput, `${this.kind}.backward: gradOutput`);
-    if (!sameShape(g.shape, this.#last.outputShape)) {
-      throw new RangeError(`${this.kind}.backward: gradOutput has shape ${formatShape(g.shape)}, but the last forward's output has shape ${formatShape(this.#last.outputShape)}`);
+    let grads: Tensor[];
+    if (last.several) {
+      if (!Array.isArray(gradOutput) || gradOutput.length !== last.outputShapes.length) {
+        throw new TypeError(`${this.kind}.backward: gradOutput must be an array of ${last.outputShapes.length} Tensors, one per output, got ${Array.isArray(gradOutput) ? `${gradOutput.length}` : typeof gradOutput}`);
+      }
+      grads = gradOutput.map((g, i) => checkTensor(g, `${this.kind}.backward: gradOutput ${i}`));
+    } else {
+      grads = [checkTensor(gradOutput, `${this.kind}.backward: gradOutput`)];
     }
-    this.#last.input.checkUsable(`${this.kind}.backward: the saved input`);
-    return this.backwardImpl(g, this.#last.input);
+    grads.forEach((g, i) => {
+      if (!sameShape(g.shape, last.outputShapes[i]!)) {
+        const which = last.several ? `gradOutput ${i}` : 'gradOutput';
+        const output = last.several ? `output ${i}` : 'output';
+        throw new RangeError(`${this.kind}.backward: ${which} has shape ${formatShape(g.shape)}, but the last forward's ${output} has shape ${formatShape(last.outputShapes[i]!)}`);
+      }
+    });
+    last.inputs.forEach((x, i) => x.checkUsable(`${this.kind}.backward: the saved ${this.inputLabel(i)}`));
+    return this.backwardImpl((last.several ? grads : grads[0]) as Out, ...(last.inputs as In));
   }
 
   get training(): boolean {
@@ -107,25 +165,25 @@ export abstract class Module {
     return t;
   }
 
-  protected registerModule<M extends Module>(name: string, m: M): M {
+  protected registerModule<M extends AnyModule>(name: string, m: M): M {
     this.#children.set(name, m);
     return m;
   }
 
   /** Runs `hook` after every forward of this module until the returned `remove` is called. */
-  registerForwardHook(hook: ForwardHook): { remove(): void } {
+  registerForwardHook(hook: ForwardHook<HookInput<In>, Out>): { remove(): void } {
     this.#forwardHooks.add(hook);
     return { remove: () => void this.#forwardHooks.delete(hook) };
   }
 
   /** Direct children, by name. */
-  namedChildren(): [string, Module][] {
+  namedChildren(): [string, AnyModule][] {
     return [...this.#children];
   }
 
   /** This module and every module below it, depth first, with their dotted paths ('' for this one). */
-  namedModules(prefix = ''): [string, Module][] {
-    const out: [string, Module][] = [[prefix, this]];
+  namedModules(prefix = ''): [string, AnyModule][] {
+    const out: [string, AnyModule][] = [[prefix, this]];
     for (const [name, child] of this.#children) out.push(...child.namedModules(prefix ? `${prefix}.${name}` : name));
     return out;
   }
@@ -143,7 +201,7 @@ export abstract class Module {
     return this.#collect((m) => [...m.#buffers]);
   }
 
-  #collect<T>(own: (m: Module) => [string, T][]): [string, T][] {
+  #collect<T>(own: (m: AnyModule) => [string, T][]): [string, T][] {
     const out = own(this);
     for (const [name, child] of this.#children) {
       for (const [sub, v] of child.#collect(own)) out.push([`${name}.${sub}`, v]);

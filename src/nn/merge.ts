@@ -1,0 +1,123 @@
+// Modules of several inputs, the joins of a graph: a residual sum and a concatenation.
+import { checkOptions, formatShape } from '../check.js';
+import { Tensor, sameShape } from '../tensor.js';
+import { Module, configOptions, type ModuleConfig } from './module.js';
+
+/** Adds `source` into `target` elementwise (same length); the sum at a graph's fan-out too. */
+export function addInto(target: Float32Array, source: Float32Array): void {
+  for (let i = 0; i < target.length; i++) target[i]! += source[i]!;
+}
+
+/**
+ * The elementwise sum of one or more tensors of the same shape (a residual connection:
+ * `g.node('sum', new nn.Add(), ['conv2', 'identity'])`). No broadcasting: shapes that differ
+ * are a RangeError naming them. `backward(dy)` returns one gradient per input, each a copy of `dy`.
+ */
+export class Add extends Module<Tensor[], Tensor, Tensor[]> {
+  protected override inputArity(): null {
+    return null;
+  }
+
+  toConfig(): ModuleConfig {
+    return { type: 'Add' };
+  }
+
+  static fromConfig(config: ModuleConfig): Add {
+    configOptions(config, 'Add', []);
+    return new Add();
+  }
+
+  protected forwardImpl(...xs: Tensor[]): Tensor {
+    const first = xs[0]!;
+    if (xs.some((x) => !sameShape(x.shape, first.shape))) {
+      throw new RangeError(`Add.forward: the inputs must have the same shape, got ${xs.map((x) => formatShape(x.shape)).join(', ')}`);
+    }
+    const y = new Tensor(first.data.slice(), first.shape);
+    for (const x of xs.slice(1)) addInto(y.data, x.data);
+    return y;
+  }
+
+  protected backwardImpl(gradOutput: Tensor, ...inputs: Tensor[]): Tensor[] {
+    return inputs.map(() => new Tensor(gradOutput.data.slice(), gradOutput.shape));
+  }
+}
+
+/**
+ * Concatenates one or more tensors along `dim` (default 1, the channels of `[N, C, H, W]`;
+ * negative counts from the end), as `torch.cat`. The inputs must have the same rank and agree
+ * in every other dimension, else a RangeError names their shapes. `backward(dy)` splits `dy`
+ * back into one gradient per input.
+ */
+export class Cat extends Module<Tensor[], Tensor, Tensor[]> {
+  readonly dim: number;
+
+  constructor(options?: { dim?: number }) {
+    super();
+    const o = checkOptions(options, 'Cat');
+    const dim = o.dim ?? 1;
+    if (typeof dim !== 'number') throw new TypeError(`Cat dim must be a number, got ${typeof dim}`);
+    if (!Number.isInteger(dim)) throw new RangeError(`Cat dim must be an integer, got ${dim}`);
+    this.dim = dim;
+  }
+
+  protected override inputArity(): null {
+    return null;
+  }
+
+  toConfig(): ModuleConfig {
+    return { type: 'Cat', dim: this.dim };
+  }
+
+  static fromConfig(config: ModuleConfig): Cat {
+    return new Cat(configOptions(config, 'Cat', ['dim']));
+  }
+
+  /** The dimension as an index into shapes of `rank`, checked. */
+  #axis(shapes: (readonly number[])[]): number {
+    const rank = shapes[0]!.length;
+    const axis = this.dim < 0 ? this.dim + rank : this.dim;
+    const all = shapes.map(formatShape).join(', ');
+    if (axis < 0 || axis >= rank) throw new RangeError(`Cat.forward: dim ${this.dim} is out of range for inputs of shapes ${all}`);
+    const agree = shapes.every((s) => s.length === rank && s.every((d, i) => i === axis || d === shapes[0]![i]));
+    if (!agree) throw new RangeError(`Cat.forward: the inputs must have the same rank and agree in every dimension but ${this.dim}, got ${all}`);
+    return axis;
+  }
+
+  protected forwardImpl(...xs: Tensor[]): Tensor {
+    const axis = this.#axis(xs.map((x) => x.shape));
+    const shape = [...xs[0]!.shape];
+    shape[axis] = xs.reduce((sum, x) => sum + x.shape[axis]!, 0);
+    const y = Tensor.empty(shape);
+    const { outer, rowOf, row } = blocks(xs.map((x) => x.shape), axis);
+    let offset = 0;
+    xs.forEach((x, j) => {
+      const n = rowOf[j]!;
+      for (let o = 0; o < outer; o++) y.data.set(x.data.subarray(o * n, (o + 1) * n), o * row + offset);
+      offset += n;
+    });
+    return y;
+  }
+
+  protected backwardImpl(gradOutput: Tensor, ...inputs: Tensor[]): Tensor[] {
+    const axis = this.#axis(inputs.map((x) => x.shape));
+    const { outer, rowOf, row } = blocks(inputs.map((x) => x.shape), axis);
+    let offset = 0;
+    return inputs.map((x, j) => {
+      const n = rowOf[j]!;
+      const dx = Tensor.empty(x.shape);
+      for (let o = 0; o < outer; o++) dx.data.set(gradOutput.data.subarray(o * row + offset, o * row + offset + n), o * n);
+      offset += n;
+      return dx;
+    });
+  }
+}
+
+/**
+ * Concatenation as copies of contiguous rows: `outer` rows (the product of the dimensions
+ * before the axis); input j contributes `rowOf[j]` elements to each output row of `row`.
+ */
+function blocks(shapes: (readonly number[])[], axis: number): { outer: number; rowOf: number[]; row: number } {
+  const outer = shapes[0]!.slice(0, axis).reduce((a, b) => a * b, 1);
+  const rowOf = shapes.map((s) => s.slice(axis).reduce((a, b) => a * b, 1));
+  return { outer, rowOf, row: rowOf.reduce((a, b) => a + b, 0) };
+}
