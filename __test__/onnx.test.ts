@@ -1,0 +1,137 @@
+// io.loadOnnx on models torch.onnx.export wrote (scripts/make_onnx_fixtures.py): PyTorch's
+// logits and dead units per activation on both backends, backward and fine-tuning, and one
+// Error that lists every operator liven cannot run.
+import { gunzipSync } from 'node:zlib';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Tensor, diag, io, nn, optim } from '../src/index.js';
+import { describeEachBackend } from './helpers/backends.js';
+import { expectClose, gradcheck, randomTensor } from './helpers/numeric.js';
+import { onnxBytes } from './helpers/onnx.js';
+
+interface Expected {
+  files: string[];
+  opset: number;
+  logits: { shape: number[]; data: number[] };
+  activations: { node: string; op: string; module: string; dead: number[] }[];
+}
+
+const fixtures = fileURLToPath(new URL('./fixtures/onnx/', import.meta.url));
+const expected = JSON.parse(readFileSync(join(fixtures, 'expected.json'), 'utf8')) as Record<string, Expected>;
+const dir = mkdtempSync(join(tmpdir(), 'liven-onnx-models-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// The big models are committed gzipped (weights from few values); external data stays beside.
+beforeAll(() => {
+  for (const f of readdirSync(fixtures)) {
+    if (f.endsWith('.gz')) writeFileSync(join(dir, f.slice(0, -3)), gunzipSync(readFileSync(join(fixtures, f))));
+    else if (f.endsWith('.onnx') || f.endsWith('.safetensors')) copyFileSync(join(fixtures, f), join(dir, f));
+  }
+});
+
+const input = (name: string): Tensor => io.loadSafetensors(join(dir, `${name}.input.safetensors`)).input!;
+/** liven's dead rule covers these; Clip nodes are ReLU6 (mobilenet) or Hardtanh (judged too, as PyTorch's hook saw them). */
+const judged = (a: Expected['activations'][number]) => a.module !== 'Hardtanh';
+
+describeEachBackend('io.loadOnnx: PyTorch parity', () => {
+  for (const [name, want] of Object.entries(expected)) {
+    it(`${name}: logits and dead units per activation equal PyTorch's`, () => {
+      const g = io.loadOnnx(join(dir, `${name}.onnx`));
+      expect(g.training).toBe(false);
+      const monitor = new diag.ActivationMonitor(g);
+      const y = g.forward(input(name));
+      expectClose(y, want.logits, `${name} logits`, { atol: 2e-4, rtol: 2e-4 });
+      const rows = new Map(monitor.report().map((r) => [r.layer, r]));
+      const acts = want.activations.filter(judged).filter((a) => monitor.layers.includes(io.onnxGraphName(a.node)));
+      expect(acts.length).toBeGreaterThan(0);
+      for (const a of acts) {
+        const layer = io.onnxGraphName(a.node);
+        expect(rows.get(layer)!.dead, `${name} ${a.node}`).toBe(a.dead.length);
+        const unit = monitor.unitReport(layer).dead;
+        expect([...unit.keys()].filter((u) => unit[u] === 1), `${name} ${a.node}`).toEqual(a.dead);
+      }
+    });
+  }
+});
+
+describe('io.loadOnnx: the imported graph', () => {
+  it('names nodes by their ONNX names, in the file order, with the weights as parameters and buffers', () => {
+    const g = io.loadOnnx(join(dir, 'toy_opset17.onnx'));
+    const names = g.nodes().map((n) => n.name);
+    expect(names.slice(0, 4)).toEqual(['conv1_Conv', 'bn1_BatchNormalization', 'prelu_PRelu', 'pad_Pad']);
+    expect(g.at('prelu_PRelu')).toBeInstanceOf(nn.PReLU);
+    expect(g.at('leaky_LeakyRelu')).toBeInstanceOf(nn.LeakyReLU);
+    expect(g.at('bn1_BatchNormalization')).toBeInstanceOf(nn.BatchNorm2d);
+    expect(g.at('Reshape')).toBeInstanceOf(nn.Reshape);
+    expect(Object.keys(g.stateDict())).toContain('bn2_BatchNormalization.running_var');
+    expect(io.onnxGraphName('/layer1/layer1.0/relu/Relu')).toBe('layer1_layer1_0_relu_Relu');
+  });
+
+  it('the toy passes gradcheck (input and every parameter) in eval mode', () => {
+    const g = io.loadOnnx(join(dir, 'toy_opset11.onnx'));
+    gradcheck(g, randomTensor([1, 3, 12, 12], 3), { h: 1e-3, atol: 5e-3, rtol: 2e-2 });
+  });
+
+  it('fine-tunes: SGD steps on a fixed batch lower the cross-entropy', () => {
+    const g = io.loadOnnx(join(dir, 'toy_opset17.onnx'));
+    const x = input('toy_opset17');
+    const target = [1, 4, 7, 2];
+    const loss = new nn.CrossEntropyLoss();
+    const opt = new optim.SGD(g.parameters(), { lr: 0.05 });
+    const before = loss.forward(g.forward(x), target);
+    for (let i = 0; i < 5; i++) {
+      opt.zeroGrad();
+      loss.forward(g.forward(x), target);
+      g.backward(loss.backward());
+      opt.step();
+    }
+    expect(loss.forward(g.forward(x), target)).toBeLessThan(before * 0.9);
+  });
+
+  it('loads from bytes when the weights are inline', () => {
+    const g = io.loadOnnx(readFileSync(join(dir, 'toy_opset17.onnx')));
+    expectClose(g.forward(input('toy_opset17')), expected.toy_opset17!.logits, 'toy from bytes', { atol: 2e-4, rtol: 2e-4 });
+  });
+});
+
+describe('io.loadOnnx: what it cannot run', () => {
+  it('every unsupported operator in one Error, with node names', () => {
+    const bytes = onnxBytes({
+      nodes: [
+        { op: 'Relu', name: 'ok', inputs: ['x'], outputs: ['a'] },
+        { op: 'Erf', name: 'erf1', inputs: ['a'], outputs: ['b'] },
+        { op: 'LSTM', name: 'rnn', inputs: ['b'], outputs: ['c'] },
+        { op: 'Clip', name: 'clip', inputs: ['c'], outputs: ['d'], attrs: {} },
+        { op: 'Pad', name: 'reflect', inputs: ['d', 'pads'], outputs: ['e'], attrs: { mode: 'reflect' } },
+      ],
+      initializers: [{ name: 'pads', dims: [4], values: [0, 1, 0, 1], int64: true }],
+      outputs: ['e'],
+    });
+    let message = '';
+    try {
+      io.loadOnnx(bytes);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^loadOnnx: 4 operators cannot be imported: /);
+    expect(message).toContain('Erf (node "erf1"): no liven module for it');
+    expect(message).toContain('LSTM (node "rnn")');
+    expect(message).toContain('Clip (node "clip"): a clip to [-Infinity, Infinity]');
+    expect(message).toContain('Pad (node "reflect"): mode reflect');
+    expect(message).not.toContain('"ok"');
+  });
+
+  it('a Mul by a constant and an Add of a weight are named, not run wrongly', () => {
+    const bytes = onnxBytes({
+      nodes: [
+        { op: 'Add', name: 'shift', inputs: ['x', 'w'], outputs: ['a'] },
+        { op: 'Mul', name: 'times', inputs: ['a', 'w'], outputs: ['b'] },
+      ],
+      initializers: [{ name: 'w', dims: [4], values: [1, 2, 3, 4] }],
+      outputs: ['b'],
+    });
+    expect(() => io.loadOnnx(bytes)).toThrow(/2 operators cannot be imported: Add \(node "shift"\).*; Mul \(node "times"\)/);
+  });
+});
