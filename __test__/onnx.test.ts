@@ -52,6 +52,11 @@ describeEachBackend('io.loadOnnx: PyTorch parity', () => {
         const unit = monitor.unitReport(layer).dead;
         expect([...unit.keys()].filter((u) => unit[u] === 1), `${name} ${a.node}`).toEqual(a.dead);
       }
+      // Units dead from the weights alone are dead on this batch too.
+      for (const row of diag.staticDeadUnits(g)) {
+        const onData = monitor.unitReport(row.layer).dead;
+        for (const u of row.deadUnits) expect(onData[u], `${name} ${row.layer} unit ${u}`).toBe(1);
+      }
     });
   }
 });

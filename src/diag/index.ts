@@ -3,3 +3,4 @@ export { ActivationMonitor, deadUnits, histogramBinEdges, unitLayout, type Activ
 export { gradientStats, updateRatios, totalGradNorm, type HasLearningRate, type ParameterGradientStats } from './gradients.js';
 export { TrainingMonitor, type TrainingMonitorOptions, type TrainingRecord, type TrainingWarning, type WarningKind } from './training.js';
 export { renderReport, renderComparison, type ReportInput, type ComparisonSection } from './report.js';
+export { staticDeadUnits, type StaticDeadReport } from './static.js';
