@@ -370,14 +370,36 @@ describe('diag.TrainingMonitor', () => {
     const batch = (dead: number): Tensor => rows([Array.from({ length: 10 }, (_, i) => (i < dead ? -1 : 1))]);
     const steps = [1, 2, 3, 0, 2, 0, 0, 0, 0, 0, 2];
     const raised = steps.map((d) => (model.forward(batch(d)), tm.step({ loss: 1, lr: 0.1 })));
-    // 10% is not above the threshold; 20% is; it stays above at 30% (no repeat); one step below
+    // 10% is not above the threshold; 20% is; 30% crosses the next level (25%); one step below
     // it and back is noise (no repeat); five steps below it re-arm the warning.
-    expect(raised.map((w) => w.length)).toEqual([0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    expect(raised.map((w) => w.length)).toEqual([0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+    expect(raised[2]![0]).toMatchObject({ step: 2, kind: 'deadEscalation', layer: '0', value: 0.3 });
     expect(raised[10]![0]).toMatchObject({ step: 10, kind: 'dead', value: 0.2 });
     expect(raised[1]![0]).toMatchObject({ step: 1, kind: 'dead', layer: '0', value: 0.2 });
     expect(raised[1]![0]!.message).toBe('step 1: layer "0" (ReLU): 2 of its 10 units are dead (20.0%), above the 10.0% threshold; consider a lower learning rate, LeakyReLU/PReLU, or another initialisation');
     expect(printed).toEqual(tm.warnings.map((w) => `liven: ${w.message}`));
     expect(tm.history.map((h) => h.deadFraction['0'])).toEqual(steps.map((d) => d / 10));
+  });
+
+  it('warns again as a dead layer escalates past 25%, 50% and 100%, and when the loss stalls at chance', () => {
+    const model = new Chain(new nn.ReLU());
+    const mon = new diag.ActivationMonitor(model);
+    const tm = new diag.TrainingMonitor({ activations: mon, numClasses: 10, stallWindow: 5 });
+    const batch = (dead: number): Tensor => rows([Array.from({ length: 20 }, (_, i) => (i < dead ? -1 : 1))]);
+    // 45% dead at first (one warning), then 60% (past 50%), 70% (no new level), 100% (past 100%).
+    const dead = [9, 12, 14, 20, 20, 20, 20, 20, 20];
+    const chance = Math.log(10);
+    const losses = [2.1, 2.2, 2.25, chance, chance + 0.001, chance - 0.002, chance, chance + 0.001, chance];
+    const raised = dead.map((d, i) => (model.forward(batch(d)), tm.step({ loss: losses[i]!, lr: 0.1 })));
+    expect(raised.map((ws) => ws.map((w) => w.kind))).toEqual([['dead'], ['deadEscalation'], [], ['deadEscalation'], [], [], [], ['stalled'], []]);
+    expect(raised[1]![0]!.message).toBe('step 1: layer "0" (ReLU): 12 of its 20 units are dead (60.0%), past 50.0%; it was 45.0% when first warned about at step 0');
+    expect(raised[3]![0]!.message).toMatch(/20 of its 20 units are dead \(100\.0%\), past 100\.0%/);
+    expect(raised[7]![0]).toMatchObject({ step: 7, kind: 'stalled', layer: '0' });
+    expect(raised[7]![0]!.message).toMatch(/^step 7: the loss has stayed at 2\.30\d+ at chance level \(ln 10 = 2\.303\) for 5 steps .* worst "0" at 100\.0%/);
+    // A loss that moves again re-arms the stall warning.
+    model.forward(batch(20));
+    expect(tm.step({ loss: 1.5, lr: 0.1 })).toEqual([]);
+    expect(() => new diag.TrainingMonitor({ numClasses: 1.5 })).toThrow(RangeError);
   });
 
   it('warns on a non-finite loss, activation and gradient, and on an exploding gradient norm', () => {

@@ -789,6 +789,39 @@ def whole_cnn():
     }
 
 
+def tensor_ops():
+    """Tensor's PyTorch-named helpers: broadcast arithmetic, sum/mean over dims, argmax with ties,
+    narrow and Python slicing along a dim."""
+    gen = torch.Generator().manual_seed(11)
+    binary = []
+    for a_shape, b_shape in [((2, 3, 4), (3, 1)), ((4,), (2, 3, 4)), ((2, 1, 4), (1, 3, 1)), ((5,), (5,)), ((3, 1), ()), ((0, 3), (3,))]:
+        a = torch.randn(a_shape, generator=gen)
+        b = torch.randn(b_shape, generator=gen)
+        binary.append({'a': t(a), 'b': t(b), 'add': t(a + b), 'sub': t(a - b), 'mul': t(a * b), 'div': t(a / b)})
+    x = torch.randn(2, 3, 4, generator=gen)
+    reductions = []
+    for dim in [None, 0, 1, -1, [0, 2], [2, 0], []]:
+        for keepdim in [False, True]:
+            if dim is None and keepdim:
+                continue
+            args = () if dim is None else (dim,)
+            reductions.append({'dim': dim, 'keepdim': keepdim,
+                               'sum': t(x.sum(*args, keepdim=keepdim) if args else x.sum()),
+                               'mean': t(x.mean(*args, keepdim=keepdim) if args else x.mean())})
+    # Small integers, so that ties are common: PyTorch returns the first maximum.
+    ties = torch.randint(-2, 3, (4, 5, 3), generator=gen).to(torch.float32)
+    argmax = {'input': t(ties), 'all': int(ties.argmax()),
+              'dims': {str(d): ties.argmax(d).flatten().tolist() for d in [0, 1, 2, -1]}}
+    views = {'input': t(x),
+             'narrow': [{'dim': d, 'start': s, 'length': n, 'output': t(x.narrow(d, s, n))}
+                        for d, s, n in [(0, 1, 1), (1, 1, 2), (-1, -3, 2), (2, 0, 0)]],
+             'slice': [{'dim': 1, 'start': 1, 'end': None, 'output': t(x[:, 1:])},
+                       {'dim': 2, 'start': -3, 'end': -1, 'output': t(x[:, :, -3:-1])},
+                       {'dim': 0, 'start': 5, 'end': 9, 'output': t(x[5:9])},
+                       {'dim': 2, 'start': 3, 'end': 1, 'output': t(x[:, :, 3:1])}]}
+    return {'torch': torch.__version__, 'binary': binary, 'x': t(x), 'reductions': reductions, 'argmax': argmax, 'views': views}
+
+
 def write(name, data):
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, name)
@@ -810,3 +843,4 @@ if __name__ == '__main__':
     write('linear.json', linear())
     write('conv.json', conv())
     write('whole-cnn.json', whole_cnn())
+    write('tensor-ops.json', tensor_ops())

@@ -8,5 +8,5 @@ export * as diag from './diag/index.js';
 export { manualSeed } from './init/rng.js';
 export { setBackend, getBackend, setNumThreads, getNumThreads, simdLevel } from './backend/index.js';
 export type { BackendName } from './backend/index.js';
-// The 10,010 MNIST digits bundled with the `mnist` package, for examples and the clinic.
-export * as data from './data/mnist.js';
+// The 10,000 MNIST digits bundled with the `mnist` package, and batches for training loops.
+export * as data from './data/index.js';

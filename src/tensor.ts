@@ -1,4 +1,5 @@
 import { checkFloat32Array, checkShape, describeValue, formatShape, isDetached } from './check.js';
+import { argmaxAlong, broadcastBinary, broadcastShape, normalizeDim, split, sumDims, toNested, type BinaryOp } from './tensor-math.js';
 
 const POISON = Boolean(process.env.LIVEN_POISON_EMPTY);
 
@@ -91,6 +92,169 @@ export class Tensor {
       throw new RangeError(`cannot reshape ${formatShape(this.shape)} (${this.size} elements) to ${formatShape(shape)}`);
     }
     return new Tensor(this.data, resolved);
+  }
+
+  // ---- PyTorch's helpers. Each returns a new tensor (narrow/slice: a view where the result is
+  // contiguous, see there) and never changes `this`; shapes broadcast as in PyTorch.
+
+  /** `this + other` elementwise (a tensor broadcast against this one, or a number). */
+  add(other: Tensor | number): Tensor {
+    return this.#binary(other, 'add', (a, b) => a + b);
+  }
+
+  /** `this - other` elementwise. */
+  sub(other: Tensor | number): Tensor {
+    return this.#binary(other, 'sub', (a, b) => a - b);
+  }
+
+  /** `this * other` elementwise. */
+  mul(other: Tensor | number): Tensor {
+    return this.#binary(other, 'mul', (a, b) => a * b);
+  }
+
+  /** `this / other` elementwise (IEEE: x / 0 is ±Infinity or NaN, as in PyTorch). */
+  div(other: Tensor | number): Tensor {
+    return this.#binary(other, 'div', (a, b) => a / b);
+  }
+
+  #binary(other: Tensor | number, name: string, op: BinaryOp): Tensor {
+    const what = `Tensor.${name}`;
+    this.checkUsable(what);
+    if (typeof other === 'number') {
+      const out = Tensor.empty(this.shape);
+      const x = this.data;
+      for (let i = 0; i < x.length; i++) out.data[i] = op(x[i]!, other);
+      return out;
+    }
+    const b = checkTensor(other, `${what}: other`);
+    const shape = broadcastShape(this.shape, b.shape, what);
+    const out = Tensor.empty(shape);
+    broadcastBinary(this.data, this.shape, b.data, b.shape, out.data, shape, op);
+    return out;
+  }
+
+  /**
+   * The sum over `dim` (a dim or a list of dims; all dims when omitted or `[]`, giving a 0-d tensor),
+   * accumulated in float64; `keepdim` keeps the summed dims as size 1.
+   */
+  sum(dim?: number | readonly number[], options?: { keepdim?: boolean }): Tensor {
+    return this.#reduce('sum', dim, options?.keepdim ?? false, 1);
+  }
+
+  /** The mean over `dim` (as `sum`); over an empty dim it is NaN, as in PyTorch. */
+  mean(dim?: number | readonly number[], options?: { keepdim?: boolean }): Tensor {
+    return this.#reduce('mean', dim, options?.keepdim ?? false, 0);
+  }
+
+  #reduce(name: string, dim: number | readonly number[] | undefined, keepdim: boolean, sumScale: number): Tensor {
+    const what = `Tensor.${name}`;
+    this.checkUsable(what);
+    if (typeof keepdim !== 'boolean') throw new TypeError(`${what}: keepdim must be a boolean, got ${describeValue(keepdim)}`);
+    const all = this.shape.map((_, i) => i);
+    const listed = dim === undefined ? all : typeof dim === 'number' ? [dim] : dim;
+    if (!Array.isArray(listed)) throw new TypeError(`${what}: dim must be an integer or an array of integers, got ${describeValue(dim)}`);
+    // As in PyTorch, an empty list of dims reduces over all of them.
+    const given: readonly number[] = listed.length === 0 ? all : listed;
+    const dims = [...new Set(given.map((d) => normalizeDim(d, this.shape, what)))].sort((a, b) => a - b);
+    if (dims.length !== given.length) throw new RangeError(`${what}: dim ${formatShape(given)} names a dim twice`);
+    const shape = keepdim ? this.shape.map((d, i) => (dims.includes(i) ? 1 : d)) : this.shape.filter((_, i) => !dims.includes(i));
+    const out = Tensor.empty(shape);
+    sumDims(this.data, this.shape, dims, out.data);
+    if (sumScale === 0) {
+      const count = dims.reduce((n, d) => n * this.shape[d]!, 1);
+      for (let i = 0; i < out.data.length; i++) out.data[i] = out.data[i]! / count;
+    }
+    return out;
+  }
+
+  /**
+   * The index of the largest value along `dim`, for every position of the other dims, in their
+   * row-major order (PyTorch's result flattened; PyTorch returns int64, liven an Int32Array).
+   * Without `dim`, the index into the flattened tensor. NaN counts as the largest value and the
+   * first of equal maxima wins, as in PyTorch.
+   */
+  argmax(): number;
+  argmax(dim: number): Int32Array;
+  argmax(dim?: number): number | Int32Array {
+    this.checkUsable('Tensor.argmax');
+    if (this.size === 0) throw new RangeError(`Tensor.argmax: the tensor of shape ${formatShape(this.shape)} is empty`);
+    if (dim === undefined) {
+      const out = new Int32Array(1);
+      argmaxAlong(this.data, 1, this.size, 1, out);
+      return out[0]!;
+    }
+    const d = normalizeDim(dim, this.shape, 'Tensor.argmax');
+    const { outer, size, inner } = split(this.shape, d);
+    const out = new Int32Array(outer * inner);
+    argmaxAlong(this.data, outer, size, inner, out);
+    return out;
+  }
+
+  /**
+   * `length` entries of `dim` from `start` (negative counts from the end). Where they are
+   * contiguous in memory — along dim 0, or when every dim before `dim` has size 1 — the result
+   * is a view that shares this tensor's data, as in PyTorch; otherwise it is a copy.
+   */
+  narrow(dim: number, start: number, length: number): Tensor {
+    const what = 'Tensor.narrow';
+    this.checkUsable(what);
+    const d = normalizeDim(dim, this.shape, what);
+    const size = this.shape[d]!;
+    for (const [name, v] of [['start', start], ['length', length]] as const) {
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${what}: ${name} must be an integer, got ${describeValue(v)}`);
+    }
+    const from = start < 0 ? start + size : start;
+    if (from < 0 || length < 0 || from + length > size) {
+      throw new RangeError(`${what}: start ${start} and length ${length} do not fit in dim ${d} of size ${size} (shape ${formatShape(this.shape)})`);
+    }
+    return this.#take(d, from, from + length);
+  }
+
+  /**
+   * Entries `start` (inclusive) to `end` (exclusive) of `dim`, clamped and with negative indices
+   * counting from the end, as Python's `x[start:end]` along that dim; a view or a copy as `narrow`.
+   */
+  slice(dim: number, start = 0, end?: number): Tensor {
+    const what = 'Tensor.slice';
+    this.checkUsable(what);
+    const d = normalizeDim(dim, this.shape, what);
+    const size = this.shape[d]!;
+    const at = (v: unknown, name: string): number => {
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${what}: ${name} must be an integer, got ${describeValue(v)}`);
+      return Math.min(size, Math.max(0, v < 0 ? v + size : v));
+    };
+    const from = at(start, 'start');
+    const to = end === undefined ? size : at(end, 'end');
+    return this.#take(d, from, Math.max(from, to));
+  }
+
+  #take(dim: number, from: number, to: number): Tensor {
+    const shape = this.shape.map((s, i) => (i === dim ? to - from : s));
+    const { outer, size, inner } = split(this.shape, dim);
+    if (outer === 1) return new Tensor(this.data.subarray(from * inner, to * inner), shape);
+    const out = Tensor.empty(shape);
+    const rowLen = (to - from) * inner;
+    for (let o = 0; o < outer; o++) out.data.set(this.data.subarray((o * size + from) * inner, (o * size + to) * inner), o * rowLen);
+    return out;
+  }
+
+  /** A copy with its own data. */
+  clone(): Tensor {
+    this.checkUsable('Tensor.clone');
+    return new Tensor(this.data.slice(), this.shape);
+  }
+
+  /** The values as nested arrays of numbers (PyTorch's `tolist`); a 0-d tensor gives its number. */
+  toArray(): unknown {
+    this.checkUsable('Tensor.toArray');
+    return toNested(this.data, this.shape);
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    this.checkUsable('Tensor.item');
+    if (this.size !== 1) throw new RangeError(`Tensor.item: the tensor of shape ${formatShape(this.shape)} has ${this.size} elements, not one`);
+    return this.data[0]!;
   }
 
   /** Throws unless this tensor's memory is still usable (not detached or shrunk since creation). */

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kernels } from './types.js';
@@ -12,31 +12,50 @@ export interface NativeAddon extends Kernels {
   getNumThreads(): number;
 }
 
-/** Where `napi build --platform` puts the addon: `native/liven.<platform>-<arch>[-<abi>].node`. */
+/** Where `npm run build:native` (a build from source) puts the addon. */
 const nativeDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native');
 
-/** The addon, or the reason it could not be loaded. */
+/**
+ * This machine's platform triple as napi-rs names packages and binaries: `linux-x64-gnu`,
+ * `linux-arm64-musl`, `darwin-arm64`, `win32-x64-msvc`, ...
+ */
+export function platformTriple(): string {
+  const base = `${process.platform}-${process.arch}`;
+  if (process.platform === 'win32') return `${base}-msvc`;
+  if (process.platform !== 'linux') return base;
+  // glibc reports its version in the process report; musl does not.
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return `${base}-${header?.glibcVersionRuntime ? 'gnu' : 'musl'}`;
+}
+
+/**
+ * The addon, or the reason it could not be loaded. A build from source (`native/`, what a
+ * clone of the repository makes) comes first; then the per-platform package that npm installs
+ * as an optional dependency of a released liven (`liven-linux-x64-gnu`, ...).
+ */
 export function loadNative(): { addon: NativeAddon } | { error: string } {
-  const prefix = `liven.${process.platform}-${process.arch}`;
-  let files: string[];
-  try {
-    files = readdirSync(nativeDir).filter((f) => f.startsWith(prefix) && f.endsWith('.node'));
-  } catch {
-    files = [];
-  }
-  if (files.length === 0) {
-    return { error: `no native addon ${prefix}*.node in ${nativeDir} (build it with \`npm run build:native\`)` };
-  }
-  // Prefer the glibc build where there are several (gnu before musl, alphabetically).
-  files.sort();
+  const triple = platformTriple();
+  const file = `liven.${triple}.node`;
+  const pkg = `liven-${triple}`;
   const require = createRequire(import.meta.url);
   const errors: string[] = [];
-  for (const file of files) {
+  const local = join(nativeDir, file);
+  if (existsSync(local)) {
     try {
-      return { addon: require(join(nativeDir, file)) as NativeAddon };
+      return { addon: require(local) as NativeAddon };
     } catch (e) {
-      errors.push(`${file}: ${(e as Error).message}`);
+      errors.push(`${local}: ${(e as Error).message}`);
     }
   }
-  return { error: `the native addon failed to load: ${errors.join('; ')}` };
+  try {
+    return { addon: require(pkg) as NativeAddon };
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'MODULE_NOT_FOUND' || !(e as Error).message.includes(pkg)) {
+      errors.push(`${pkg}: ${(e as Error).message}`);
+    }
+  }
+  if (errors.length > 0) return { error: `the native addon failed to load: ${errors.join('; ')}` };
+  return {
+    error: `no native addon ${file} for this platform: neither the package ${pkg} (npm installs it with liven where it is published) nor a build from source in ${nativeDir} (\`npm run build:native\`, needs Rust)`,
+  };
 }

@@ -1,8 +1,8 @@
 // The training loop every clinic experiment shares, and the numbers it reports.
+import { DataLoader, accuracy, digitsDataset, type Column } from '../data/loader.js';
 import type { Digits } from '../data/mnist.js';
-import { IMAGE_SIZE, permutation } from '../data/mnist.js';
 import * as diag from '../diag/index.js';
-import { Rng, manualSeed } from '../init/rng.js';
+import { manualSeed } from '../init/rng.js';
 import { CrossEntropyLoss } from '../nn/loss.js';
 import type { Module } from '../nn/module.js';
 import * as optim from '../optim/index.js';
@@ -52,16 +52,10 @@ export interface RunSpec {
   nearlyDeadThreshold?: number;
 }
 
-/** Copies the digits at `order[from..from+n]` into a batch. */
-function batch(d: Digits, order: Int32Array, from: number, n: number, images: boolean): { x: Tensor; y: Int32Array } {
-  const x = Tensor.zeros(images ? [n, 1, 28, 28] : [n, IMAGE_SIZE]);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const j = order[(from + i) % order.length]!;
-    x.data.set(d.images.subarray(j * IMAGE_SIZE, (j + 1) * IMAGE_SIZE), i * IMAGE_SIZE);
-    y[i] = d.labels[j]!;
-  }
-  return { x, y };
+/** Endless batches: pass after pass of `loader`, each in a new order. */
+function* batches(loader: DataLoader): Generator<{ x: Tensor; y: Int32Array }> {
+  if (loader.length === 0) throw new RangeError(`batch size ${loader.batchSize} is larger than the ${loader.dataset.length} training digits`);
+  for (;;) for (const [x, y] of loader as Iterable<Column[]>) yield { x: x as Tensor, y: y as Int32Array };
 }
 
 function healthOf(report: ReturnType<diag.ActivationMonitor['report']>): LayerHealth[] {
@@ -77,18 +71,9 @@ function std(values: number[]): number {
 export function evaluate(model: Module, test: Digits, images: boolean, nearlyDeadThreshold: number): { accuracy: number; health: LayerHealth[] } {
   const monitor = new diag.ActivationMonitor(model, { nearlyDeadThreshold });
   model.eval();
-  const order = Int32Array.from({ length: test.count }, (_, i) => i);
   let correct = 0;
-  const chunk = 500;
-  for (let from = 0; from < test.count; from += chunk) {
-    const n = Math.min(chunk, test.count - from);
-    const { x, y } = batch(test, order, from, n, images);
-    const logits = model.forward(x).data;
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let c = 1; c < 10; c++) if (logits[i * 10 + c]! > logits[i * 10 + best]!) best = c;
-      if (best === y[i]) correct++;
-    }
+  for (const [x, y] of new DataLoader(digitsDataset(test, { flat: !images }), { batchSize: 500 })) {
+    correct += accuracy(model.forward(x as Tensor), y as Int32Array) * (y as Int32Array).length;
   }
   const health = healthOf(monitor.report());
   monitor.detach();
@@ -110,12 +95,12 @@ export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed
   const lossFn = new CrossEntropyLoss();
   const monitor = new diag.ActivationMonitor(model, { nearlyDeadThreshold });
   const training = new diag.TrainingMonitor({ activations: monitor, model, resetEachStep: true });
-  const order = permutation(data.train.count, new Rng(seed + 1));
+  const train = batches(new DataLoader(digitsDataset(data.train, { flat: !spec.images }), { batchSize: spec.batchSize, shuffle: true, dropLast: true, seed: seed + 1 }));
   const losses: number[] = [];
   let diverged = false;
   model.train();
   for (let step = 0; step < spec.steps; step++) {
-    const { x, y } = batch(data.train, order, step * spec.batchSize, spec.batchSize, spec.images);
+    const { x, y } = train.next().value!;
     const lr = opt.lr;
     const loss = lossFn.forward(model.forward(x), y);
     if (!Number.isFinite(loss)) {

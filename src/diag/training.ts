@@ -17,7 +17,7 @@ export interface TrainingRecord {
   gradNorms: Record<string, number>;
 }
 
-export type WarningKind = 'dead' | 'deadJump' | 'nonFiniteLoss' | 'nonFiniteActivation' | 'nonFiniteGradient' | 'explodingGradient';
+export type WarningKind = 'dead' | 'deadEscalation' | 'deadJump' | 'stalled' | 'nonFiniteLoss' | 'nonFiniteActivation' | 'nonFiniteGradient' | 'explodingGradient';
 
 export interface TrainingWarning {
   step: number;
@@ -42,6 +42,16 @@ export interface TrainingMonitorOptions {
   /** Warn when the total gradient norm exceeds this multiple of the median of the last `medianWindow` steps. Default 10. */
   explodeFactor?: number;
   medianWindow?: number;
+  /**
+   * Warn when the loss has stopped moving (its range over the last `stallWindow` steps is under
+   * 2% of its mean) while some layer is above the dead threshold. Default 20.
+   */
+  stallWindow?: number;
+  /**
+   * The number of classes of a cross-entropy loss: the stall warning then says when the loss sits
+   * at chance level, ln(numClasses), where a network that predicts nothing stays.
+   */
+  numClasses?: number;
   /** Read the activation window per step (true, the default) or let it grow over the run. */
   resetEachStep?: boolean;
   /** Where warnings are printed as they happen: true for console.warn, or a function; default silent. */
@@ -56,6 +66,12 @@ function option(o: Record<string, unknown>, key: string, fallback: number, integ
   }
   return v;
 }
+
+/**
+ * Above the dead threshold, a layer is warned about again each time its dead fraction reaches
+ * the next of these levels, so that a layer going from 44% to 100% dead is not silent.
+ */
+const ESCALATION_LEVELS = [0.25, 0.5, 1];
 
 function percent(f: number): string {
   return `${(100 * f).toFixed(1)}%`;
@@ -82,6 +98,8 @@ export class TrainingMonitor {
   readonly jumpWindow: number;
   readonly explodeFactor: number;
   readonly medianWindow: number;
+  readonly stallWindow: number;
+  readonly numClasses: number | null;
   readonly resetEachStep: boolean;
   readonly #print: ((message: string) => void) | null;
   /**
@@ -91,6 +109,10 @@ export class TrainingMonitor {
    * crossing.
    */
   readonly #deadWarned = new Map<string, number>();
+  /** Per layer warned about being dead: the step, fraction and highest level of the warnings. */
+  readonly #escalation = new Map<string, { step: number; fraction: number; level: number }>();
+  /** True while the stall warning has been given and the loss is still stalled. */
+  #stalled = false;
   /** The last learning-rate change: its step, the rates, and dead fractions just before it. */
   #lrChange: { step: number; from: number; to: number; before: Record<string, number>; warned: Set<string> } | null = null;
   #lossWasFinite = true;
@@ -115,6 +137,8 @@ export class TrainingMonitor {
     this.jumpWindow = option(o, 'jumpWindow', 5, true);
     this.explodeFactor = option(o, 'explodeFactor', 10);
     this.medianWindow = option(o, 'medianWindow', 50, true);
+    this.stallWindow = option(o, 'stallWindow', 20, true);
+    this.numClasses = o.numClasses === undefined ? null : option(o, 'numClasses', 0, true);
     this.resetEachStep = (o.resetEachStep ?? true) as boolean;
     if (typeof this.resetEachStep !== 'boolean') throw new TypeError(`TrainingMonitor resetEachStep must be a boolean, got ${describeValue(o.resetEachStep)}`);
     const p = o.print ?? false;
@@ -179,16 +203,39 @@ export class TrainingMonitor {
 
     for (const [layer, f] of Object.entries(deadFraction)) {
       const below = this.#deadWarned.get(layer);
+      const levelOf = (x: number): number => ESCALATION_LEVELS.filter((l) => l > this.deadThreshold && x >= l).length;
       if (f > this.deadThreshold) {
+        const r = this.lastReport.find((x) => x.layer === layer)!;
+        const first = this.#escalation.get(layer);
         if (below === undefined || below >= this.jumpWindow) {
-          const r = this.lastReport.find((x) => x.layer === layer)!;
           warn('dead', f, `layer "${layer}" (${r.kind}): ${r.dead} of its ${r.units} units are dead (${percent(f)}), above the ${percent(this.deadThreshold)} threshold; consider a lower learning rate, LeakyReLU/PReLU, or another initialisation`, layer);
+          this.#escalation.set(layer, { step, fraction: f, level: levelOf(f) });
+        } else if (first !== undefined && levelOf(f) > first.level) {
+          const level = ESCALATION_LEVELS.filter((l) => l > this.deadThreshold)[levelOf(f) - 1]!;
+          warn('deadEscalation', f, `layer "${layer}" (${r.kind}): ${r.dead} of its ${r.units} units are dead (${percent(f)}), past ${percent(level)}; it was ${percent(first.fraction)} when first warned about at step ${first.step}`, layer);
+          first.level = levelOf(f);
         }
         this.#deadWarned.set(layer, 0);
       } else if (below !== undefined) {
         this.#deadWarned.set(layer, below + 1);
       }
     }
+
+    // A loss that no longer moves while units are dead: the network has stopped learning.
+    const recentLosses = [...this.history.slice(1 - this.stallWindow).map((h) => h.loss), loss];
+    const deadLayers = Object.entries(deadFraction).filter(([, f]) => f > this.deadThreshold);
+    const lo = Math.min(...recentLosses);
+    const hi = Math.max(...recentLosses);
+    const mean = recentLosses.reduce((a, b) => a + b, 0) / recentLosses.length;
+    const chance = this.numClasses === null ? null : Math.log(this.numClasses);
+    const stalled = recentLosses.length === this.stallWindow && Number.isFinite(mean) && hi - lo <= 0.02 * Math.abs(mean) && deadLayers.length > 0 &&
+      (chance === null || Math.abs(mean - chance) <= 0.05 * chance);
+    if (stalled && !this.#stalled) {
+      const [worst, f] = deadLayers.reduce((a, b) => (b[1] > a[1] ? b : a));
+      const where = chance === null ? '' : ` at chance level (ln ${this.numClasses} = ${chance.toFixed(3)})`;
+      warn('stalled', mean, `the loss has stayed at ${mean.toFixed(4)}${where} for ${this.stallWindow} steps (range ${(hi - lo).toPrecision(2)}) while ${deadLayers.length} layer(s) are dead above ${percent(this.deadThreshold)}, worst "${worst}" at ${percent(f)}; the network has stopped learning: restart with a lower learning rate, a warmup or LeakyReLU, or recycle the dead units`, worst);
+    }
+    this.#stalled = stalled;
 
     let gradNorm: number | null = null;
     const gradNorms: Record<string, number> = {};

@@ -1,8 +1,7 @@
 //! Conv2d (NCHW, weight `[out, in/groups, kh, kw]`).
 
-use crate::{check_disjoint, check_outputs, invalid, output, same_len};
+use crate::{check_disjoint, check_outputs, invalid, same_len, view_opt, Array};
 use liven_core::conv::{self, Conv2dGeometry};
-use napi::bindgen_prelude::Float32ArraySlice;
 use napi::Result;
 use napi_derive::napi;
 
@@ -46,65 +45,67 @@ fn geometry(kernel: &str, s: &Conv2dShape) -> Result<Conv2dGeometry> {
     Ok(g)
 }
 
-#[napi(js_name = "conv2dForward")]
+/// `shape` is an object whose properties are read (running any getter) before the arrays' memory
+/// is looked up; see the crate's docs.
+#[napi(js_name = "conv2dForward", catch_unwind)]
 pub fn conv2d_forward(
-    x: Float32ArraySlice,
-    weight: Float32ArraySlice,
-    bias: Option<Float32ArraySlice>,
-    mut y: Float32ArraySlice,
+    x: Array<f32>,
+    weight: Array<f32>,
+    bias: Option<Array<f32>>,
+    mut y: Array<f32>,
     shape: Conv2dShape,
 ) -> Result<()> {
     const K: &str = "conv2dForward";
     let g = geometry(K, &shape)?;
+    let (x, weight, bias) = (x.view()?, weight.view()?, view_opt(&bias)?);
     same_len(K, "x", x.len(), g.input_len())?;
     same_len(K, "weight", weight.len(), g.weight_len())?;
-    same_len(K, "y", y.len(), g.output_len())?;
-    let bias = bias.as_deref();
+    same_len(K, "y", y.view()?.len(), g.output_len())?;
     if let Some(b) = bias {
         same_len(K, "bias", b.len(), g.out_channels)?;
     }
-    let mut inputs = vec![("x", &x[..]), ("weight", &weight[..])];
+    let mut inputs = vec![("x", x), ("weight", weight)];
     inputs.extend(bias.map(|b| ("bias", b)));
-    check_disjoint(K, "y", &y, &inputs)?;
+    check_disjoint(K, "y", y.view()?, &inputs)?;
     // SAFETY: every output was checked disjoint from the inputs and the other outputs just above.
-    let y = unsafe { output(&mut y) };
-    conv::conv2d_forward(&x, &weight, bias, y, &g);
+    let y = unsafe { y.view_mut() }?;
+    conv::conv2d_forward(x, weight, bias, y, &g);
     Ok(())
 }
 
 /// Writes the input gradient and adds into the weight and bias gradients.
-#[napi(js_name = "conv2dBackward")]
+#[napi(js_name = "conv2dBackward", catch_unwind)]
 pub fn conv2d_backward(
-    x: Float32ArraySlice,
-    weight: Float32ArraySlice,
-    dy: Float32ArraySlice,
-    mut dx: Float32ArraySlice,
-    mut dweight: Float32ArraySlice,
-    mut dbias: Option<Float32ArraySlice>,
+    x: Array<f32>,
+    weight: Array<f32>,
+    dy: Array<f32>,
+    mut dx: Array<f32>,
+    mut dweight: Array<f32>,
+    mut dbias: Option<Array<f32>>,
     shape: Conv2dShape,
 ) -> Result<()> {
     const K: &str = "conv2dBackward";
     let g = geometry(K, &shape)?;
+    let (x, weight, dy) = (x.view()?, weight.view()?, dy.view()?);
     same_len(K, "x", x.len(), g.input_len())?;
     same_len(K, "weight", weight.len(), g.weight_len())?;
     same_len(K, "gradOutput", dy.len(), g.output_len())?;
-    same_len(K, "gradInput", dx.len(), g.input_len())?;
-    same_len(K, "gradWeight", dweight.len(), g.weight_len())?;
-    if let Some(db) = &dbias {
+    same_len(K, "gradInput", dx.view()?.len(), g.input_len())?;
+    same_len(K, "gradWeight", dweight.view()?.len(), g.weight_len())?;
+    if let Some(db) = view_opt(&dbias)? {
         same_len(K, "gradBias", db.len(), g.out_channels)?;
     }
-    let inputs = [
-        ("x", &x[..]),
-        ("weight", &weight[..]),
-        ("gradOutput", &dy[..]),
-    ];
-    let mut outputs = vec![("gradInput", &dx[..]), ("gradWeight", &dweight[..])];
-    outputs.extend(dbias.as_deref().map(|db| ("gradBias", db)));
+    let inputs = [("x", x), ("weight", weight), ("gradOutput", dy)];
+    let mut outputs = vec![("gradInput", dx.view()?), ("gradWeight", dweight.view()?)];
+    outputs.extend(view_opt(&dbias)?.map(|db| ("gradBias", db)));
     check_outputs(K, &outputs, &inputs)?;
     // SAFETY: every output was checked disjoint from the inputs and the other outputs just above.
-    let (dx, dweight) = unsafe { (output(&mut dx), output(&mut dweight)) };
+    let (dx, dweight) = unsafe { (dx.view_mut()?, dweight.view_mut()?) };
     // SAFETY: as for the other outputs, just above.
-    let dbias = dbias.as_mut().map(|db| unsafe { output(db) });
-    conv::conv2d_backward(&x, &weight, &dy, dx, dweight, dbias, &g);
+    let dbias = dbias
+        .as_mut()
+        .map(|db| unsafe { db.view_mut() })
+        .transpose()?;
+    conv::conv2d_backward(x, weight, dy, dx, dweight, dbias, &g);
     Ok(())
 }

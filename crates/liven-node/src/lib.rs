@@ -1,14 +1,38 @@
-//! N-API glue: argument checks and zero-copy views of JavaScript `Float32Array`s; the work is
-//! done by `liven_core`.
+//! N-API glue: argument checks and zero-copy views of JavaScript typed arrays; the work is done
+//! by `liven_core`.
 //!
 //! The TypeScript layer validates shapes and throws typed errors; the checks here are the last
 //! line that keeps a direct or buggy call memory-safe: lengths must agree and an output may not
 //! share memory with any other argument (that would alias a `&mut [f32]`).
+//!
+//! # Why typed arrays arrive as [`Array`], not as napi's slices
+//!
+//! napi-rs converts a `#[napi]` function's arguments one by one, in declaration order, before the
+//! body runs. Converting a `#[napi(object)]` argument (`Conv2dShape`, `Pool2dGeometry`) reads its
+//! properties, which runs JavaScript: a getter or a Proxy trap can detach an `ArrayBuffer`
+//! (`structuredClone(b, { transfer: [b] })`) or shrink a resizable one. napi's
+//! `Float32ArraySlice` takes its pointer when it is converted, so a typed array before the object
+//! in the argument list would be left pointing at freed memory. An [`Array`] keeps only the
+//! JavaScript handle and looks its memory up when the body asks ([`Array::view`]), after every
+//! argument is converted. From then until the function returns no JavaScript runs on this
+//! thread (glue bodies take no `Env`, objects or callbacks, and return plain values), so nothing
+//! can detach, resize or free the memory under a view: the handles keep the arrays alive for the
+//! call. `clippy.toml` disallows napi's slice types, so no glue can take a pointer early.
+//!
+//! Every export is `#[napi(catch_unwind)]`: a panic (a bug, since the glue checks what the
+//! kernels assert) becomes a JavaScript `Error` instead of aborting the process.
+//!
+//! Memory on a `SharedArrayBuffer` can change under a view (another thread may write it):
+//! float arguments are read as they are, racing writers give unspecified numbers (every address
+//! the kernels compute from values is bounds-checked); arguments that are validated and then used
+//! as indices are copied first ([`Array::stable`]), so the values checked are the values used.
 
 use liven_core::{simd, threads};
-use napi::bindgen_prelude::Float32ArraySlice;
 use napi::{Error, Result, Status};
 use napi_derive::napi;
+
+mod array;
+pub(crate) use array::{view_opt, Array};
 
 pub mod activation;
 pub mod conv;
@@ -60,15 +84,6 @@ pub(crate) fn check_disjoint(
     check_apart(kernel, name, span(out), &others)
 }
 
-/// A mutable view of an output array that [`check_disjoint`] has cleared.
-///
-/// SAFETY (for the caller): the array must share no memory with any other slice made for the
-/// same call. The JavaScript array outlives the call, which runs synchronously.
-pub(crate) unsafe fn output<'a>(out: &'a mut Float32ArraySlice) -> &'a mut [f32] {
-    // SAFETY: the caller guarantees that no other slice of this call overlaps `out`.
-    unsafe { out.as_mut() }
-}
-
 /// Checks that every output shares memory with no input and no other output.
 pub(crate) fn check_outputs(
     kernel: &str,
@@ -93,23 +108,23 @@ pub(crate) fn same_len(kernel: &str, name: &str, got: usize, want: usize) -> Res
 }
 
 /// The instruction set the kernels use: "avx512", "avx2", "neon" or "scalar".
-#[napi]
+#[napi(catch_unwind)]
 pub fn simd_level() -> &'static str {
     simd::detected_level().name()
 }
 
 /// Every instruction set this CPU supports, lowest first.
-#[napi]
+#[napi(catch_unwind)]
 pub fn supported_simd_levels() -> Vec<&'static str> {
     simd::supported().into_iter().map(|i| i.name()).collect()
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn set_num_threads(threads: u32) {
     threads::set_num_threads(threads as usize);
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn get_num_threads() -> u32 {
     threads::num_threads() as u32
 }

@@ -1,8 +1,7 @@
 //! Cross-entropy and mean squared error.
 
-use crate::{check_apart, check_disjoint, invalid, output, same_len, span};
+use crate::{check_apart, check_disjoint, invalid, same_len, span, Array};
 use liven_core::loss;
-use napi::bindgen_prelude::{Float32ArraySlice, Int32ArraySlice};
 use napi::Result;
 use napi_derive::napi;
 
@@ -26,28 +25,30 @@ fn check_ce(k: &str, x: usize, target: &[i32], n: u32, c: u32, smoothing: f64) -
 }
 
 /// The sum of the per-sample losses; `stats` (2·N) receives what the backward needs.
-#[napi]
+#[napi(catch_unwind)]
 pub fn cross_entropy_forward(
-    x: Float32ArraySlice,
-    target: Int32ArraySlice,
-    mut stats: Float32ArraySlice,
+    x: Array<f32>,
+    target: Array<i32>,
+    mut stats: Array<f32>,
     n: u32,
     c: u32,
     label_smoothing: f64,
 ) -> Result<f64> {
     const K: &str = "crossEntropyForward";
+    // `stable`: the class indices checked are the ones used, even on shared memory.
+    let (x, target) = (x.view()?, target.stable()?);
     check_ce(K, x.len(), &target, n, c, label_smoothing)?;
-    same_len(K, "stats", stats.len(), 2 * n as usize)?;
+    same_len(K, "stats", stats.view()?.len(), 2 * n as usize)?;
     check_apart(
         K,
         "stats",
-        span(&stats),
-        &[("x", span(&x)), ("target", span(&target))],
+        span(stats.view()?),
+        &[("x", span(x)), ("target", span(&target))],
     )?;
     // SAFETY: stats shares no memory with the inputs (checked above).
-    let stats = unsafe { output(&mut stats) };
+    let stats = unsafe { stats.view_mut() }?;
     Ok(loss::cross_entropy_forward(
-        &x,
+        x,
         &target,
         stats,
         n as usize,
@@ -56,38 +57,40 @@ pub fn cross_entropy_forward(
     ))
 }
 
-#[napi]
+#[napi(catch_unwind)]
 #[allow(clippy::too_many_arguments)]
 pub fn cross_entropy_backward(
-    x: Float32ArraySlice,
-    target: Int32ArraySlice,
-    stats: Float32ArraySlice,
-    mut dx: Float32ArraySlice,
+    x: Array<f32>,
+    target: Array<i32>,
+    stats: Array<f32>,
+    mut dx: Array<f32>,
     n: u32,
     c: u32,
     label_smoothing: f64,
     scale: f64,
 ) -> Result<()> {
     const K: &str = "crossEntropyBackward";
+    // `stable`: the class indices checked are the ones used, even on shared memory.
+    let (x, target, stats) = (x.view()?, target.stable()?, stats.view()?);
     check_ce(K, x.len(), &target, n, c, label_smoothing)?;
     same_len(K, "stats", stats.len(), 2 * n as usize)?;
-    same_len(K, "gradInput", dx.len(), x.len())?;
+    same_len(K, "gradInput", dx.view()?.len(), x.len())?;
     check_apart(
         K,
         "gradInput",
-        span(&dx),
+        span(dx.view()?),
         &[
-            ("x", span(&x)),
+            ("x", span(x)),
             ("target", span(&target)),
-            ("stats", span(&stats)),
+            ("stats", span(stats)),
         ],
     )?;
     // SAFETY: dx shares no memory with the inputs (checked above).
-    let dx = unsafe { output(&mut dx) };
+    let dx = unsafe { dx.view_mut() }?;
     loss::cross_entropy_backward(
-        &x,
+        x,
         &target,
-        &stats,
+        stats,
         dx,
         n as usize,
         c as usize,
@@ -98,26 +101,28 @@ pub fn cross_entropy_backward(
 }
 
 /// Σ (x - t)².
-#[napi]
-pub fn mse_forward(x: Float32ArraySlice, target: Float32ArraySlice) -> Result<f64> {
+#[napi(catch_unwind)]
+pub fn mse_forward(x: Array<f32>, target: Array<f32>) -> Result<f64> {
+    let (x, target) = (x.view()?, target.view()?);
     same_len("mseForward", "target", target.len(), x.len())?;
-    Ok(loss::mse_forward(&x, &target))
+    Ok(loss::mse_forward(x, target))
 }
 
 /// `dx = (x - t) · scale`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn mse_backward(
-    x: Float32ArraySlice,
-    target: Float32ArraySlice,
-    mut dx: Float32ArraySlice,
+    x: Array<f32>,
+    target: Array<f32>,
+    mut dx: Array<f32>,
     scale: f64,
 ) -> Result<()> {
     const K: &str = "mseBackward";
+    let (x, target) = (x.view()?, target.view()?);
     same_len(K, "target", target.len(), x.len())?;
-    same_len(K, "gradInput", dx.len(), x.len())?;
-    check_disjoint(K, "gradInput", &dx, &[("x", &x), ("target", &target)])?;
+    same_len(K, "gradInput", dx.view()?.len(), x.len())?;
+    check_disjoint(K, "gradInput", dx.view()?, &[("x", x), ("target", target)])?;
     // SAFETY: dx shares no memory with the inputs (checked above).
-    let dx = unsafe { output(&mut dx) };
-    loss::mse_backward(&x, &target, dx, scale as f32);
+    let dx = unsafe { dx.view_mut() }?;
+    loss::mse_backward(x, target, dx, scale as f32);
     Ok(())
 }

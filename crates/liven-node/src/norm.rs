@@ -3,9 +3,8 @@
 // Kernels take their slices and shape arguments one by one, as the JS side passes them.
 #![allow(clippy::too_many_arguments)]
 
-use crate::{check_outputs, invalid, output, same_len};
+use crate::{check_outputs, invalid, same_len, Array};
 use liven_core::norm;
-use napi::bindgen_prelude::Float32ArraySlice;
 use napi::Result;
 use napi_derive::napi;
 
@@ -24,118 +23,137 @@ fn check_groups(kernel: &str, channels: usize, groups: u32) -> Result<()> {
 }
 
 /// Training-mode BatchNorm: writes the batch's per-channel mean and biased variance, and `y`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn batch_norm_forward_train(
-    x: Float32ArraySlice,
-    weight: Float32ArraySlice,
-    bias: Float32ArraySlice,
-    mut y: Float32ArraySlice,
-    mut mean: Float32ArraySlice,
-    mut variance: Float32ArraySlice,
+    x: Array<f32>,
+    weight: Array<f32>,
+    bias: Array<f32>,
+    mut y: Array<f32>,
+    mut mean: Array<f32>,
+    mut variance: Array<f32>,
     inner: u32,
     eps: f64,
 ) -> Result<()> {
     const K: &str = "batchNormForwardTrain";
+    let (x, weight, bias) = (x.view()?, weight.view()?, bias.view()?);
     let c = weight.len();
-    same_len(K, "y", y.len(), x.len())?;
+    same_len(K, "y", y.view()?.len(), x.len())?;
     same_len(K, "bias", bias.len(), c)?;
-    same_len(K, "mean", mean.len(), c)?;
-    same_len(K, "variance", variance.len(), c)?;
+    same_len(K, "mean", mean.view()?.len(), c)?;
+    same_len(K, "variance", variance.view()?.len(), c)?;
     if layout(K, x.len(), c, inner)? * inner as usize == 0 {
         return Err(invalid(format!("{K}: no values per channel")));
     }
     check_outputs(
         K,
-        &[("y", &y), ("mean", &mean), ("variance", &variance)],
-        &[("x", &x), ("weight", &weight), ("bias", &bias)],
+        &[
+            ("y", y.view()?),
+            ("mean", mean.view()?),
+            ("variance", variance.view()?),
+        ],
+        &[("x", x), ("weight", weight), ("bias", bias)],
     )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let (y, mean, variance) = unsafe { (output(&mut y), output(&mut mean), output(&mut variance)) };
-    norm::batch_norm_forward_train(&x, &weight, &bias, y, mean, variance, inner as usize, eps);
+    let (y, mean, variance) = unsafe { (y.view_mut()?, mean.view_mut()?, variance.view_mut()?) };
+    norm::batch_norm_forward_train(x, weight, bias, y, mean, variance, inner as usize, eps);
     Ok(())
 }
 
 /// Eval-mode BatchNorm with the given (running) statistics.
-#[napi]
+#[napi(catch_unwind)]
 pub fn batch_norm_forward_eval(
-    x: Float32ArraySlice,
-    weight: Float32ArraySlice,
-    bias: Float32ArraySlice,
-    mean: Float32ArraySlice,
-    variance: Float32ArraySlice,
-    mut y: Float32ArraySlice,
+    x: Array<f32>,
+    weight: Array<f32>,
+    bias: Array<f32>,
+    mean: Array<f32>,
+    variance: Array<f32>,
+    mut y: Array<f32>,
     inner: u32,
     eps: f64,
 ) -> Result<()> {
     const K: &str = "batchNormForwardEval";
+    let (x, weight, bias, mean, variance) = (
+        x.view()?,
+        weight.view()?,
+        bias.view()?,
+        mean.view()?,
+        variance.view()?,
+    );
     let c = weight.len();
-    same_len(K, "y", y.len(), x.len())?;
+    same_len(K, "y", y.view()?.len(), x.len())?;
     same_len(K, "bias", bias.len(), c)?;
     same_len(K, "mean", mean.len(), c)?;
     same_len(K, "variance", variance.len(), c)?;
     layout(K, x.len(), c, inner)?;
     let inputs = [
-        ("x", &x[..]),
-        ("weight", &weight[..]),
-        ("bias", &bias[..]),
-        ("mean", &mean[..]),
-        ("variance", &variance[..]),
+        ("x", x),
+        ("weight", weight),
+        ("bias", bias),
+        ("mean", mean),
+        ("variance", variance),
     ];
-    check_outputs(K, &[("y", &y)], &inputs)?;
+    check_outputs(K, &[("y", y.view()?)], &inputs)?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let y = unsafe { output(&mut y) };
-    norm::batch_norm_forward_eval(&x, &weight, &bias, &mean, &variance, y, inner as usize, eps);
+    let y = unsafe { y.view_mut()? };
+    norm::batch_norm_forward_eval(x, weight, bias, mean, variance, y, inner as usize, eps);
     Ok(())
 }
 
 /// BatchNorm's backward with the statistics the forward used; adds into the parameter gradients.
-#[napi]
+#[napi(catch_unwind)]
 pub fn batch_norm_backward(
-    x: Float32ArraySlice,
-    dy: Float32ArraySlice,
-    weight: Float32ArraySlice,
-    mean: Float32ArraySlice,
-    variance: Float32ArraySlice,
-    mut dx: Float32ArraySlice,
-    mut dweight: Float32ArraySlice,
-    mut dbias: Float32ArraySlice,
+    x: Array<f32>,
+    dy: Array<f32>,
+    weight: Array<f32>,
+    mean: Array<f32>,
+    variance: Array<f32>,
+    mut dx: Array<f32>,
+    mut dweight: Array<f32>,
+    mut dbias: Array<f32>,
     inner: u32,
     eps: f64,
     training: bool,
 ) -> Result<()> {
     const K: &str = "batchNormBackward";
+    let (x, dy, weight, mean, variance) = (
+        x.view()?,
+        dy.view()?,
+        weight.view()?,
+        mean.view()?,
+        variance.view()?,
+    );
     let c = weight.len();
     same_len(K, "gradOutput", dy.len(), x.len())?;
-    same_len(K, "gradInput", dx.len(), x.len())?;
+    same_len(K, "gradInput", dx.view()?.len(), x.len())?;
     same_len(K, "mean", mean.len(), c)?;
     same_len(K, "variance", variance.len(), c)?;
-    same_len(K, "gradWeight", dweight.len(), c)?;
-    same_len(K, "gradBias", dbias.len(), c)?;
+    same_len(K, "gradWeight", dweight.view()?.len(), c)?;
+    same_len(K, "gradBias", dbias.view()?.len(), c)?;
     layout(K, x.len(), c, inner)?;
     let inputs = [
-        ("x", &x[..]),
-        ("gradOutput", &dy[..]),
-        ("weight", &weight[..]),
-        ("mean", &mean[..]),
-        ("variance", &variance[..]),
+        ("x", x),
+        ("gradOutput", dy),
+        ("weight", weight),
+        ("mean", mean),
+        ("variance", variance),
     ];
     check_outputs(
         K,
         &[
-            ("gradInput", &dx),
-            ("gradWeight", &dweight),
-            ("gradBias", &dbias),
+            ("gradInput", dx.view()?),
+            ("gradWeight", dweight.view()?),
+            ("gradBias", dbias.view()?),
         ],
         &inputs,
     )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let (dx, dw, db) = unsafe { (output(&mut dx), output(&mut dweight), output(&mut dbias)) };
+    let (dx, dw, db) = unsafe { (dx.view_mut()?, dweight.view_mut()?, dbias.view_mut()?) };
     norm::batch_norm_backward(
-        &x,
-        &dy,
-        &weight,
-        &mean,
-        &variance,
+        x,
+        dy,
+        weight,
+        mean,
+        variance,
         dx,
         dw,
         db,
@@ -147,37 +165,47 @@ pub fn batch_norm_backward(
 }
 
 /// GroupNorm: writes per-(sample, group) mean and biased variance, and `y`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn group_norm_forward(
-    x: Float32ArraySlice,
-    weight: Float32ArraySlice,
-    bias: Float32ArraySlice,
-    mut y: Float32ArraySlice,
-    mut mean: Float32ArraySlice,
-    mut variance: Float32ArraySlice,
+    x: Array<f32>,
+    weight: Array<f32>,
+    bias: Array<f32>,
+    mut y: Array<f32>,
+    mut mean: Array<f32>,
+    mut variance: Array<f32>,
     groups: u32,
     inner: u32,
     eps: f64,
 ) -> Result<()> {
     const K: &str = "groupNormForward";
+    let (x, weight, bias) = (x.view()?, weight.view()?, bias.view()?);
     let c = weight.len();
-    same_len(K, "y", y.len(), x.len())?;
+    same_len(K, "y", y.view()?.len(), x.len())?;
     same_len(K, "bias", bias.len(), c)?;
     check_groups(K, c, groups)?;
     let outer = layout(K, x.len(), c, inner)?;
-    same_len(K, "mean", mean.len(), outer * groups as usize)?;
-    same_len(K, "variance", variance.len(), outer * groups as usize)?;
+    same_len(K, "mean", mean.view()?.len(), outer * groups as usize)?;
+    same_len(
+        K,
+        "variance",
+        variance.view()?.len(),
+        outer * groups as usize,
+    )?;
     check_outputs(
         K,
-        &[("y", &y), ("mean", &mean), ("variance", &variance)],
-        &[("x", &x), ("weight", &weight), ("bias", &bias)],
+        &[
+            ("y", y.view()?),
+            ("mean", mean.view()?),
+            ("variance", variance.view()?),
+        ],
+        &[("x", x), ("weight", weight), ("bias", bias)],
     )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let (y, mean, variance) = unsafe { (output(&mut y), output(&mut mean), output(&mut variance)) };
+    let (y, mean, variance) = unsafe { (y.view_mut()?, mean.view_mut()?, variance.view_mut()?) };
     norm::group_norm_forward(
-        &x,
-        &weight,
-        &bias,
+        x,
+        weight,
+        bias,
         y,
         mean,
         variance,
@@ -189,54 +217,61 @@ pub fn group_norm_forward(
 }
 
 /// GroupNorm's backward with the forward's statistics; adds into the parameter gradients.
-#[napi]
+#[napi(catch_unwind)]
 pub fn group_norm_backward(
-    x: Float32ArraySlice,
-    dy: Float32ArraySlice,
-    weight: Float32ArraySlice,
-    mean: Float32ArraySlice,
-    variance: Float32ArraySlice,
-    mut dx: Float32ArraySlice,
-    mut dweight: Float32ArraySlice,
-    mut dbias: Float32ArraySlice,
+    x: Array<f32>,
+    dy: Array<f32>,
+    weight: Array<f32>,
+    mean: Array<f32>,
+    variance: Array<f32>,
+    mut dx: Array<f32>,
+    mut dweight: Array<f32>,
+    mut dbias: Array<f32>,
     groups: u32,
     inner: u32,
     eps: f64,
 ) -> Result<()> {
     const K: &str = "groupNormBackward";
+    let (x, dy, weight, mean, variance) = (
+        x.view()?,
+        dy.view()?,
+        weight.view()?,
+        mean.view()?,
+        variance.view()?,
+    );
     let c = weight.len();
     same_len(K, "gradOutput", dy.len(), x.len())?;
-    same_len(K, "gradInput", dx.len(), x.len())?;
-    same_len(K, "gradWeight", dweight.len(), c)?;
-    same_len(K, "gradBias", dbias.len(), c)?;
+    same_len(K, "gradInput", dx.view()?.len(), x.len())?;
+    same_len(K, "gradWeight", dweight.view()?.len(), c)?;
+    same_len(K, "gradBias", dbias.view()?.len(), c)?;
     check_groups(K, c, groups)?;
     let outer = layout(K, x.len(), c, inner)?;
     same_len(K, "mean", mean.len(), outer * groups as usize)?;
     same_len(K, "variance", variance.len(), outer * groups as usize)?;
     let inputs = [
-        ("x", &x[..]),
-        ("gradOutput", &dy[..]),
-        ("weight", &weight[..]),
-        ("mean", &mean[..]),
-        ("variance", &variance[..]),
+        ("x", x),
+        ("gradOutput", dy),
+        ("weight", weight),
+        ("mean", mean),
+        ("variance", variance),
     ];
     check_outputs(
         K,
         &[
-            ("gradInput", &dx),
-            ("gradWeight", &dweight),
-            ("gradBias", &dbias),
+            ("gradInput", dx.view()?),
+            ("gradWeight", dweight.view()?),
+            ("gradBias", dbias.view()?),
         ],
         &inputs,
     )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let (dx, dw, db) = unsafe { (output(&mut dx), output(&mut dweight), output(&mut dbias)) };
+    let (dx, dw, db) = unsafe { (dx.view_mut()?, dweight.view_mut()?, dbias.view_mut()?) };
     norm::group_norm_backward(
-        &x,
-        &dy,
-        &weight,
-        &mean,
-        &variance,
+        x,
+        dy,
+        weight,
+        mean,
+        variance,
         dx,
         dw,
         db,
@@ -248,130 +283,148 @@ pub fn group_norm_backward(
 }
 
 /// LayerNorm over rows of `weight.length` values: writes per-row mean and biased variance, and `y`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn layer_norm_forward(
-    x: Float32ArraySlice,
-    weight: Float32ArraySlice,
-    bias: Float32ArraySlice,
-    mut y: Float32ArraySlice,
-    mut mean: Float32ArraySlice,
-    mut variance: Float32ArraySlice,
+    x: Array<f32>,
+    weight: Array<f32>,
+    bias: Array<f32>,
+    mut y: Array<f32>,
+    mut mean: Array<f32>,
+    mut variance: Array<f32>,
     eps: f64,
 ) -> Result<()> {
     const K: &str = "layerNormForward";
+    let (x, weight, bias) = (x.view()?, weight.view()?, bias.view()?);
     let d = weight.len();
-    same_len(K, "y", y.len(), x.len())?;
+    same_len(K, "y", y.view()?.len(), x.len())?;
     same_len(K, "bias", bias.len(), d)?;
     let rows = layout(K, x.len(), d, 1)?;
-    same_len(K, "mean", mean.len(), rows)?;
-    same_len(K, "variance", variance.len(), rows)?;
+    same_len(K, "mean", mean.view()?.len(), rows)?;
+    same_len(K, "variance", variance.view()?.len(), rows)?;
     check_outputs(
         K,
-        &[("y", &y), ("mean", &mean), ("variance", &variance)],
-        &[("x", &x), ("weight", &weight), ("bias", &bias)],
+        &[
+            ("y", y.view()?),
+            ("mean", mean.view()?),
+            ("variance", variance.view()?),
+        ],
+        &[("x", x), ("weight", weight), ("bias", bias)],
     )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let (y, mean, variance) = unsafe { (output(&mut y), output(&mut mean), output(&mut variance)) };
-    norm::layer_norm_forward(&x, &weight, &bias, y, mean, variance, eps);
+    let (y, mean, variance) = unsafe { (y.view_mut()?, mean.view_mut()?, variance.view_mut()?) };
+    norm::layer_norm_forward(x, weight, bias, y, mean, variance, eps);
     Ok(())
 }
 
 /// LayerNorm's backward with the forward's statistics; adds into the parameter gradients.
-#[napi]
+#[napi(catch_unwind)]
 pub fn layer_norm_backward(
-    x: Float32ArraySlice,
-    dy: Float32ArraySlice,
-    weight: Float32ArraySlice,
-    mean: Float32ArraySlice,
-    variance: Float32ArraySlice,
-    mut dx: Float32ArraySlice,
-    mut dweight: Float32ArraySlice,
-    mut dbias: Float32ArraySlice,
+    x: Array<f32>,
+    dy: Array<f32>,
+    weight: Array<f32>,
+    mean: Array<f32>,
+    variance: Array<f32>,
+    mut dx: Array<f32>,
+    mut dweight: Array<f32>,
+    mut dbias: Array<f32>,
     eps: f64,
 ) -> Result<()> {
     const K: &str = "layerNormBackward";
+    let (x, dy, weight, mean, variance) = (
+        x.view()?,
+        dy.view()?,
+        weight.view()?,
+        mean.view()?,
+        variance.view()?,
+    );
     let d = weight.len();
     same_len(K, "gradOutput", dy.len(), x.len())?;
-    same_len(K, "gradInput", dx.len(), x.len())?;
-    same_len(K, "gradWeight", dweight.len(), d)?;
-    same_len(K, "gradBias", dbias.len(), d)?;
+    same_len(K, "gradInput", dx.view()?.len(), x.len())?;
+    same_len(K, "gradWeight", dweight.view()?.len(), d)?;
+    same_len(K, "gradBias", dbias.view()?.len(), d)?;
     let rows = layout(K, x.len(), d, 1)?;
     same_len(K, "mean", mean.len(), rows)?;
     same_len(K, "variance", variance.len(), rows)?;
     let inputs = [
-        ("x", &x[..]),
-        ("gradOutput", &dy[..]),
-        ("weight", &weight[..]),
-        ("mean", &mean[..]),
-        ("variance", &variance[..]),
+        ("x", x),
+        ("gradOutput", dy),
+        ("weight", weight),
+        ("mean", mean),
+        ("variance", variance),
     ];
     check_outputs(
         K,
         &[
-            ("gradInput", &dx),
-            ("gradWeight", &dweight),
-            ("gradBias", &dbias),
+            ("gradInput", dx.view()?),
+            ("gradWeight", dweight.view()?),
+            ("gradBias", dbias.view()?),
         ],
         &inputs,
     )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let (dx, dw, db) = unsafe { (output(&mut dx), output(&mut dweight), output(&mut dbias)) };
-    norm::layer_norm_backward(&x, &dy, &weight, &mean, &variance, dx, dw, db, eps);
+    let (dx, dw, db) = unsafe { (dx.view_mut()?, dweight.view_mut()?, dbias.view_mut()?) };
+    norm::layer_norm_backward(x, dy, weight, mean, variance, dx, dw, db, eps);
     Ok(())
 }
 
 /// L2Norm along the middle dimension of `[outer, weight.length, inner]`; writes `y` and the norms.
-#[napi]
+#[napi(catch_unwind)]
 pub fn l2_norm_forward(
-    x: Float32ArraySlice,
-    weight: Float32ArraySlice,
-    mut y: Float32ArraySlice,
-    mut norm: Float32ArraySlice,
+    x: Array<f32>,
+    weight: Array<f32>,
+    mut y: Array<f32>,
+    mut norm: Array<f32>,
     inner: u32,
     eps: f64,
 ) -> Result<()> {
     const K: &str = "l2NormForward";
-    same_len(K, "y", y.len(), x.len())?;
+    let (x, weight) = (x.view()?, weight.view()?);
+    same_len(K, "y", y.view()?.len(), x.len())?;
     let outer = layout(K, x.len(), weight.len(), inner)?;
-    same_len(K, "norm", norm.len(), outer * inner as usize)?;
+    same_len(K, "norm", norm.view()?.len(), outer * inner as usize)?;
     check_outputs(
         K,
-        &[("y", &y), ("norm", &norm)],
-        &[("x", &x), ("weight", &weight)],
+        &[("y", y.view()?), ("norm", norm.view()?)],
+        &[("x", x), ("weight", weight)],
     )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let (y, nrm) = unsafe { (output(&mut y), output(&mut norm)) };
-    norm::l2_norm_forward(&x, &weight, y, nrm, inner as usize, eps);
+    let (y, nrm) = unsafe { (y.view_mut()?, norm.view_mut()?) };
+    norm::l2_norm_forward(x, weight, y, nrm, inner as usize, eps);
     Ok(())
 }
 
 /// L2Norm's backward with the forward's norms; adds into the weight's gradient.
-#[napi]
+#[napi(catch_unwind)]
 pub fn l2_norm_backward(
-    x: Float32ArraySlice,
-    dy: Float32ArraySlice,
-    weight: Float32ArraySlice,
-    norm: Float32ArraySlice,
-    mut dx: Float32ArraySlice,
-    mut dweight: Float32ArraySlice,
+    x: Array<f32>,
+    dy: Array<f32>,
+    weight: Array<f32>,
+    norm: Array<f32>,
+    mut dx: Array<f32>,
+    mut dweight: Array<f32>,
     inner: u32,
     eps: f64,
 ) -> Result<()> {
     const K: &str = "l2NormBackward";
+    let (x, dy, weight, norm) = (x.view()?, dy.view()?, weight.view()?, norm.view()?);
     same_len(K, "gradOutput", dy.len(), x.len())?;
-    same_len(K, "gradInput", dx.len(), x.len())?;
-    same_len(K, "gradWeight", dweight.len(), weight.len())?;
+    same_len(K, "gradInput", dx.view()?.len(), x.len())?;
+    same_len(K, "gradWeight", dweight.view()?.len(), weight.len())?;
     let outer = layout(K, x.len(), weight.len(), inner)?;
     same_len(K, "norm", norm.len(), outer * inner as usize)?;
     let inputs = [
-        ("x", &x[..]),
-        ("gradOutput", &dy[..]),
-        ("weight", &weight[..]),
-        ("norm", &norm[..]),
+        ("x", x),
+        ("gradOutput", dy),
+        ("weight", weight),
+        ("norm", norm),
     ];
-    check_outputs(K, &[("gradInput", &dx), ("gradWeight", &dweight)], &inputs)?;
+    check_outputs(
+        K,
+        &[("gradInput", dx.view()?), ("gradWeight", dweight.view()?)],
+        &inputs,
+    )?;
     // SAFETY: check_outputs just above found every output disjoint from the others and the inputs.
-    let (dx, dw) = unsafe { (output(&mut dx), output(&mut dweight)) };
-    norm::l2_norm_backward(&x, &dy, &weight, &norm, dx, dw, inner as usize, eps);
+    let (dx, dw) = unsafe { (dx.view_mut()?, dweight.view_mut()?) };
+    norm::l2_norm_backward(x, dy, weight, norm, dx, dw, inner as usize, eps);
     Ok(())
 }

@@ -1,8 +1,7 @@
 //! Max and average pooling, and their global forms.
 
-use crate::{check_apart, invalid, same_len, span};
+use crate::{check_apart, invalid, same_len, span, Array};
 use liven_core::pool::{self, Axis, Pool2d};
-use napi::bindgen_prelude::{Float32ArraySlice, Uint32ArraySlice};
 use napi::Result;
 use napi_derive::napi;
 
@@ -57,101 +56,111 @@ fn plane_sizes(p: &Pool2d) -> (usize, usize) {
     (p.h * p.w, p.oh * p.ow)
 }
 
-#[napi(js_name = "maxPool2dForward")]
+#[napi(js_name = "maxPool2dForward", catch_unwind)]
 pub fn max_pool2d_forward(
-    x: Float32ArraySlice,
-    mut y: Float32ArraySlice,
-    mut indices: Uint32ArraySlice,
+    x: Array<f32>,
+    mut y: Array<f32>,
+    mut indices: Array<u32>,
     planes: u32,
     g: Pool2dGeometry,
 ) -> Result<()> {
     const K: &str = "maxPool2dForward";
+    let x = x.view()?;
     let p = geometry(K, &g)?;
     let (ip, op) = plane_sizes(&p);
     let planes = planes as usize;
     same_len(K, "x", x.len(), planes * ip)?;
-    same_len(K, "y", y.len(), planes * op)?;
-    same_len(K, "indices", indices.len(), planes * op)?;
+    same_len(K, "y", y.view()?.len(), planes * op)?;
+    same_len(K, "indices", indices.view()?.len(), planes * op)?;
     check_apart(
         K,
         "y",
-        span(&y),
-        &[("x", span(&x)), ("indices", span(&indices))],
+        span(y.view()?),
+        &[("x", span(x)), ("indices", span(indices.view()?))],
     )?;
-    check_apart(K, "indices", span(&indices), &[("x", span(&x))])?;
+    check_apart(K, "indices", span(indices.view()?), &[("x", span(x))])?;
     // SAFETY: checked above that the outputs share no memory with each other or the input.
-    let (y, indices) = unsafe { (y.as_mut(), indices.as_mut()) };
-    pool::max_pool2d_forward(&x, y, indices, planes, p);
+    let (y, indices) = unsafe { (y.view_mut()?, indices.view_mut()?) };
+    pool::max_pool2d_forward(x, y, indices, planes, p);
     Ok(())
 }
 
-#[napi(js_name = "maxPool2dBackward")]
+#[napi(js_name = "maxPool2dBackward", catch_unwind)]
 pub fn max_pool2d_backward(
-    dy: Float32ArraySlice,
-    indices: Uint32ArraySlice,
-    mut dx: Float32ArraySlice,
+    dy: Array<f32>,
+    indices: Array<u32>,
+    mut dx: Array<f32>,
     planes: u32,
     g: Pool2dGeometry,
 ) -> Result<()> {
     const K: &str = "maxPool2dBackward";
+    // `stable`: the indices checked are the ones used, even on shared memory.
+    let (dy, indices) = (dy.view()?, indices.stable()?);
     let p = geometry(K, &g)?;
     let (ip, op) = plane_sizes(&p);
     let planes = planes as usize;
     same_len(K, "gradOutput", dy.len(), planes * op)?;
     same_len(K, "indices", indices.len(), planes * op)?;
-    same_len(K, "gradInput", dx.len(), planes * ip)?;
+    same_len(K, "gradInput", dx.view()?.len(), planes * ip)?;
     check_indices(K, &indices, ip)?;
     check_apart(
         K,
         "gradInput",
-        span(&dx),
-        &[("gradOutput", span(&dy)), ("indices", span(&indices))],
+        span(dx.view()?),
+        &[("gradOutput", span(dy)), ("indices", span(&indices))],
     )?;
     // SAFETY: dx shares no memory with the inputs (checked above).
-    let dx = unsafe { dx.as_mut() };
-    pool::max_pool2d_backward(&dy, &indices, dx, planes, p);
+    let dx = unsafe { dx.view_mut()? };
+    pool::max_pool2d_backward(dy, &indices, dx, planes, p);
     Ok(())
 }
 
-#[napi(js_name = "avgPool2dForward")]
+#[napi(js_name = "avgPool2dForward", catch_unwind)]
 pub fn avg_pool2d_forward(
-    x: Float32ArraySlice,
-    mut y: Float32ArraySlice,
+    x: Array<f32>,
+    mut y: Array<f32>,
     planes: u32,
     g: Pool2dGeometry,
     count_include_pad: bool,
 ) -> Result<()> {
     const K: &str = "avgPool2dForward";
+    let x = x.view()?;
     let p = geometry(K, &g)?;
     let (ip, op) = plane_sizes(&p);
     let planes = planes as usize;
     same_len(K, "x", x.len(), planes * ip)?;
-    same_len(K, "y", y.len(), planes * op)?;
-    check_apart(K, "y", span(&y), &[("x", span(&x))])?;
+    same_len(K, "y", y.view()?.len(), planes * op)?;
+    check_apart(K, "y", span(y.view()?), &[("x", span(x))])?;
     // SAFETY: y shares no memory with x (checked above).
-    let y = unsafe { y.as_mut() };
-    pool::avg_pool2d_forward(&x, y, planes, p, count_include_pad);
+    let y = unsafe { y.view_mut()? };
+    pool::avg_pool2d_forward(x, y, planes, p, count_include_pad);
     Ok(())
 }
 
-#[napi(js_name = "avgPool2dBackward")]
+#[napi(js_name = "avgPool2dBackward", catch_unwind)]
 pub fn avg_pool2d_backward(
-    dy: Float32ArraySlice,
-    mut dx: Float32ArraySlice,
+    dy: Array<f32>,
+    mut dx: Array<f32>,
     planes: u32,
     g: Pool2dGeometry,
     count_include_pad: bool,
 ) -> Result<()> {
     const K: &str = "avgPool2dBackward";
+    let dy = dy.view()?;
     let p = geometry(K, &g)?;
     let (ip, op) = plane_sizes(&p);
     let planes = planes as usize;
     same_len(K, "gradOutput", dy.len(), planes * op)?;
-    same_len(K, "gradInput", dx.len(), planes * ip)?;
-    check_apart(K, "gradInput", span(&dx), &[("gradOutput", span(&dy))])?;
+    same_len(K, "gradInput", dx.view()?.len(), planes * ip)?;
+    check_apart(
+        K,
+        "gradInput",
+        span(dx.view()?),
+        &[("gradOutput", span(dy))],
+    )?;
     // SAFETY: dx shares no memory with dy (checked above).
-    let dx = unsafe { dx.as_mut() };
-    pool::avg_pool2d_backward(&dy, dx, planes, p, count_include_pad);
+    let dx = unsafe { dx.view_mut()? };
+    pool::avg_pool2d_backward(dy, dx, planes, p, count_include_pad);
     Ok(())
 }
 
@@ -164,79 +173,81 @@ fn check_global(kernel: &str, x: usize, planes: usize, hw: u32) -> Result<usize>
 }
 
 /// `[planes, hw]` → `[planes]` means.
-#[napi]
-pub fn global_avg_pool_forward(
-    x: Float32ArraySlice,
-    mut y: Float32ArraySlice,
-    hw: u32,
-) -> Result<()> {
+#[napi(catch_unwind)]
+pub fn global_avg_pool_forward(x: Array<f32>, mut y: Array<f32>, hw: u32) -> Result<()> {
     const K: &str = "globalAvgPoolForward";
-    let hw = check_global(K, x.len(), y.len(), hw)?;
-    check_apart(K, "y", span(&y), &[("x", span(&x))])?;
+    let x = x.view()?;
+    let hw = check_global(K, x.len(), y.view()?.len(), hw)?;
+    check_apart(K, "y", span(y.view()?), &[("x", span(x))])?;
     // SAFETY: y shares no memory with x (checked above).
-    let y = unsafe { y.as_mut() };
-    pool::global_avg_pool_forward(&x, y, hw);
+    let y = unsafe { y.view_mut()? };
+    pool::global_avg_pool_forward(x, y, hw);
     Ok(())
 }
 
-#[napi]
-pub fn global_avg_pool_backward(
-    dy: Float32ArraySlice,
-    mut dx: Float32ArraySlice,
-    hw: u32,
-) -> Result<()> {
+#[napi(catch_unwind)]
+pub fn global_avg_pool_backward(dy: Array<f32>, mut dx: Array<f32>, hw: u32) -> Result<()> {
     const K: &str = "globalAvgPoolBackward";
-    let hw = check_global(K, dx.len(), dy.len(), hw)?;
-    check_apart(K, "gradInput", span(&dx), &[("gradOutput", span(&dy))])?;
+    let dy = dy.view()?;
+    let hw = check_global(K, dx.view()?.len(), dy.len(), hw)?;
+    check_apart(
+        K,
+        "gradInput",
+        span(dx.view()?),
+        &[("gradOutput", span(dy))],
+    )?;
     // SAFETY: dx shares no memory with dy (checked above).
-    let dx = unsafe { dx.as_mut() };
-    pool::global_avg_pool_backward(&dy, dx, hw);
+    let dx = unsafe { dx.view_mut()? };
+    pool::global_avg_pool_backward(dy, dx, hw);
     Ok(())
 }
 
 /// `[planes, hw]` → `[planes]` maxima and their indices within each plane.
-#[napi]
+#[napi(catch_unwind)]
 pub fn global_max_pool_forward(
-    x: Float32ArraySlice,
-    mut y: Float32ArraySlice,
-    mut indices: Uint32ArraySlice,
+    x: Array<f32>,
+    mut y: Array<f32>,
+    mut indices: Array<u32>,
     hw: u32,
 ) -> Result<()> {
     const K: &str = "globalMaxPoolForward";
-    let hw = check_global(K, x.len(), y.len(), hw)?;
-    same_len(K, "indices", indices.len(), y.len())?;
+    let x = x.view()?;
+    let hw = check_global(K, x.len(), y.view()?.len(), hw)?;
+    same_len(K, "indices", indices.view()?.len(), y.view()?.len())?;
     check_apart(
         K,
         "y",
-        span(&y),
-        &[("x", span(&x)), ("indices", span(&indices))],
+        span(y.view()?),
+        &[("x", span(x)), ("indices", span(indices.view()?))],
     )?;
-    check_apart(K, "indices", span(&indices), &[("x", span(&x))])?;
+    check_apart(K, "indices", span(indices.view()?), &[("x", span(x))])?;
     // SAFETY: the outputs share no memory with each other or the input (checked above).
-    let (y, indices) = unsafe { (y.as_mut(), indices.as_mut()) };
-    pool::global_max_pool_forward(&x, y, indices, hw);
+    let (y, indices) = unsafe { (y.view_mut()?, indices.view_mut()?) };
+    pool::global_max_pool_forward(x, y, indices, hw);
     Ok(())
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn global_max_pool_backward(
-    dy: Float32ArraySlice,
-    indices: Uint32ArraySlice,
-    mut dx: Float32ArraySlice,
+    dy: Array<f32>,
+    indices: Array<u32>,
+    mut dx: Array<f32>,
     hw: u32,
 ) -> Result<()> {
     const K: &str = "globalMaxPoolBackward";
-    let hw = check_global(K, dx.len(), dy.len(), hw)?;
+    // `stable`: the indices checked are the ones used, even on shared memory.
+    let (dy, indices) = (dy.view()?, indices.stable()?);
+    let hw = check_global(K, dx.view()?.len(), dy.len(), hw)?;
     same_len(K, "indices", indices.len(), dy.len())?;
     check_indices(K, &indices, hw)?;
     check_apart(
         K,
         "gradInput",
-        span(&dx),
-        &[("gradOutput", span(&dy)), ("indices", span(&indices))],
+        span(dx.view()?),
+        &[("gradOutput", span(dy)), ("indices", span(&indices))],
     )?;
     // SAFETY: dx shares no memory with the inputs (checked above).
-    let dx = unsafe { dx.as_mut() };
-    pool::global_max_pool_backward(&dy, &indices, dx, hw);
+    let dx = unsafe { dx.view_mut()? };
+    pool::global_max_pool_backward(dy, &indices, dx, hw);
     Ok(())
 }

@@ -1,9 +1,8 @@
 //! The safetensors reader: the header is parsed and validated by `liven_core::safetensors`;
 //! the TypeScript side allocates each tensor's Float32Array and has it filled here.
 
-use crate::{check_apart, invalid, span};
+use crate::{check_apart, invalid, span, Array};
 use liven_core::safetensors::{self, Dtype};
-use napi::bindgen_prelude::{Float32ArraySlice, Uint8ArraySlice};
 use napi::Result;
 use napi_derive::napi;
 
@@ -26,9 +25,10 @@ pub struct SafetensorsTable {
 }
 
 /// Parses and validates a whole file's header; the message of the error says what is wrong.
-#[napi]
-pub fn safetensors_parse(file: Uint8ArraySlice) -> Result<SafetensorsTable> {
-    let header = safetensors::parse_header(&file).map_err(|e| invalid(e.message))?;
+#[napi(catch_unwind)]
+pub fn safetensors_parse(file: Array<u8>) -> Result<SafetensorsTable> {
+    let file = file.view()?;
+    let header = safetensors::parse_header(file).map_err(|e| invalid(e.message))?;
     Ok(SafetensorsTable {
         tensors: header
             .tensors
@@ -50,22 +50,19 @@ pub fn safetensors_parse(file: Uint8ArraySlice) -> Result<SafetensorsTable> {
 }
 
 /// Converts one tensor's bytes (`dtype`, little-endian) into `out`.
-#[napi(js_name = "safetensorsToF32")]
-pub fn safetensors_to_f32(
-    bytes: Uint8ArraySlice,
-    dtype: String,
-    mut out: Float32ArraySlice,
-) -> Result<()> {
+#[napi(js_name = "safetensorsToF32", catch_unwind)]
+pub fn safetensors_to_f32(bytes: Array<u8>, dtype: String, mut out: Array<f32>) -> Result<()> {
+    let bytes = bytes.view()?;
     let dtype = Dtype::from_name(&dtype)
         .ok_or_else(|| invalid(format!("safetensorsToF32: unknown dtype {dtype:?}")))?;
     check_apart(
         "safetensorsToF32",
         "out",
-        span(&out),
-        &[("bytes", span(&bytes))],
+        span(out.view()?),
+        &[("bytes", span(bytes))],
     )?;
     // SAFETY: `out` shares no memory with `bytes` (checked above), the only other slice of
     // this call; the JavaScript array outlives the call, which runs synchronously.
-    let out = unsafe { out.as_mut() };
-    safetensors::to_f32(dtype, &bytes, out).map_err(|e| invalid(e.message))
+    let out = unsafe { out.view_mut()? };
+    safetensors::to_f32(dtype, bytes, out).map_err(|e| invalid(e.message))
 }

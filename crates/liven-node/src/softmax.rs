@@ -1,8 +1,7 @@
 //! Softmax and log-softmax along one dimension of `[outer, dim, inner]`.
 
-use crate::{check_disjoint, output, same_len};
+use crate::{check_disjoint, same_len, Array};
 use liven_core::softmax;
-use napi::bindgen_prelude::Float32ArraySlice;
 use napi::Result;
 use napi_derive::napi;
 
@@ -21,41 +20,43 @@ fn size(outer: u32, dim: u32, inner: u32) -> usize {
 fn forward(
     k: &str,
     f: Forward,
-    x: Float32ArraySlice,
-    mut y: Float32ArraySlice,
+    x: Array<f32>,
+    mut y: Array<f32>,
     (outer, dim, inner): (u32, u32, u32),
 ) -> Result<()> {
+    let x = x.view()?;
     same_len(k, "x", x.len(), size(outer, dim, inner))?;
-    same_len(k, "y", y.len(), x.len())?;
-    check_disjoint(k, "y", &y, &[("x", &x)])?;
+    same_len(k, "y", y.view()?.len(), x.len())?;
+    check_disjoint(k, "y", y.view()?, &[("x", x)])?;
     // SAFETY: y shares no memory with x (checked above).
-    let y = unsafe { output(&mut y) };
-    f(&x, y, outer as usize, dim as usize, inner as usize);
+    let y = unsafe { y.view_mut() }?;
+    f(x, y, outer as usize, dim as usize, inner as usize);
     Ok(())
 }
 
 fn backward(
     k: &str,
     f: Backward,
-    y: Float32ArraySlice,
-    dy: Float32ArraySlice,
-    mut dx: Float32ArraySlice,
+    y: Array<f32>,
+    dy: Array<f32>,
+    mut dx: Array<f32>,
     (outer, dim, inner): (u32, u32, u32),
 ) -> Result<()> {
+    let (y, dy) = (y.view()?, dy.view()?);
     same_len(k, "y", y.len(), size(outer, dim, inner))?;
     same_len(k, "gradOutput", dy.len(), y.len())?;
-    same_len(k, "gradInput", dx.len(), y.len())?;
-    check_disjoint(k, "gradInput", &dx, &[("y", &y), ("gradOutput", &dy)])?;
+    same_len(k, "gradInput", dx.view()?.len(), y.len())?;
+    check_disjoint(k, "gradInput", dx.view()?, &[("y", y), ("gradOutput", dy)])?;
     // SAFETY: dx shares no memory with the inputs (checked above).
-    let dx = unsafe { output(&mut dx) };
-    f(&y, &dy, dx, outer as usize, dim as usize, inner as usize);
+    let dx = unsafe { dx.view_mut() }?;
+    f(y, dy, dx, outer as usize, dim as usize, inner as usize);
     Ok(())
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn softmax_forward(
-    x: Float32ArraySlice,
-    y: Float32ArraySlice,
+    x: Array<f32>,
+    y: Array<f32>,
     outer: u32,
     dim: u32,
     inner: u32,
@@ -70,11 +71,11 @@ pub fn softmax_forward(
 }
 
 /// From softmax's output `y`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn softmax_backward(
-    y: Float32ArraySlice,
-    dy: Float32ArraySlice,
-    dx: Float32ArraySlice,
+    y: Array<f32>,
+    dy: Array<f32>,
+    dx: Array<f32>,
     outer: u32,
     dim: u32,
     inner: u32,
@@ -89,10 +90,10 @@ pub fn softmax_backward(
     )
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn log_softmax_forward(
-    x: Float32ArraySlice,
-    y: Float32ArraySlice,
+    x: Array<f32>,
+    y: Array<f32>,
     outer: u32,
     dim: u32,
     inner: u32,
@@ -107,11 +108,11 @@ pub fn log_softmax_forward(
 }
 
 /// From log-softmax's output `y`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn log_softmax_backward(
-    y: Float32ArraySlice,
-    dy: Float32ArraySlice,
-    dx: Float32ArraySlice,
+    y: Array<f32>,
+    dy: Array<f32>,
+    dx: Array<f32>,
     outer: u32,
     dim: u32,
     inner: u32,
