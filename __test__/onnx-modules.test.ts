@@ -1,5 +1,5 @@
 // The modules the ONNX import needs beyond the layer families: nn.Reshape and nn.ConstantPad2d.
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { Tensor, nn } from '../src/index.js';
 import { describeEachBackend } from './helpers/backends.js';
 import { gradcheck, randomTensor } from './helpers/numeric.js';

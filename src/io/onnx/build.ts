@@ -91,7 +91,15 @@ export function loadOnnx(pathOrBytes: string | Uint8Array): Graph {
     throw new Error(`loadOnnx: ${problems.length} operator${problems.length > 1 ? 's' : ''} cannot be imported: ${problems.join('; ')}`);
   }
   const graph = new Graph({ inputs: inputNames });
-  for (const p of plan) graph.node(p.name, p.module(), p.inputs.length === 1 ? p.inputs[0]! : p.inputs);
+  for (const p of plan) {
+    let module: Module;
+    try {
+      module = p.module();
+    } catch (e) {
+      throw new Error(`loadOnnx: node ${JSON.stringify(p.name)}: ${(e as Error).message}`);
+    }
+    graph.node(p.name, module, p.inputs.length === 1 ? p.inputs[0]! : p.inputs);
+  }
   graph.output(outputs.length === 1 ? outputs[0]! : outputs);
   graph.eval();
   return graph;

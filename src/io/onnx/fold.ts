@@ -316,7 +316,7 @@ function slice(node: OnnxNode, x: ConstValue, a: (ConstValue | null)[], opset: n
 }
 
 function transpose(x: ConstValue, perm: readonly number[]): ConstValue | null {
-  if (perm.length !== x.dims.length) return null;
+  if (perm.length !== x.dims.length || new Set(perm).size !== perm.length || perm.some((p) => !(p >= 0 && p < perm.length))) return null;
   const dims = perm.map((p) => x.dims[p]!);
   const s = strides(x.dims);
   const values: Elem[] = [];
@@ -341,6 +341,7 @@ function elementwise(op: string, x: ConstValue, y: ConstValue): ConstValue | nul
     if (dx[i] !== dy[i] && dx[i] !== 1 && dy[i] !== 1) return null;
     dims.push(dx[i] === 1 ? dy[i]! : dx[i]!);
   }
+  if (dims.reduce((p, q) => p * q, 1) > 1 << 16) return null;
   const integer = x.integer && y.integer;
   const sx = strides(dx);
   const sy = strides(dy);
