@@ -1,8 +1,9 @@
 // diag.staticDeadUnits: units dead from the weights alone, on planted cases and on real models,
 // checked against what a forward pass on data shows (a unit proven dead is dead on any batch).
 import { describe, expect, it } from 'vitest';
-import { Tensor, diag, nn } from '../src/index.js';
+import { Tensor, diag, io, nn } from '../src/index.js';
 import { randomTensor } from './helpers/numeric.js';
+import { onnxBytes } from './helpers/onnx.js';
 
 function set(t: Tensor, values: number[] | ((i: number) => number)): void {
   for (let i = 0; i < t.size; i++) t.data[i] = typeof values === 'function' ? values(i) : values[i]!;
@@ -90,5 +91,35 @@ describe('diag.staticDeadUnits', () => {
     expect(rows.get('neg')).toEqual([0]);
     expect(rows.get('r1')).toEqual([]);
     expect(rows.get('r2')).toEqual([0]); // channels: c's two, then r0's two
+  });
+});
+
+describe('diag.staticDeadUnits on an imported ONNX model', () => {
+  it('a planted unit behind Conv → Relu → Conv → BatchNormalization is found under its ONNX node name', () => {
+    // conv2 channel 1: weights <= 0 and bias 0 on ReLU outputs; BN keeps it <= 0 (a > 0, shift -0.1)
+    const w2 = [0.3, -0.2, 0.5, -0.1, -0.4, 0, -0.3, -0.2, 0.1, 0.1, 0.1, 0.1];
+    const g = io.loadOnnx(onnxBytes({
+      nodes: [
+        { op: 'Conv', name: '/conv1/Conv', inputs: ['x', 'w1', 'b1'], outputs: ['c1'], attrs: { kernel_shape: [1, 1] } },
+        { op: 'Relu', name: '/relu1/Relu', inputs: ['c1'], outputs: ['r1'] },
+        { op: 'Conv', name: '/conv2/Conv', inputs: ['r1', 'w2', 'b2'], outputs: ['c2'], attrs: { kernel_shape: [1, 1] } },
+        { op: 'BatchNormalization', name: '/bn/BatchNormalization', inputs: ['c2', 's', 'b', 'm', 'v'], outputs: ['n'] },
+        { op: 'Relu', name: '/relu2/Relu', inputs: ['n'], outputs: ['y'] },
+      ],
+      inputDims: ['batch', 2, 4, 4],
+      initializers: [
+        { name: 'w1', dims: [4, 2, 1, 1], values: [1, -1, 0.5, 0.5, -1, 2, 0.3, -0.7] },
+        { name: 'b1', dims: [4], values: [0.1, 0, -0.1, 0.2] },
+        { name: 'w2', dims: [3, 4, 1, 1], values: w2 },
+        { name: 'b2', dims: [3], values: [0, 0, 0.2] },
+        { name: 's', dims: [3], values: [1, 2, 1] },
+        { name: 'b', dims: [3], values: [0, -0.1, 0] },
+        { name: 'm', dims: [3], values: [0, 0, 0] },
+        { name: 'v', dims: [3], values: [1, 1, 1] },
+      ],
+      outputs: ['y'],
+    }));
+    const rows = diag.staticDeadUnits(g);
+    expect(rows.map((r) => [r.layer, r.deadUnits])).toEqual([['relu1_Relu', []], ['relu2_Relu', [1]]]);
   });
 });
