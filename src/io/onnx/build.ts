@@ -4,7 +4,7 @@
 import { Tensor } from '../../tensor.js';
 import { BatchNorm1d, BatchNorm2d, Conv2d, Graph, Linear, PReLU, configTypes, moduleFromConfig, type Module, type ModuleConfig } from '../../nn/index.js';
 import { foldConstants, isSymbol, numbers, type ConstValue, type Folded } from './fold.js';
-import { readOnnx, type OnnxAttribute, type OnnxNode, type OnnxTensor } from './reader.js';
+import { readOnnx, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor } from './reader.js';
 
 /** A node of the graph to build: its name, the graph values it takes, its module. */
 interface Planned {
@@ -38,7 +38,11 @@ export function onnxGraphName(onnxName: string): string {
  * (see {@link readOnnx}), and one Error listing every operator it cannot run, with node names.
  */
 export function loadOnnx(pathOrBytes: string | Uint8Array): Graph {
-  const model = readOnnx(pathOrBytes);
+  return graphFromOnnx(readOnnx(pathOrBytes));
+}
+
+/** The nn.Graph of a read model (see {@link loadOnnx}). */
+export function graphFromOnnx(model: OnnxModel): Graph {
   const folded = foldConstants(model);
   const names = new GraphNames();
   // Graph value name (ONNX) → the liven graph name that makes it.

@@ -47,9 +47,14 @@ export interface OnnxModel {
   readonly initializers: ReadonlyMap<string, OnnxTensor>;
 }
 
-/** Where the file came from: external data is looked up in `dir` (null when read from bytes). */
-interface Source {
+/** Where external data is looked up (null: the model came as bytes) and how files are read. */
+export interface OnnxSource {
   readonly dir: string | null;
+  /** Reads a whole external-data file (a path inside `dir`); default `fs.readFileSync`. */
+  readonly readFile?: (path: string) => Uint8Array;
+}
+
+interface Source extends OnnxSource {
   readonly externalFiles: Map<string, Uint8Array>;
 }
 
@@ -64,28 +69,28 @@ const MAX_ELEMENTS = 2 ** 31 - 1;
  * twice and a cycle.
  */
 export function readOnnx(pathOrBytes: string | Uint8Array): OnnxModel {
-  let bytes: Uint8Array;
-  let source: Source;
   if (typeof pathOrBytes === 'string') {
+    let bytes: Uint8Array;
     try {
       bytes = readFileSync(pathOrBytes);
     } catch (e) {
       throw new Error(`loadOnnx: cannot read ${JSON.stringify(pathOrBytes)}: ${(e as Error).message}`);
     }
-    source = { dir: dirname(resolve(pathOrBytes)), externalFiles: new Map() };
-  } else if (pathOrBytes instanceof Uint8Array) {
-    bytes = pathOrBytes;
-    source = { dir: null, externalFiles: new Map() };
-  } else {
-    throw new TypeError(`loadOnnx: expected a path or a Uint8Array, got ${pathOrBytes === null ? 'null' : typeof pathOrBytes}`);
+    return parseOnnx(bytes, { dir: dirname(resolve(pathOrBytes)) });
   }
+  if (pathOrBytes instanceof Uint8Array) return parseOnnx(pathOrBytes, { dir: null });
+  throw new TypeError(`loadOnnx: expected a path or a Uint8Array, got ${pathOrBytes === null ? 'null' : typeof pathOrBytes}`);
+}
+
+/** {@link readOnnx} of a file's bytes, with external data found in `source.dir`. */
+export function parseOnnx(bytes: Uint8Array, source: OnnxSource): OnnxModel {
   let proto: ModelProto;
   try {
     proto = fromBinary(ModelProtoSchema, bytes, { readUnknownFields: false });
   } catch (e) {
     throw new Error(`loadOnnx: not an ONNX model (truncated or not protobuf: ${(e as Error).message})`);
   }
-  return toModel(proto, source);
+  return toModel(proto, { ...source, externalFiles: new Map() });
 }
 
 function toModel(proto: ModelProto, source: Source): OnnxModel {
@@ -274,7 +279,11 @@ function readExternal(t: TensorProto, source: Source, what: string): Uint8Array 
     }
     if (isOutside(realpathSync(source.dir), real)) throw new Error(`loadOnnx: ${what} names the external file ${JSON.stringify(location)}, a link to outside the model's folder`);
     if (!statSync(real).isFile()) throw new Error(`loadOnnx: ${what} names the external file ${JSON.stringify(location)}, which is not a file`);
-    data = readFileSync(real);
+    try {
+      data = source.readFile === undefined ? readFileSync(real) : source.readFile(real);
+    } catch (e) {
+      throw new Error(`loadOnnx: ${what}: cannot read the external file ${JSON.stringify(location)}: ${(e as Error).message}`);
+    }
     source.externalFiles.set(path, data);
   }
   const offset = Number(entries.get('offset') ?? '0');
