@@ -107,6 +107,15 @@ describe('io.loadOnnx: the imported graph', () => {
     expect(loss.forward(g.forward(x), target)).toBeLessThan(before * 0.9);
   });
 
+  it('round-trips through toConfig and a state dict (a JSON config + safetensors model from then on)', () => {
+    const g = io.loadOnnx(join(dir, 'toy_opset11.onnx'));
+    const copy = nn.moduleFromConfig(JSON.parse(JSON.stringify(g.toConfig())) as nn.ModuleConfig);
+    copy.loadStateDict(io.parseSafetensors(io.serializeSafetensors(g.stateDict())).tensors);
+    copy.eval();
+    const x = input('toy_opset11');
+    expect(copy.forward(x).data).toEqual(g.forward(x).data);
+  });
+
   it('loads from bytes when the weights are inline', () => {
     const g = io.loadOnnx(readFileSync(join(dir, 'toy_opset17.onnx')));
     expectClose(g.forward(input('toy_opset17')), expected.toy_opset17!.logits, 'toy from bytes', { atol: 2e-4, rtol: 2e-4 });
