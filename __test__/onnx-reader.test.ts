@@ -60,6 +60,7 @@ describe('readOnnx: bad files are Errors that say what', () => {
     expect(() => readOnnx(new TextEncoder().encode('{"not": "onnx"}'))).toThrow(/not an ONNX model/);
     expect(() => readOnnx(readFileSync(join(fixtures, 'toy_opset17.input.safetensors')))).toThrow(/not an ONNX model/);
     expect(() => readOnnx(join(tmp, 'nope.onnx'))).toThrow(/cannot read/);
+    expect(() => readOnnx(tmp)).toThrow(/cannot read .*: not a regular file/);
     expect(() => readOnnx(42 as never)).toThrow(TypeError);
   });
 

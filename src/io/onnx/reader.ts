@@ -72,6 +72,8 @@ export function readOnnx(pathOrBytes: string | Uint8Array): OnnxModel {
   if (typeof pathOrBytes === 'string') {
     let bytes: Uint8Array;
     try {
+      // Only regular files: reading a FIFO or a device could block or never end.
+      if (!statSync(pathOrBytes).isFile()) throw new Error('not a regular file');
       bytes = readFileSync(pathOrBytes);
     } catch (e) {
       throw new Error(`loadOnnx: cannot read ${JSON.stringify(pathOrBytes)}: ${(e as Error).message}`);
