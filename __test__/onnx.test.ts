@@ -160,4 +160,9 @@ describe('io.loadOnnx: what it cannot run', () => {
     });
     expect(() => io.loadOnnx(bytes)).toThrow(/2 operators cannot be imported: Add \(node "shift"\).*; Mul \(node "times"\)/);
   });
+
+  it('many nodes with the same problem make one entry with a count', () => {
+    const nodes = Array.from({ length: 5 }, (_, i) => ({ op: 'Erf', name: `e${i}`, inputs: [i === 0 ? 'x' : `v${i - 1}`], outputs: [`v${i}`] }));
+    expect(() => io.loadOnnx(onnxBytes({ nodes, outputs: ['v4'] }))).toThrow('loadOnnx: 5 operators cannot be imported: Erf (5 nodes: "e0", "e1", "e2", ...): no liven module for it');
+  });
 });

@@ -57,7 +57,8 @@ export function graphFromOnnx(model: OnnxModel): Graph {
   for (const n of folded.nodes) for (const i of n.inputs) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   const graphOutputs = new Set(model.outputs);
   const plan: Planned[] = [];
-  const problems: string[] = [];
+  // "<op>: <reason>" → node names, so that 35 Clips liven cannot run make one entry.
+  const problems = new Map<string, { op: string; reason: string; nodes: string[] }>();
   for (const node of folded.nodes) {
     try {
       const ctx = new Context(node, folded, made, consumers, model.opset);
@@ -83,17 +84,24 @@ export function graphFromOnnx(model: OnnxModel): Graph {
       made.set(node.outputs[0]!, name);
     } catch (e) {
       if (!(e instanceof Unsupported)) throw e;
-      problems.push(`${node.opType} (node ${JSON.stringify(node.name)}): ${e.message}`);
+      const key = `${node.opType}: ${e.message}`;
+      const entry = problems.get(key) ?? { op: node.opType, reason: e.message, nodes: [] };
+      entry.nodes.push(node.name);
+      problems.set(key, entry);
       for (const o of node.outputs) made.set(o, '?');
     }
   }
-  const outputs = model.outputs.map((o) => {
-    if (!made.has(o)) problems.push(`graph output ${JSON.stringify(o)} is a constant, which liven cannot return`);
-    return made.get(o) ?? '?';
-  });
-  if (problems.length > 0) {
-    throw new Error(`loadOnnx: ${problems.length} operator${problems.length > 1 ? 's' : ''} cannot be imported: ${problems.join('; ')}`);
+  const constantOutputs = model.outputs.filter((o) => !made.has(o));
+  if (problems.size > 0 || constantOutputs.length > 0) {
+    const count = [...problems.values()].reduce((n, p) => n + p.nodes.length, 0);
+    const list = [...problems.values()].map(({ op, reason, nodes }) => {
+      const names = nodes.slice(0, 3).map((n) => JSON.stringify(n)).join(', ') + (nodes.length > 3 ? ', ...' : '');
+      return `${op} (${nodes.length === 1 ? 'node' : `${nodes.length} nodes:`} ${names}): ${reason}`;
+    });
+    for (const o of constantOutputs) list.push(`graph output ${JSON.stringify(o)} is a constant, which liven cannot return`);
+    throw new Error(`loadOnnx: ${count} operator${count === 1 ? '' : 's'} cannot be imported: ${list.join('; ')}`);
   }
+  const outputs = model.outputs.map((o) => made.get(o)!);
   const graph = new Graph({ inputs: inputNames });
   for (const p of plan) {
     let module: Module;
