@@ -2,15 +2,20 @@
 // and weights and returns the graph nodes to add; whatever cannot be mapped is collected, so one
 // Error lists every unsupported operator with its node name.
 import { Tensor } from '../../tensor.js';
-import { BatchNorm1d, BatchNorm2d, Conv2d, Graph, Linear, PReLU, configTypes, moduleFromConfig, type Module, type ModuleConfig } from '../../nn/index.js';
+import { Graph, configTypes, moduleFromConfig, type Module, type ModuleConfig } from '../../nn/index.js';
 import { foldConstants, isSymbol, numbers, type ConstValue, type Folded } from './fold.js';
 import { readOnnx, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor } from './reader.js';
 
+/** A module to build: its config and its weights by parameter or buffer name. */
+interface Step {
+  readonly config: ModuleConfig;
+  readonly weights?: Record<string, Tensor>;
+}
+
 /** A node of the graph to build: its name, the graph values it takes, its module. */
-interface Planned {
+interface Planned extends Step {
   readonly name: string;
   readonly inputs: readonly string[];
-  readonly module: () => Module;
 }
 
 /** Why a node cannot be imported. */
@@ -76,9 +81,9 @@ export function graphFromOnnx(model: OnnxModel): Graph {
       const name = names.take(node.name);
       const steps = Array.isArray(result) ? result : [result];
       let prev: readonly string[] = ctx.runtimeInputs();
-      steps.forEach((make, i) => {
+      steps.forEach((step, i) => {
         const stepName = i === steps.length - 1 ? name : names.take(`${node.name}_${i}`);
-        plan.push({ name: stepName, inputs: prev, module: make });
+        plan.push({ name: stepName, inputs: prev, ...step });
         prev = [stepName];
       });
       made.set(node.outputs[0]!, name);
@@ -103,16 +108,23 @@ export function graphFromOnnx(model: OnnxModel): Graph {
   }
   const outputs = model.outputs.map((o) => made.get(o)!);
   const graph = new Graph({ inputs: inputNames });
+  const weights: Record<string, Tensor> = {};
   for (const p of plan) {
     let module: Module;
     try {
-      module = p.module();
+      module = moduleFromConfig(p.config);
     } catch (e) {
       throw new Error(`loadOnnx: node ${JSON.stringify(p.name)}: ${(e as Error).message}`);
     }
     graph.node(p.name, module, p.inputs.length === 1 ? p.inputs[0]! : p.inputs);
+    for (const [key, t] of Object.entries(p.weights ?? {})) weights[`${p.name}.${key}`] = t;
   }
   graph.output(outputs.length === 1 ? outputs[0]! : outputs);
+  try {
+    graph.loadStateDict(weights);
+  } catch (e) {
+    throw new Error(`loadOnnx: the weights do not fit the modules: ${(e as Error).message}`);
+  }
   graph.eval();
   return graph;
 }
@@ -210,19 +222,19 @@ class Context {
   }
 }
 
-type Make = () => Module;
-type Mapper = (c: Context) => Make | Make[] | 'alias';
+type Mapper = (c: Context) => Step | Step[] | 'alias';
 
 /** A module built from its config; a type liven lacks is an unsupported op, found while planning. */
-function config(type: string, options: Record<string, unknown> = {}): Make {
+function config(type: string, options: Record<string, unknown> = {}, weights?: Record<string, Tensor>): Step {
   if (!configTypes().includes(type)) throw new Unsupported(`liven has no nn.${type}`);
-  return () => moduleFromConfig({ type, ...options } as ModuleConfig);
+  return { config: { type, ...options }, ...(weights === undefined ? {} : { weights }) };
 }
 
-/** Copies `src` into a module's tensor after checking the element count. */
-function fill(dst: Tensor, src: Float32Array, what: string): void {
-  if (dst.size !== src.length) throw new Error(`loadOnnx: ${what} has ${src.length} values where ${dst.size} were expected`);
-  dst.data.set(src);
+/** An ONNX weight as a tensor of `shape` (its element count checked by loadStateDict). */
+function tensor(t: OnnxTensor, shape: readonly number[] = t.dims): Tensor {
+  const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+  if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new Unsupported(`${JSON.stringify(t.name)} has ${data.length} values, not [${shape.join(', ')}]`);
+  return Tensor.from(data, shape);
 }
 
 /** ONNX's `pads` [x1_begin, x2_begin, x1_end, x2_end] for 2-D ops as liven's symmetric [h, w]. */
@@ -286,11 +298,7 @@ const MAPPERS: Record<string, Mapper> = {
     const slope = c.weight(1, 'slope');
     const n = slope.data.length;
     if (n > 1 && slope.dims.filter((d) => d !== 1).length !== 1) throw new Unsupported(`a slope of dimensions [${slope.dims.join(', ')}] (liven's PReLU has one per channel)`);
-    return () => {
-      const m = new PReLU({ numParameters: n });
-      fill(m.weight.data, slope.data as Float32Array, `the slope of PRelu ${JSON.stringify(c.node.name)}`);
-      return m;
-    };
+    return config('PReLU', { numParameters: n }, { weight: tensor(slope, [n]) });
   },
   Conv: (c) => {
     const w = c.weight(1, 'weight');
@@ -303,12 +311,9 @@ const MAPPERS: Record<string, Mapper> = {
     const stride = pair(c, 'strides', 1);
     const dilation = pair(c, 'dilations', 1);
     const sym = symmetricPads(c);
-    const conv: Make = () => {
-      const m = new Conv2d(ig * groups, o, [kh, kw], { stride, dilation, groups, padding: sym ?? [0, 0], bias: b !== null });
-      fill(m.weight.data, w.data as Float32Array, `the weight of Conv ${JSON.stringify(c.node.name)}`);
-      if (b !== null) fill(m.bias!.data, b.data as Float32Array, `the bias of Conv ${JSON.stringify(c.node.name)}`);
-      return m;
-    };
+    const weights: Record<string, Tensor> = { weight: tensor(w) };
+    if (b !== null) weights.bias = tensor(b, [o]);
+    const conv = config('Conv2d', { inChannels: ig * groups, outChannels: o, kernelSize: [kh, kw], stride, padding: sym ?? [0, 0], dilation, groups, bias: b !== null }, weights);
     if (sym !== null) return conv;
     const p = c.ints('pads', []);
     return [config('ConstantPad2d', { padding: [p[1], p[3], p[0], p[2]], value: 0 }), conv];
@@ -323,24 +328,19 @@ const MAPPERS: Record<string, Mapper> = {
     const [out, inp] = transB ? bT.dims : [bT.dims[1]!, bT.dims[0]!];
     const bias = c.hasInput(2) ? c.weight(2, 'C') : null;
     if (bias !== null && bias.data.length !== out && bias.data.length !== 1) throw new Unsupported(`C of dimensions [${bias.dims.join(', ')}] for ${out} outputs`);
-    return () => {
-      const m = new Linear(inp!, out!, { bias: bias !== null });
-      const w = m.weight.data.data;
-      for (let i = 0; i < out!; i++) for (let j = 0; j < inp!; j++) w[i * inp! + j] = alpha * bT.data[transB ? i * inp! + j : j * out! + i]!;
-      if (bias !== null) for (let i = 0; i < out!; i++) m.bias!.data.data[i] = beta * bias.data[bias.data.length === 1 ? 0 : i]!;
-      return m;
-    };
+    const w = new Float32Array(out! * inp!);
+    for (let i = 0; i < out!; i++) for (let j = 0; j < inp!; j++) w[i * inp! + j] = alpha * bT.data[transB ? i * inp! + j : j * out! + i]!;
+    const weights: Record<string, Tensor> = { weight: Tensor.from(w, [out!, inp!]) };
+    if (bias !== null) weights.bias = Tensor.from(Float32Array.from({ length: out! }, (_, i) => beta * bias.data[bias.data.length === 1 ? 0 : i]!), [out!]);
+    return config('Linear', { inFeatures: inp, outFeatures: out, bias: bias !== null }, weights);
   },
   MatMul: (c) => {
     const b = c.weight(1, 'B');
     if (b.dims.length !== 2) throw new Unsupported(`B of dimensions [${b.dims.join(', ')}] (liven maps MatMul by a 2-D weight to Linear)`);
     const [inp, out] = b.dims as [number, number];
-    return () => {
-      const m = new Linear(inp, out, { bias: false });
-      const w = m.weight.data.data;
-      for (let i = 0; i < out; i++) for (let j = 0; j < inp; j++) w[i * inp + j] = b.data[j * out + i]!;
-      return m;
-    };
+    const w = new Float32Array(out * inp);
+    for (let i = 0; i < out; i++) for (let j = 0; j < inp; j++) w[i * inp + j] = b.data[j * out + i]!;
+    return config('Linear', { inFeatures: inp, outFeatures: out, bias: false }, { weight: Tensor.from(w, [out, inp]) });
   },
   BatchNormalization: (c) => {
     const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => c.weight(i, ['scale', 'B', 'mean', 'var'][i - 1]!));
@@ -348,15 +348,8 @@ const MAPPERS: Record<string, Mapper> = {
     const eps = c.num('epsilon', 1e-5);
     const momentum = 1 - c.num('momentum', 0.9);
     const flat = ['Gemm', 'MatMul', 'Flatten', 'Reshape'].includes(c.producerOp(0) ?? '');
-    return () => {
-      const m = flat ? new BatchNorm1d(n, { eps, momentum }) : new BatchNorm2d(n, { eps, momentum });
-      const what = `BatchNormalization ${JSON.stringify(c.node.name)}`;
-      fill(m.weight!.data, scale!.data as Float32Array, `the scale of ${what}`);
-      fill(m.bias!.data, bias!.data as Float32Array, `the bias of ${what}`);
-      fill(m.runningMean!, mean!.data as Float32Array, `the mean of ${what}`);
-      fill(m.runningVar!, variance!.data as Float32Array, `the variance of ${what}`);
-      return m;
-    };
+    const weights = { weight: tensor(scale!, [n]), bias: tensor(bias!, [n]), running_mean: tensor(mean!, [n]), running_var: tensor(variance!, [n]), num_batches_tracked: Tensor.zeros([]) };
+    return config(flat ? 'BatchNorm1d' : 'BatchNorm2d', { numFeatures: n, eps, momentum }, weights);
   },
   Add: (c) => {
     if (c.runtimeInputs().length !== 2) throw new Unsupported('an addend that is a constant (liven adds two computed tensors)');
@@ -425,13 +418,13 @@ const MAPPERS: Record<string, Mapper> = {
 };
 
 /** ONNX keeps `[N, C, 1, 1]`; liven's global pools give `[N, C]`, reshaped back unless only Flatten follows. */
-function globalPool(c: Context, type: string): Make | Make[] {
+function globalPool(c: Context, type: string): Step | Step[] {
   const users = c.consumers.get(c.node.outputs[0]!) ?? [];
   const flattened = users.length > 0 && users.every((u) => u.opType === 'Flatten' && (u.attributes.get('axis') ?? 1) === 1);
   return flattened ? config(type) : [config(type), config('Reshape', { shape: [0, 0, 1, 1] })];
 }
 
-function softmax(c: Context, type: string): Make {
+function softmax(c: Context, type: string): Step {
   const axis = c.num('axis', c.opset >= 13 ? -1 : 1);
   // Before opset 13 the axis splits the input into 2-D; on the usual [N, classes] that is dim 1.
   if (c.opset < 13 && axis !== 1 && axis !== -1) throw new Unsupported(`axis ${axis} before opset 13`);
