@@ -789,6 +789,91 @@ def whole_cnn():
     }
 
 
+def graph_model():
+    """A residual + concatenation network, the one __test__/graph.test.ts builds as an nn.Graph node
+    for node (attributes in node order, so state_dict() keys come in liven's order): 'relu'
+    fans out to the block's identity path and to the concatenation."""
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c)
+            self.relu1 = nn.ReLU()
+            self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c)
+            self.relu2 = nn.ReLU()
+
+        def forward(self, x):
+            out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
+            return self.relu2(out + x)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.bn = nn.BatchNorm2d(8)
+            self.relu = nn.ReLU()
+            self.layer1 = nn.Sequential(Block(8))
+            self.head = nn.Conv2d(16, 8, 1)
+            self.fc = nn.Linear(8, 5)
+
+        def forward(self, x):
+            r = self.relu(self.bn(self.stem(x)))
+            y = torch.cat([self.layer1(r), r], dim=1)
+            return self.fc(self.head(y).mean((2, 3)))
+
+    return Net()
+
+
+def graphs():
+    """graph_model's training step from random weights and non-default running statistics: logits,
+    cross-entropy loss, input gradient, every parameter gradient and the running statistics after
+    it, then the eval logits; on the first data seed that keeps every ReLU input 1e-5 from 0."""
+    torch.manual_seed(1313)
+    model = graph_model()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+        model.train()
+        for i in range(2):
+            model(torch.randn(4, 3, 7, 6) * (1 + 0.5 * i) + 0.2)
+    state = copy.deepcopy(model.state_dict())
+    for seed in range(1, 100):
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn((4, 3, 7, 6), generator=gen)
+        target = torch.randint(0, 5, (4,), generator=gen)
+        model.load_state_dict(state)
+        margins = [kink_margins(copy.deepcopy(model).train(), x)[0]]  # [1]: max-pool gaps (none here)
+        if margins[0] > 1e-5:
+            break
+    else:
+        raise RuntimeError('no data seed keeps the graph away from the kinks')
+    xg = x.clone().requires_grad_(True)
+    logits = model(xg)
+    loss = torch.nn.CrossEntropyLoss()(logits, target)
+    loss.backward()
+    model.eval()
+    margins.append(kink_margins(copy.deepcopy(model), x)[0])
+    if margins[1] <= 1e-5:
+        raise RuntimeError('the eval pass comes within 1e-5 of a kink')
+    with torch.no_grad():
+        eval_logits = model(x)
+    return {
+        'torch': torch.__version__,
+        'state': {k: t(v) for k, v in state.items()},
+        'input': t(x), 'target': target.tolist(),
+        'logits': t(logits), 'loss': float(loss), 'gradInput': t(xg.grad),
+        'grads': {n: t(p.grad) for n, p in model.named_parameters()},
+        'buffers': {n: t(b) for n, b in model.named_buffers()},
+        'evalLogits': t(eval_logits),
+        'kinkMargins': margins,
+    }
+
+
 def tensor_ops():
     """Tensor's PyTorch-named helpers: broadcast arithmetic, sum/mean over dims, argmax with ties,
     narrow and Python slicing along a dim."""
@@ -843,4 +928,5 @@ if __name__ == '__main__':
     write('linear.json', linear())
     write('conv.json', conv())
     write('whole-cnn.json', whole_cnn())
+    write('graph.json', graphs())
     write('tensor-ops.json', tensor_ops())

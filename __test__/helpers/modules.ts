@@ -4,13 +4,13 @@ import { tensor, type FixtureCase } from './fixtures.js';
 import { expectClose, randomTensor } from './numeric.js';
 
 /** Replaces every parameter with values from the test generator (parameter i uses seed + i). */
-export function randomizeParameters<M extends nn.Module>(m: M, seed: number): M {
+export function randomizeParameters<M extends nn.AnyModule>(m: M, seed: number): M {
   for (const [i, p] of m.parameters().entries()) p.data.data.set(randomTensor([...p.data.shape], seed + i).data);
   return m;
 }
 
 /** Every parameter's values and gradient, copied: compare before and after a failed call. */
-export function snapshotParameters(m: nn.Module): number[][] {
+export function snapshotParameters(m: nn.AnyModule): number[][] {
   return m.parameters().flatMap((p) => [[...p.data.data], [...p.grad.data]]);
 }
 

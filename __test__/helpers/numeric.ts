@@ -47,15 +47,22 @@ export function randomTensor(shape: number[], seed: number, lo = -1, hi = 1): Te
  * Finite-difference check of a module's backward. With a fixed random `r`, the loss
  * L = Σ r ⊙ forward(x) has dL/dx = backward(r) and dL/dθ = the gradients backward adds; each is
  * compared with central differences (x ± h), computed in float64 from float32 forwards.
- * Inputs should keep away from kinks by more than h.
+ * Inputs should keep away from kinks by more than h. For a module of several inputs (`nn.Add`,
+ * a graph) pass them as an array; several outputs each get their own `r` (L sums over them).
  */
-export function gradcheck(module: nn.Module, x: Tensor, { h = 1e-2, atol = 2e-3, rtol = 1e-2, seed = 7 } = {}): void {
-  const y = module.forward(x);
-  const r = randomTensor([...y.shape], seed);
+export function gradcheck(module: nn.AnyModule, x: Tensor | Tensor[], { h = 1e-2, atol = 2e-3, rtol = 1e-2, seed = 7 } = {}): void {
+  const xs = Array.isArray(x) ? x : [x];
+  const outputs = (): Tensor[] => {
+    const y: Tensor | Tensor[] = module.forward(...xs);
+    return Array.isArray(y) ? y : [y];
+  };
+  const several = Array.isArray(module.forward(...xs));
+  const rs = outputs().map((y, i) => randomTensor([...y.shape], seed + i));
   const loss = (): number => {
-    const out = module.forward(x).data;
     let s = 0;
-    for (let i = 0; i < out.length; i++) s += out[i]! * r.data[i]!;
+    outputs().forEach((y, j) => {
+      for (let i = 0; i < y.size; i++) s += y.data[i]! * rs[j]!.data[i]!;
+    });
     return s;
   };
   const numeric = (values: Float32Array): Float64Array => {
@@ -73,11 +80,13 @@ export function gradcheck(module: nn.Module, x: Tensor, { h = 1e-2, atol = 2e-3,
   };
 
   module.zeroGrad();
-  module.forward(x);
-  const dx = module.backward(r);
+  module.forward(...xs);
+  const dx: Tensor | Tensor[] = module.backward(several ? rs : rs[0]);
+  const dxs = Array.isArray(dx) ? dx : [dx];
+  expect(dxs).toHaveLength(xs.length);
   const analyticParams = module.namedParameters().map(([name, p]) => [name, Float32Array.from(p.grad.data)] as const);
 
-  expectClose(dx.data, { data: numeric(x.data) }, 'gradcheck: input gradient', { atol, rtol });
+  xs.forEach((xi, i) => expectClose(dxs[i]!.data, { data: numeric(xi.data) }, `gradcheck: input gradient${xs.length > 1 ? ` ${i}` : ''}`, { atol, rtol }));
   for (const [name, grad] of analyticParams) {
     const p = module.namedParameters().find(([n]) => n === name)![1];
     expectClose(grad, { data: numeric(p.data.data) }, `gradcheck: gradient of ${name}`, { atol, rtol });

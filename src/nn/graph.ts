@@ -58,10 +58,11 @@ export class Graph<In extends Tensor[] = [x: Tensor], Out extends Tensor | Tenso
   readonly #nodes: GraphNode[] = [];
   readonly #byName = new Map<string, GraphNode>();
   #outputs: readonly string[] | null = null;
-  /** What the last successful forward ran (nodes are only ever appended), for backward; null after a failed one. */
-  #ran: { nodes: number; outputs: readonly string[] } | null = null;
-  /** True while a forward is under way or after one failed part-way: the nodes' caches disagree. */
-  #broken = false;
+  /**
+   * What the last forward ran (nodes are only ever appended), for backward; null while a
+   * forward is under way or after one failed part-way: the nodes' caches then disagree.
+   */
+  #ran: { nodes: number; outputs: readonly string[]; inputShapes: (readonly number[])[] } | null = null;
 
   /** `inputs`: the names of the graph's inputs, in the order forward takes them (default `['input']`). */
   constructor(options?: { inputs?: string[] }) {
@@ -172,6 +173,11 @@ export class Graph<In extends Tensor[] = [x: Tensor], Out extends Tensor | Tenso
     return this.#inputs.length;
   }
 
+  /** The nodes keep what they need; the graph needs only the inputs' shapes (kept in #ran). */
+  protected override keepsInputs(): boolean {
+    return false;
+  }
+
   protected override inputLabel(index: number): string {
     return this.#inputs.length === 1 ? 'input' : `input ${JSON.stringify(this.#inputs[index])}`;
   }
@@ -186,23 +192,29 @@ export class Graph<In extends Tensor[] = [x: Tensor], Out extends Tensor | Tenso
     for (const name of outputs) lastUse.set(name, Infinity);
     const values = new Map<string, Tensor>();
     this.#inputs.forEach((name, i) => values.set(name, xs[i]!));
-    this.#broken = true;
     this.#ran = null;
-    this.#nodes.forEach((node, i) => {
-      const y: unknown = node.module.forward(...node.inputs.map((name) => values.get(name)!));
-      if (!(y instanceof Tensor)) throw new Error(`${this.kind}.forward: node ${JSON.stringify(node.name)} (${node.module.kind}) did not return one Tensor`);
-      if (lastUse.has(node.name)) values.set(node.name, y);
-      for (const name of node.inputs) if (lastUse.get(name) === i) values.delete(name);
-    });
+    // A node that refuses its input leaves the buffers as they were before the pass (the
+    // running statistics of the nodes before it would have moved): they are small, so copied.
+    const buffers = this.namedBuffers().map(([, b]) => [b, b.data.slice()] as const);
+    try {
+      this.#nodes.forEach((node, i) => {
+        const y: unknown = node.module.forward(...node.inputs.map((name) => values.get(name)!));
+        if (!(y instanceof Tensor)) throw new Error(`${this.kind}.forward: node ${JSON.stringify(node.name)} (${node.module.kind}) did not return one Tensor`);
+        if (lastUse.has(node.name)) values.set(node.name, y);
+        for (const name of node.inputs) if (lastUse.get(name) === i) values.delete(name);
+      });
+    } catch (e) {
+      for (const [b, data] of buffers) b.data.set(data);
+      throw e;
+    }
     const ys = outputs.map((name) => values.get(name)!);
-    this.#broken = false;
-    this.#ran = { nodes: this.#nodes.length, outputs };
+    this.#ran = { nodes: this.#nodes.length, outputs, inputShapes: xs.map((x) => x.shape) };
     return (ys.length === 1 ? ys[0] : ys) as Out;
   }
 
-  protected backwardImpl(gradOutput: Out, ...inputs: In): GradIn {
+  protected backwardImpl(gradOutput: Out, ..._none: In): GradIn {
     const ran = this.#ran;
-    if (this.#broken || ran === null) {
+    if (ran === null) {
       throw new Error(`${this.kind}.backward: the last forward failed part-way, so the layers hold inputs of different passes; run forward again`);
     }
     // The gradient w.r.t. each value, summed over the nodes that took it. A sum is written into
@@ -233,7 +245,7 @@ export class Graph<In extends Tensor[] = [x: Tensor], Out extends Tensor | Tenso
       const dxs = Array.isArray(dx) ? dx : [dx];
       node.inputs.forEach((name, j) => add(name, dxs[j]!));
     }
-    const dxs = this.#inputs.map((name, i) => grads.get(name) ?? Tensor.zeros(inputs[i]!.shape));
+    const dxs = this.#inputs.map((name, i) => grads.get(name) ?? Tensor.zeros(ran.inputShapes[i]!));
     return (dxs.length === 1 ? dxs[0] : dxs) as GradIn;
   }
 

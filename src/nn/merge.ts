@@ -14,8 +14,15 @@ export function addInto(target: Float32Array, source: Float32Array): void {
  * are a RangeError naming them. `backward(dy)` returns one gradient per input, each a copy of `dy`.
  */
 export class Add extends Module<Tensor[], Tensor, Tensor[]> {
+  /** How many tensors the last forward summed. */
+  #count = 0;
+
   protected override inputArity(): null {
     return null;
+  }
+
+  protected override keepsInputs(): boolean {
+    return false;
   }
 
   toConfig(): ModuleConfig {
@@ -34,11 +41,12 @@ export class Add extends Module<Tensor[], Tensor, Tensor[]> {
     }
     const y = new Tensor(first.data.slice(), first.shape);
     for (const x of xs.slice(1)) addInto(y.data, x.data);
+    this.#count = xs.length;
     return y;
   }
 
-  protected backwardImpl(gradOutput: Tensor, ...inputs: Tensor[]): Tensor[] {
-    return inputs.map(() => new Tensor(gradOutput.data.slice(), gradOutput.shape));
+  protected backwardImpl(gradOutput: Tensor): Tensor[] {
+    return Array.from({ length: this.#count }, () => new Tensor(gradOutput.data.slice(), gradOutput.shape));
   }
 }
 
@@ -50,6 +58,8 @@ export class Add extends Module<Tensor[], Tensor, Tensor[]> {
  */
 export class Cat extends Module<Tensor[], Tensor, Tensor[]> {
   readonly dim: number;
+  /** The last forward's input shapes and axis: all backward needs. */
+  #last: { shapes: (readonly number[])[]; axis: number } | null = null;
 
   constructor(options?: { dim?: number }) {
     super();
@@ -62,6 +72,10 @@ export class Cat extends Module<Tensor[], Tensor, Tensor[]> {
 
   protected override inputArity(): null {
     return null;
+  }
+
+  protected override keepsInputs(): boolean {
+    return false;
   }
 
   toConfig(): ModuleConfig {
@@ -95,16 +109,17 @@ export class Cat extends Module<Tensor[], Tensor, Tensor[]> {
       for (let o = 0; o < outer; o++) y.data.set(x.data.subarray(o * n, (o + 1) * n), o * row + offset);
       offset += n;
     });
+    this.#last = { shapes: xs.map((x) => x.shape), axis };
     return y;
   }
 
-  protected backwardImpl(gradOutput: Tensor, ...inputs: Tensor[]): Tensor[] {
-    const axis = this.#axis(inputs.map((x) => x.shape));
-    const { outer, rowOf, row } = blocks(inputs.map((x) => x.shape), axis);
+  protected backwardImpl(gradOutput: Tensor): Tensor[] {
+    const { shapes, axis } = this.#last!;
+    const { outer, rowOf, row } = blocks(shapes, axis);
     let offset = 0;
-    return inputs.map((x, j) => {
+    return shapes.map((shape, j) => {
       const n = rowOf[j]!;
-      const dx = Tensor.empty(x.shape);
+      const dx = Tensor.empty(shape);
       for (let o = 0; o < outer; o++) dx.data.set(gradOutput.data.subarray(o * row + offset, o * row + offset + n), o * n);
       offset += n;
       return dx;

@@ -6,7 +6,7 @@ import { setBackend, type BackendName } from '../backend/index.js';
 import { Tensor } from '../tensor.js';
 import { moduleFromConfig, registerLayers } from './config.js';
 import './index.js'; // registers liven's layers as config types
-import type { Module, ModuleConfig } from './module.js';
+import type { AnyModule, ModuleConfig } from './module.js';
 
 interface Wire {
   shape: number[];
@@ -26,7 +26,10 @@ function lowerPriority(nice: number): void {
   }
 }
 
-let model: Module | null = null;
+const tensor = (w: Wire) => new Tensor(w.data, w.shape);
+const copy = (t: Tensor): Wire => ({ shape: [...t.shape], data: t.data.slice() });
+
+let model: AnyModule | null = null;
 let initError: Error | null = null;
 
 async function handle(msg: Record<string, unknown>): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
@@ -49,22 +52,21 @@ async function handle(msg: Record<string, unknown>): Promise<{ value: unknown; t
     // Pre-order, so each module's own mode overrides what its parent's train() set.
     const modes = msg.training as boolean[];
     model.namedModules().forEach(([, m], i) => m.train(modes[i]));
-    const input = msg.input as Wire;
-    const y = model.forward(new Tensor(input.data, input.shape));
-    // A copy: the layers keep their outputs (the next layer's saved input) for backward, so
-    // the original must stay here.
-    const out = y.data.slice();
+    const y: Tensor | Tensor[] = model.forward(...(msg.inputs as Wire[]).map(tensor));
+    // Copies: the layers keep their outputs (the next layer's saved input) for backward, so
+    // the originals must stay here.
+    const outputs = (Array.isArray(y) ? y : [y]).map(copy);
     const buffers = model.namedBuffers().map(([k, b]) => [k, b.data.slice()] as [string, Float32Array]);
-    return { value: { output: { shape: y.shape, data: out }, buffers }, transfer: [out.buffer as ArrayBuffer, ...buffers.map(([, d]) => d.buffer as ArrayBuffer)] };
+    return { value: { outputs, several: Array.isArray(y), buffers }, transfer: [...outputs.map((w) => w.data.buffer as ArrayBuffer), ...buffers.map(([, d]) => d.buffer as ArrayBuffer)] };
   }
   if (msg.op === 'backward') {
     const params = new Map(model.namedParameters());
     for (const [k, g] of msg.grads as [string, Float32Array][]) params.get(k)?.grad.data.set(g);
-    const g = msg.gradOutput as Wire;
-    const dx = model.backward(new Tensor(g.data, g.shape));
-    const out = dx.data.slice();
+    const gs = (msg.gradOutputs as Wire[]).map(tensor);
+    const dx: Tensor | Tensor[] = model.backward(msg.several ? gs : gs[0]!);
+    const gradInputs = (Array.isArray(dx) ? dx : [dx]).map(copy);
     const grads = [...params].map(([k, p]) => [k, p.grad.data.slice()] as [string, Float32Array]);
-    return { value: { gradInput: { shape: dx.shape, data: out }, grads }, transfer: [out.buffer as ArrayBuffer, ...grads.map(([, d]) => d.buffer as ArrayBuffer)] };
+    return { value: { gradInputs, several: Array.isArray(dx), grads }, transfer: [...gradInputs.map((w) => w.data.buffer as ArrayBuffer), ...grads.map(([, d]) => d.buffer as ArrayBuffer)] };
   }
   throw new Error(`ModelWorker: unknown operation ${String(msg.op)}`);
 }

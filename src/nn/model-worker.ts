@@ -3,7 +3,7 @@ import { getBackend } from '../backend/index.js';
 import { formatShape } from '../check.js';
 import { Tensor, checkTensor } from '../tensor.js';
 import { configTypes } from './config.js';
-import { Module } from './module.js';
+import { Module, type AnyModule } from './module.js';
 
 /** A tensor as it crosses to or from the worker thread. */
 interface Wire {
@@ -39,8 +39,8 @@ type Reply = { id: number; value: unknown } | { id: number; error: { name: strin
  * static `fromConfig`). The worker thread keeps the process alive only while calls are pending;
  * `terminate()` ends it.
  */
-export class ModelWorker {
-  readonly model: Module;
+export class ModelWorker<M extends AnyModule = Module> {
+  readonly model: M;
   readonly #worker: Worker;
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextId = 0;
@@ -54,7 +54,7 @@ export class ModelWorker {
    * `priority`: the worker thread's nice value on Linux (default 10, below the main thread's 0,
    * so that on busy cores the event loop runs first; 19 yields the most). Ignored elsewhere.
    */
-  constructor(model: Module, options?: { modules?: (string | URL)[]; priority?: number }) {
+  constructor(model: M, options?: { modules?: (string | URL)[]; priority?: number }) {
     if (!(model instanceof Module)) throw new TypeError('ModelWorker: the model must be a Module');
     const priority = options?.priority ?? 10;
     if (!Number.isInteger(priority) || priority < 0 || priority > 19) {
@@ -95,35 +95,40 @@ export class ModelWorker {
   }
 
   /**
-   * The model's forward, on the worker thread; resolves to the output. The model's forward
-   * hooks do not run (the pass happens on the worker's copy), and `model.backward` knows
+   * The model's forward, on the worker thread; resolves to the output (an array for a graph of
+   * several outputs). A model of several inputs (a graph) takes them as an array. The model's
+   * forward hooks do not run (the pass happens on the worker's copy), and `model.backward` knows
    * nothing of it: use `backward` here.
    */
-  forward(x: Tensor, options?: { transfer?: boolean }): Promise<Tensor> {
-    const input = wire(checkTensor(x, 'ModelWorker.forward: input'), options?.transfer === true);
+  forward(x: Tensor | readonly Tensor[], options?: { transfer?: boolean }): Promise<ReturnType<M['forward']>> {
+    const inputs = wires(x, 'ModelWorker.forward: input', options?.transfer === true);
     return this.#enqueue(async () => {
-      usable(input, 'ModelWorker.forward: input');
+      for (const w of inputs.list) usable(w, 'ModelWorker.forward: input');
       const training = this.model.namedModules().map(([, m]) => m.training);
       const state = this.model.stateDict();
       const sent = Object.fromEntries(Object.entries(state).map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
-      const r = (await this.#call('forward', { state: sent, training, input }, [input.data.buffer, ...Object.values(state).map((t) => t.data.buffer)])) as { output: Wire; buffers: [string, Float32Array][] };
+      const r = (await this.#call('forward', { state: sent, training, inputs: inputs.list }, [...inputs.list.map((w) => w.data.buffer), ...Object.values(state).map((t) => t.data.buffer)])) as { outputs: Wire[]; several: boolean; buffers: [string, Float32Array][] };
       const buffers = new Map(this.model.namedBuffers());
       for (const [key, data] of r.buffers) buffers.get(key)?.data.set(data);
-      return new Tensor(r.output.data, r.output.shape);
+      return unwire(r.outputs, r.several) as ReturnType<M['forward']>;
     });
   }
 
-  /** The model's backward at the worker's last forward; writes the parameters' new gradients into `model`. */
-  backward(gradOutput: Tensor, options?: { transfer?: boolean }): Promise<Tensor> {
-    const g = wire(checkTensor(gradOutput, 'ModelWorker.backward: gradOutput'), options?.transfer === true);
+  /**
+   * The model's backward at the worker's last forward (the gradients of several outputs as an
+   * array); writes the parameters' new gradients into `model`. Resolves to the input gradient
+   * (an array for several inputs).
+   */
+  backward(gradOutput: Tensor | readonly Tensor[], options?: { transfer?: boolean }): Promise<ReturnType<M['backward']>> {
+    const g = wires(gradOutput, 'ModelWorker.backward: gradOutput', options?.transfer === true);
     return this.#enqueue(async () => {
-      usable(g, 'ModelWorker.backward: gradOutput');
+      for (const w of g.list) usable(w, 'ModelWorker.backward: gradOutput');
       const params = this.model.namedParameters();
       const grads = params.map(([k, p]) => [k, p.grad.data.slice()] as [string, Float32Array]);
-      const r = (await this.#call('backward', { gradOutput: g, grads }, [g.data.buffer, ...grads.map(([, d]) => d.buffer)])) as { gradInput: Wire; grads: [string, Float32Array][] };
+      const r = (await this.#call('backward', { gradOutputs: g.list, several: g.several, grads }, [...g.list.map((w) => w.data.buffer), ...grads.map(([, d]) => d.buffer)])) as { gradInputs: Wire[]; several: boolean; grads: [string, Float32Array][] };
       const byName = new Map(params);
       for (const [key, data] of r.grads) byName.get(key)?.grad.data.set(data);
-      return new Tensor(r.gradInput.data, r.gradInput.shape);
+      return unwire(r.gradInputs, r.several) as ReturnType<M['backward']>;
     });
   }
 
@@ -169,6 +174,18 @@ function usable(w: Wire, what: string): void {
   if (w.data.length !== w.shape.reduce((a, b) => a * b, 1)) {
     throw new TypeError(`${what}: the tensor of shape ${formatShape(w.shape)} was detached before its call ran (moved by another call with transfer: true?)`);
   }
+}
+
+/** One tensor or an array of them (checked), as wires; `several` says which it was. */
+function wires(x: Tensor | readonly Tensor[], what: string, transfer: boolean): { list: Wire[]; several: boolean } {
+  if (!Array.isArray(x)) return { list: [wire(checkTensor(x, what), transfer)], several: false };
+  const list = (x as readonly unknown[]).map((t, i) => checkTensor(t, `${what} ${i}`));
+  return { list: list.map((t) => wire(t, transfer)), several: true };
+}
+
+function unwire(list: Wire[], several: boolean): Tensor | Tensor[] {
+  const tensors = list.map((w) => new Tensor(w.data, w.shape));
+  return several ? tensors : tensors[0]!;
 }
 
 /** The tensor's data to send: moved when asked and possible (it spans its own ArrayBuffer), else a copy. */

@@ -72,7 +72,7 @@ export abstract class Module<In extends Tensor[] = [x: Tensor], Out extends Tens
   readonly #buffers = new Map<string, Tensor>();
   readonly #children = new Map<string, AnyModule>();
   readonly #forwardHooks = new Set<ForwardHook<any, any>>();
-  /** The inputs of the last forward and the shape of its output(s), for backward. */
+  /** The inputs of the last forward (unless `keepsInputs` says no) and the shape of its output(s), for backward. */
   #last: { inputs: Tensor[]; outputShapes: readonly (readonly number[])[]; several: boolean } | null = null;
 
   static {
@@ -94,6 +94,15 @@ export abstract class Module<In extends Tensor[] = [x: Tensor], Out extends Tens
     return 1;
   }
 
+  /**
+   * Whether forward keeps its inputs for `backwardImpl` (the default). A module whose backward
+   * needs none (a sum, a concatenation: only shapes, which it keeps itself) says false, and its
+   * `backwardImpl` gets no inputs: activations then live only as long as something else needs them.
+   */
+  protected keepsInputs(): boolean {
+    return true;
+  }
+
   /** How an input is called in error messages ('input', or 'input 1' among several). */
   protected inputLabel(index: number): string {
     return this.inputArity() === 1 ? 'input' : `input ${index}`;
@@ -109,7 +118,7 @@ export abstract class Module<In extends Tensor[] = [x: Tensor], Out extends Tens
     const inputs = xs.map((x, i) => checkTensor(x, `${this.kind}.forward: ${this.inputLabel(i)}`));
     const output = this.forwardImpl(...(inputs as In));
     const several = Array.isArray(output);
-    this.#last = { inputs, outputShapes: several ? output.map((t) => t.shape) : [output.shape], several };
+    this.#last = { inputs: this.keepsInputs() ? inputs : [], outputShapes: several ? output.map((t) => t.shape) : [output.shape], several };
     const hookInput = (arity === 1 ? inputs[0] : inputs) as HookInput<In>;
     for (const hook of this.#forwardHooks) hook(this, hookInput, output);
     return output;

@@ -13,16 +13,26 @@ export class Sequential extends Graph {
     modules.forEach((m, i) => {
       if (!(m instanceof Module)) throw new TypeError(`Sequential: argument ${i} is not a Module`);
     });
-    this.output('input');
+    super.output('input');
     for (const m of modules) this.append(m);
+  }
+
+  /** A Sequential stays a chain: add layers with `append` (an Error otherwise). */
+  override node(name: string, _module?: unknown, _inputs?: unknown): this {
+    throw new Error(`Sequential.node(${JSON.stringify(name)}): a Sequential is a chain; add layers with append, or build an nn.Graph`);
+  }
+
+  /** A Sequential's output is its last layer's (an Error otherwise). */
+  override output(_names?: unknown): this {
+    throw new Error('Sequential.output: a Sequential returns its last layer\'s output; build an nn.Graph for others');
   }
 
   /** Adds a module at the end (named by its index). */
   append(module: Module): this {
     if (!(module instanceof Module)) throw new TypeError('Sequential.append: the argument is not a Module');
     const n = this.length;
-    this.node(String(n), module, n === 0 ? 'input' : String(n - 1));
-    return this.output(String(n));
+    super.node(String(n), module, n === 0 ? 'input' : String(n - 1));
+    return super.output(String(n));
   }
 
   get length(): number {
