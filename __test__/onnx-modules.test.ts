@@ -58,3 +58,20 @@ describeEachBackend('nn.Reshape', () => {
     expect(() => new nn.Reshape([0, 0, 0]).forward(randomTensor([2, 4], 1))).toThrow(/keeps a dimension/);
   });
 });
+
+describeEachBackend('nn.Mul', () => {
+  it('multiplies with broadcasting, as torch.mul, and is a graph node of two inputs', () => {
+    const a = Tensor.from([1, 2, 3, 4, 5, 6], [1, 2, 3]);
+    const b = Tensor.from([10, -1], [2, 1]);
+    expect([...new nn.Mul().forward(a, b).data]).toEqual([10, 20, 30, -4, -5, -6]);
+    const g = new nn.Graph<[Tensor, Tensor]>({ inputs: ['x', 's'] }).node('gate', new nn.Mul(), ['x', 's']).output('gate');
+    expect(g.forward(a, b).shape).toEqual([1, 2, 3]);
+    expect(() => new nn.Mul().forward(a, Tensor.from([1, 2], [2]))).toThrow(/Mul.forward: shapes \[1, 2, 3\] and \[2\] do not broadcast/);
+    expect(nn.moduleFromConfig({ type: 'Mul' })).toBeInstanceOf(nn.Mul);
+  });
+
+  it('gradcheck: both inputs, one broadcast over positions and batch ([N, C, 1, 1] gate)', () => {
+    gradcheck(new nn.Mul(), [randomTensor([2, 3, 4, 4], 1), randomTensor([2, 3, 1, 1], 2)]);
+    gradcheck(new nn.Mul(), [randomTensor([3, 1], 3), randomTensor([2, 1, 4], 4)]);
+  });
+});

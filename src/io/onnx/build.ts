@@ -355,6 +355,10 @@ const MAPPERS: Record<string, Mapper> = {
     if (c.runtimeInputs().length !== 2) throw new Unsupported('an addend that is a constant (liven adds two computed tensors)');
     return config('Add');
   },
+  Mul: (c) => {
+    if (c.runtimeInputs().length !== 2) throw new Unsupported('a factor that is a constant (liven multiplies two computed tensors)');
+    return config('Mul');
+  },
   Concat: (c) => {
     if (c.runtimeInputs().length !== c.node.inputs.length) throw new Unsupported('a constant part');
     return config('Cat', { dim: c.num('axis', 1) });
