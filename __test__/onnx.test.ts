@@ -122,6 +122,28 @@ describe('io.loadOnnx: the imported graph', () => {
   });
 });
 
+describe('io.loadOnnx: small graphs against hand-computed values', () => {
+  it('a gate: x · GlobalAveragePool(x) (kept [N, C, 1, 1]) through Mul, and MatMul by a weight as Linear', () => {
+    const g = io.loadOnnx(onnxBytes({
+      nodes: [
+        { op: 'GlobalAveragePool', name: 'gap', inputs: ['x'], outputs: ['m'] },
+        { op: 'Mul', name: 'gate', inputs: ['x', 'm'], outputs: ['y'] },
+        { op: 'Flatten', name: 'flat', inputs: ['y'], outputs: ['f'], attrs: { axis: 1 } },
+        { op: 'MatMul', name: 'mm', inputs: ['f', 'w'], outputs: ['z'] },
+      ],
+      inputDims: ['batch', 2, 1, 2],
+      initializers: [{ name: 'w', dims: [4, 1], values: [1, 2, 3, 4] }],
+      outputs: ['z'],
+    }));
+    // channel means 1.5 and 3.5: y = [1.5, 3, 10.5, 14]; z = 1.5 + 6 + 31.5 + 56
+    const x = Tensor.from([1, 2, 3, 4], [1, 2, 1, 2]);
+    expect([...g.forward(x).data]).toEqual([95]);
+    expect(g.at('gap_0')).toBeInstanceOf(nn.GlobalAvgPool2d); // then 'gap', a Reshape to [N, C, 1, 1]
+    expect(g.at('gap')).toBeInstanceOf(nn.Reshape);
+    expect(g.at('mm')).toBeInstanceOf(nn.Linear);
+  });
+});
+
 describe('io.loadOnnx: what it cannot run', () => {
   it('every unsupported operator in one Error, with node names', () => {
     const bytes = onnxBytes({
