@@ -16,7 +16,7 @@ interface Expected {
   files: string[];
   opset: number;
   logits: { shape: number[]; data: number[] };
-  activations: { node: string; op: string; module: string; dead: number[] }[];
+  activations: { node: string; op: string; module: string; dead: number[]; saturated?: number[] }[];
 }
 
 const fixtures = fileURLToPath(new URL('./fixtures/onnx/', import.meta.url));
@@ -32,8 +32,9 @@ beforeAll(() => {
 });
 
 const input = (name: string): Tensor => io.loadSafetensors(join(dir, `${name}.input.safetensors`)).input!;
-/** liven's dead rule covers these; Clip nodes are ReLU6 (mobilenet) or Hardtanh (judged too, as PyTorch's hook saw them). */
-const judged = (a: Expected['activations'][number]) => a.module !== 'Hardtanh';
+/** The kinds liven's dead rule covers (pre-activation <= 0 everywhere); Clip nodes are ReLU6 or Hardtanh. */
+const judged = (a: Expected['activations'][number]) => ['ReLU', 'LeakyReLU', 'PReLU', 'ReLU6'].includes(a.module);
+const flagged = (flags: Uint8Array | null) => (flags === null ? null : [...flags.keys()].filter((u) => flags[u] === 1));
 
 /** The liven layers each model needs beyond the first layer families (branch layers adds them). */
 const needs: Record<string, string[]> = {
@@ -61,8 +62,12 @@ describeEachBackend('io.loadOnnx: PyTorch parity', () => {
       for (const a of acts) {
         const layer = io.onnxGraphName(a.node);
         expect(rows.get(layer)!.dead, `${name} ${a.node}`).toBe(a.dead.length);
-        const unit = monitor.unitReport(layer).dead;
-        expect([...unit.keys()].filter((u) => unit[u] === 1), `${name} ${a.node}`).toEqual(a.dead);
+        expect(flagged(monitor.unitReport(layer).dead), `${name} ${a.node}`).toEqual(a.dead);
+      }
+      // Saturated units of the bounded kinds, against PyTorch's outputs by the same rule.
+      for (const a of want.activations.filter((row) => row.saturated !== undefined)) {
+        const unit = monitor.unitReport(io.onnxGraphName(a.node)) as { saturated?: Uint8Array | null };
+        expect(flagged(unit.saturated ?? null), `${name} ${a.node} saturated`).toEqual(a.saturated);
       }
       // Units dead from the weights alone are dead on this batch too.
       for (const row of diag.staticDeadUnits(g)) {

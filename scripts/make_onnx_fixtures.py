@@ -16,8 +16,9 @@ Run with Debian's PyTorch, torchvision and onnx (`python3-torch`, `python3-torch
 
 expected.json holds, per model, PyTorch's eval-mode logits on the batch in
 <model>.input.safetensors (tensor "input") and, per activation node in the ONNX file's node
-order, the units (dimension 1) whose pre-activation is <= 0 at every sample and position,
-recorded by forward hooks on the same batch.
+order, the units (dimension 1) whose pre-activation is <= 0 at every sample and position, and
+for the bounded kinds (Sigmoid, Tanh, Hardtanh, Hardsigmoid, ReLU6) the units whose every output
+lies within 1% of the range's width of either end, recorded by forward hooks on the same batch.
 """
 import gzip
 import json
@@ -33,9 +34,20 @@ import torchvision
 from safetensors.torch import save_file
 
 OUT = os.path.join(os.path.dirname(__file__), '..', '__test__', 'fixtures', 'onnx')
-# The ONNX ops whose dead units the tests compare, and the PyTorch modules that make them.
-DEAD_OPS = {'Relu', 'LeakyRelu', 'PRelu', 'Clip'}
-HOOKED = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.Hardtanh)  # ReLU6 is a Hardtanh; both export as Clip
+# The ONNX ops whose units the tests compare, and the PyTorch modules that make them.
+ACT_OPS = {'Relu', 'LeakyRelu', 'PRelu', 'Clip', 'Sigmoid', 'Tanh', 'HardSigmoid'}
+HOOKED = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Hardsigmoid)  # ReLU6 is a Hardtanh; both export as Clip
+
+
+def output_range(mod):
+    """A bounded activation's output range (liven's saturation rule), else None."""
+    if isinstance(mod, (nn.Sigmoid, nn.Hardsigmoid)):
+        return 0.0, 1.0
+    if isinstance(mod, nn.Tanh):
+        return -1.0, 1.0
+    if isinstance(mod, nn.Hardtanh):  # ReLU6 too
+        return float(mod.min_val), float(mod.max_val)
+    return None
 
 
 class Toy(nn.Module):
@@ -125,10 +137,22 @@ def dead_units(model, x):
     """Per call of a hooked activation, in call order: the units dead on the batch."""
     rows = []
 
-    def hook(mod, inputs, _output):
+    def per_unit(t):
+        return t.transpose(0, 1).reshape(t.shape[1], -1)
+
+    def hook(mod, inputs, output):
         pre = inputs[0].detach()
-        active = (pre > 0).transpose(0, 1).reshape(pre.shape[1], -1).any(dim=1)
-        rows.append({'module': type(mod).__name__, 'dead': [i for i, a in enumerate(active.tolist()) if not a]})
+        active = per_unit(pre > 0).any(dim=1)
+        row = {'module': type(mod).__name__, 'dead': [i for i, a in enumerate(active.tolist()) if not a]}
+        rng = output_range(mod)
+        if rng is not None:
+            # every output within 1% of the range's width of either end (float32 thresholds)
+            lo, hi = rng
+            t_lo = torch.tensor(lo + 0.01 * (hi - lo), dtype=torch.float32)
+            t_hi = torch.tensor(hi - 0.01 * (hi - lo), dtype=torch.float32)
+            flat = per_unit((output <= t_lo) | (output >= t_hi)).all(dim=1)
+            row['saturated'] = [i for i, f in enumerate(flat.tolist()) if f]
+        rows.append(row)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, HOOKED)]
     with torch.no_grad():
@@ -160,7 +184,7 @@ def record(name, model, x, opset, expected, training=False, external=False, gz=F
         m = export(model, x, path, opset, training, external)
         model.eval()
         logits, rows = dead_units(model, x)
-        nodes = [n for n in m.graph.node if n.op_type in DEAD_OPS]
+        nodes = [n for n in m.graph.node if n.op_type in ACT_OPS]
         assert len(nodes) == len(rows), (name, len(nodes), len(rows))
         for n, r in zip(nodes, rows):
             r['node'] = n.name
@@ -201,7 +225,9 @@ def main():
 
     acts = Acts()
     with torch.no_grad():
-        acts.conv.weight.mul_(3)  # wide pre-activations, so that some units saturate
+        acts.conv.weight.mul_(3)  # wide pre-activations
+        acts.conv.bias[0] = 30.0  # channel 0 saturates at the top of every bounded activation
+        acts.conv.bias[1] = -30.0  # channel 1 at the bottom
     record('acts_opset17', acts, torch.randn(4, 3, 8, 8, generator=gen), 17, expected)
 
     batch = torch.randn(2, 3, 64, 64, generator=gen)
