@@ -31,6 +31,8 @@ Object.entries(sizes).forEach(([dtype, size], i) => {
 });
 const ok = build(`{"a":${entry('F32', [2], 0, 8)},"b":${entry('F16', [2], 8, 12)}}`, bytes(12, 1));
 write('two.safetensors', ok);
+write('rank-64.safetensors', build(`{"a":${entry('F32', Array(64).fill(1), 0, 4)}}`, bytes(4, 12)));
+write('brackets-in-strings.safetensors', build(`{"__metadata__":{"k\\"[{":"\\"${'['.repeat(200)}"}}`));
 write('cut-length', ok.subarray(0, 5));
 write('cut-header', ok.subarray(0, 30));
 const i64big = new Uint8Array(8);
@@ -58,5 +60,8 @@ const bad = {
   'empty-object': build('{}'),
   'missing-offsets': build(`{"a":{"dtype":"F32","shape":[1]}}`, bytes(4, 10)),
   'extra-field': build(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}`, bytes(4, 11)),
+  // The limits checked before parsing (crates/liven-core/src/safetensors.rs: MAX_DEPTH, MAX_RANK).
+  'nesting-past-the-limit': build(`{"a":${'['.repeat(127)}${']'.repeat(127)}}`),
+  'rank-65': build(`{"a":${entry('F32', Array(65).fill(1), 0, 4)}}`, bytes(4, 12)),
 };
 for (const [name, f] of Object.entries(bad)) write(`bad-${name}`, f);

@@ -1,9 +1,11 @@
 // `liven diagnose`: a saved model's activation health on a batch of inputs (API.md, "Model
 // config and the command line").
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { ActivationMonitor, type LayerReport } from './diag/monitor.js';
 import { renderReport } from './diag/report.js';
-import { loadSafetensors } from './io/safetensors.js';
+import { DEFAULT_MAX_BYTES, FileLimitError, formatBytes, readRegularFile } from './io/files.js';
+import { ModelTooLargeError, WeightsMismatchError, buildWithWeights } from './io/model.js';
+import { parseSafetensors, safetensorsWeights } from './io/safetensors.js';
 import { moduleFromConfig } from './nn/index.js';
 import type { Module, ModuleConfig } from './nn/module.js';
 import { Sequential } from './nn/sequential.js';
@@ -23,8 +25,21 @@ exact zeros, and the mean, std, min and max of its outputs (diag.ActivationMonit
   --chunk N        run N samples at a time (bounds memory); default: all at once
   -h, --help       this text
 
-Exit status: 0 on success, 2 for bad arguments, a file that cannot be read, a config that does
-not match the weights, or an input the model cannot take (one line on stderr says which).`;
+Limits (each file is read whole, and must be a regular file: not a device, FIFO or directory):
+  --max-model-bytes N   the largest weights file, and the most the model's parameters, their
+                        gradients and buffers may take (checked before they are allocated);
+                        default 4GiB
+  --max-input-bytes N   the largest input file; default 4GiB
+  --max-config-bytes N  the largest model file; default 64MiB
+
+  N is a number of bytes, or of KiB, MiB, GiB or TiB (e.g. 8GiB).
+
+Exit status: 0 on success, 2 for bad arguments, a file that cannot be read or is over its limit,
+a config that does not match the weights, or an input the model cannot take (one line on stderr
+says which).`;
+
+/** The default limits of `liven diagnose` on its files and the model, in bytes. */
+export const DIAGNOSE_LIMITS = Object.freeze({ maxModelBytes: DEFAULT_MAX_BYTES, maxInputBytes: DEFAULT_MAX_BYTES, maxConfigBytes: 64 * 2 ** 20 });
 
 /** A problem with the user's arguments or files: one line on stderr, exit status 2. */
 export class DiagnoseError extends Error {}
@@ -36,6 +51,21 @@ export interface DiagnoseOptions {
   json: boolean;
   report: string | null;
   chunk: number | null;
+  /** The limits (bytes); DIAGNOSE_LIMITS gives the defaults. */
+  maxModelBytes: number;
+  maxInputBytes: number;
+  maxConfigBytes: number;
+}
+
+const SIZE_FLAGS = { '--max-model-bytes': 'maxModelBytes', '--max-input-bytes': 'maxInputBytes', '--max-config-bytes': 'maxConfigBytes' } as const;
+const UNITS: Record<string, number> = { '': 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
+
+/** A size flag's value: bytes, or a whole number of KiB, MiB, GiB or TiB. */
+function parseSize(flag: string, text: string): number {
+  const m = /^(\d+)(KiB|MiB|GiB|TiB)?$/.exec(text);
+  const bytes = m === null ? NaN : Number(m[1]) * UNITS[m[2] ?? '']!;
+  if (!Number.isSafeInteger(bytes)) throw new DiagnoseError(`${flag} must be a number of bytes, optionally with KiB, MiB, GiB or TiB (e.g. 8GiB), got ${JSON.stringify(text)}`);
+  return bytes;
 }
 
 /** Parses `diagnose`'s arguments (`--flag value` or `--flag=value`); a DiagnoseError says what is wrong. */
@@ -51,7 +81,7 @@ export function parseDiagnoseArgs(argv: readonly string[]): DiagnoseOptions {
       json = true;
       continue;
     }
-    if (!['--model', '--weights', '--input', '--report', '--chunk'].includes(flag)) {
+    if (!['--model', '--weights', '--input', '--report', '--chunk', ...Object.keys(SIZE_FLAGS)].includes(flag)) {
       throw new DiagnoseError(arg.startsWith('-') ? `unknown option ${JSON.stringify(flag)}` : `unexpected argument ${JSON.stringify(arg)}`);
     }
     if (values.has(flag)) throw new DiagnoseError(`${flag} is given twice`);
@@ -67,7 +97,11 @@ export function parseDiagnoseArgs(argv: readonly string[]): DiagnoseOptions {
     chunk = Number(text);
     if (!/^\d+$/.test(text) || !Number.isSafeInteger(chunk) || chunk < 1) throw new DiagnoseError(`--chunk must be a positive integer, got ${JSON.stringify(text)}`);
   }
-  return { model: values.get('--model')!, weights: values.get('--weights')!, input: values.get('--input')!, json, report: values.get('--report') ?? null, chunk };
+  const limits = { ...DIAGNOSE_LIMITS };
+  for (const [flag, key] of Object.entries(SIZE_FLAGS)) {
+    if (values.has(flag)) limits[key] = parseSize(flag, values.get(flag)!);
+  }
+  return { model: values.get('--model')!, weights: values.get('--weights')!, input: values.get('--input')!, json, report: values.get('--report') ?? null, chunk, ...limits };
 }
 
 /** An error's message on one line. */
@@ -83,52 +117,80 @@ function why(e: unknown): string {
   return oneLine(e);
 }
 
-/** Builds the model of a config file: a Sequential, or a single layer. */
-export function loadModel(path: string): Module {
-  let text: string;
+/** A whole file of at most `maxBytes`, which must be a regular file; `flag` raises the limit. */
+function readFile(path: string, what: string, maxBytes: number, flag: string): Buffer {
   try {
-    text = readFileSync(path, 'utf8');
+    return readRegularFile(path, maxBytes);
   } catch (e) {
-    throw new DiagnoseError(`cannot read the model file ${JSON.stringify(path)}: ${why(e)}`);
+    const hint = e instanceof FileLimitError && e.code === 'EFBIG' ? ` (${flag} raises it)` : '';
+    throw new DiagnoseError(`cannot read the ${what} file ${JSON.stringify(path)}: ${why(e)}${hint}`);
   }
-  let config: unknown;
+}
+
+/** A safetensors reader's message without the name it was given. */
+function reason(e: unknown, where: string): string {
+  const message = oneLine(e);
+  return message.startsWith(`${where}: `) ? message.slice(where.length + 2) : message;
+}
+
+/** The model config of a file: JSON of a Sequential, a Graph or a single layer. */
+export function readConfig(path: string, maxBytes = DIAGNOSE_LIMITS.maxConfigBytes): ModuleConfig {
+  const text = readFile(path, 'model', maxBytes, '--max-config-bytes').toString('utf8');
   try {
-    config = JSON.parse(text);
+    return JSON.parse(text) as ModuleConfig;
   } catch (e) {
     throw new DiagnoseError(`the model file ${JSON.stringify(path)} is not valid JSON: ${oneLine(e)}`);
   }
-  try {
-    const type = config !== null && typeof config === 'object' ? (config as { type?: unknown }).type : undefined;
-    return type === 'Sequential' ? Sequential.fromConfig(config as ModuleConfig) : moduleFromConfig(config as ModuleConfig);
-  } catch (e) {
-    throw new DiagnoseError(`the model file ${JSON.stringify(path)} is not a valid model config: ${oneLine(e)}`);
-  }
 }
 
-function loadTensors(path: string, what: string): Record<string, Tensor> {
+/**
+ * Builds the model of the config in `modelPath` with the weights in `weightsPath` (strictly:
+ * every key, of the right shape, and no other), checking both and the memory limit before
+ * anything is allocated (io.buildWithWeights).
+ */
+export function loadModel(modelPath: string, weightsPath: string, limits: Partial<Pick<DiagnoseOptions, 'maxModelBytes' | 'maxConfigBytes'>> = {}): Module {
+  const maxModelBytes = limits.maxModelBytes ?? DIAGNOSE_LIMITS.maxModelBytes;
+  const config = readConfig(modelPath, limits.maxConfigBytes);
+  const bytes = readFile(weightsPath, 'weights', maxModelBytes, '--max-model-bytes');
+  const notSafetensors = (e: unknown) => new DiagnoseError(`the weights file ${JSON.stringify(weightsPath)} is not a valid safetensors file: ${reason(e, 'weights')}`);
+  let weights;
   try {
-    return loadSafetensors(path);
+    weights = safetensorsWeights(bytes, 'weights');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== undefined) throw new DiagnoseError(`cannot read the ${what} file ${JSON.stringify(path)}: ${why(e)}`);
-    const message = oneLine(e).replace(/^loadSafetensors\(.*?\): /, '');
-    throw new DiagnoseError(`the ${what} file ${JSON.stringify(path)} is not a valid safetensors file: ${message}`);
+    throw notSafetensors(e);
   }
-}
-
-/** Loads the weights into `model` (strictly: every key, of the right shape, and no other). */
-export function loadWeights(model: Module, path: string, modelPath: string): void {
-  const tensors = loadTensors(path, 'weights');
+  const build = (): Module => {
+    try {
+      const type = config !== null && typeof config === 'object' ? (config as { type?: unknown }).type : undefined;
+      return type === 'Sequential' ? Sequential.fromConfig(config) : moduleFromConfig(config);
+    } catch (e) {
+      throw new DiagnoseError(`the model file ${JSON.stringify(modelPath)} is not a valid model config: ${oneLine(e)}`);
+    }
+  };
   try {
-    model.loadStateDict(tensors);
+    return buildWithWeights(build, weights, { maxBytes: maxModelBytes });
   } catch (e) {
-    throw new DiagnoseError(`the weights in ${JSON.stringify(path)} do not match the model in ${JSON.stringify(modelPath)}: ${oneLine(e)}`);
+    if (e instanceof DiagnoseError) throw e;
+    if (e instanceof WeightsMismatchError) {
+      throw new DiagnoseError(`the weights in ${JSON.stringify(weightsPath)} do not match the model in ${JSON.stringify(modelPath)}: ${e.problems.join('; ')}`);
+    }
+    if (e instanceof ModelTooLargeError) {
+      throw new DiagnoseError(`the model in ${JSON.stringify(modelPath)} needs ${formatBytes(e.bytes)} for its parameters, their gradients and its buffers, more than --max-model-bytes, ${formatBytes(e.maxBytes)}`);
+    }
+    // A tensor that cannot be converted (an I64 beyond 2^53).
+    throw notSafetensors(e);
   }
 }
 
 /** The tensor named "input" of a batch file, with at least one dimension and one sample. */
-export function loadInput(path: string): Tensor {
-  const tensors = loadTensors(path, 'input');
+export function loadInput(path: string, maxBytes = DIAGNOSE_LIMITS.maxInputBytes): Tensor {
+  const bytes = readFile(path, 'input', maxBytes, '--max-input-bytes');
+  let tensors: Record<string, Tensor>;
+  try {
+    tensors = parseSafetensors(bytes, 'input').tensors;
+  } catch (e) {
+    throw new DiagnoseError(`the input file ${JSON.stringify(path)} is not a valid safetensors file: ${reason(e, 'input')}`);
+  }
   const names = Object.keys(tensors);
   const x = Object.hasOwn(tensors, 'input') ? tensors.input! : undefined;
   if (x === undefined) {
@@ -169,10 +231,12 @@ export interface DiagnoseResult {
  * samples when given) with an ActivationMonitor attached. Every problem with the files is a
  * DiagnoseError. `onProgress(done, total)` is called after each chunk.
  */
-export function diagnose(o: Pick<DiagnoseOptions, 'model' | 'weights' | 'input' | 'chunk'>, onProgress?: (done: number, total: number) => void): DiagnoseResult {
-  const model = loadModel(o.model);
-  loadWeights(model, o.weights, o.model);
-  const x = loadInput(o.input);
+export function diagnose(
+  o: Pick<DiagnoseOptions, 'model' | 'weights' | 'input' | 'chunk'> & Partial<Pick<DiagnoseOptions, 'maxModelBytes' | 'maxInputBytes' | 'maxConfigBytes'>>,
+  onProgress?: (done: number, total: number) => void,
+): DiagnoseResult {
+  const model = loadModel(o.model, o.weights, o);
+  const x = loadInput(o.input, o.maxInputBytes);
   model.eval();
   const monitor = new ActivationMonitor(model);
   const n = x.shape[0]!;

@@ -57,6 +57,7 @@ export class Tensor {
    * so an element a kernel forgot to write shows up in every comparison.
    */
   static empty(shape: readonly number[]): Tensor {
+    if (buildScope !== null) return scopedTensor(buildScope, shape);
     const size = checkShape(shape);
     const bytes = Buffer.allocUnsafeSlow(size * 4);
     const data = new Float32Array(bytes.buffer, bytes.byteOffset, size);
@@ -70,6 +71,7 @@ export class Tensor {
   }
 
   static zeros(shape: readonly number[]): Tensor {
+    if (buildScope !== null) return scopedTensor(buildScope, shape);
     return new Tensor(new Float32Array(checkShape(shape)), shape);
   }
 
@@ -275,4 +277,53 @@ export function checkTensor(x: unknown, what: string): Tensor {
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Build scopes: a model's memory is counted, and its random initialisation skipped, before it
+// is spent (io.buildWithWeights). Layers allocate their parameters and buffers with
+// Tensor.zeros / Tensor.empty and fill them with `init`, so one scope here covers every layer
+// type without knowing any of them.
+
+/**
+ * How `Tensor.zeros` and `Tensor.empty` behave inside `withBuildScope`:
+ * - `'measure'`: they return shape-only tensors (the shape and size, with an empty `data`), so a
+ *   model of any size is built without memory to learn its parameter shapes and bytes; such a
+ *   model can only be inspected (`namedParameters`, `namedBuffers`), never run or returned.
+ * - `'load'`: they allocate as usual; the values are about to be overwritten by weights.
+ * In both, the `init` functions do nothing, and `bytes` counts what was (or would be) allocated.
+ */
+export type BuildMode = 'measure' | 'load';
+
+interface BuildScope {
+  readonly mode: BuildMode;
+  bytes: number;
+}
+
+let buildScope: BuildScope | null = null;
+
+/** Runs `build` in a build scope (see `BuildMode`); returns its result and the bytes of the tensors it made. */
+export function withBuildScope<T>(mode: BuildMode, build: () => T): { value: T; bytes: number } {
+  const outer = buildScope;
+  const scope: BuildScope = { mode, bytes: 0 };
+  buildScope = scope;
+  try {
+    return { value: build(), bytes: scope.bytes };
+  } finally {
+    buildScope = outer;
+  }
+}
+
+/** The mode of the build scope under way, or null: `init` does nothing inside one. */
+export function currentBuildMode(): BuildMode | null {
+  return buildScope?.mode ?? null;
+}
+
+function scopedTensor(scope: BuildScope, shape: readonly number[]): Tensor {
+  const size = checkShape(shape);
+  scope.bytes += 4 * size;
+  if (scope.mode === 'load') return new Tensor(new Float32Array(size), shape);
+  // A Tensor without memory: the constructor would refuse data of the wrong length.
+  const placeholder: Tensor = Object.create(Tensor.prototype);
+  return Object.assign(placeholder, { shape: Object.freeze([...shape]), data: new Float32Array(0), size });
 }

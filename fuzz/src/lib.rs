@@ -3,7 +3,7 @@
 //! (`fuzz_targets/safetensors.rs`) and, through `#[path]`, by liven-core's corpus replay test,
 //! so the fuzzer and CI check the same things.
 
-use liven_core::safetensors::{parse_header, to_f32, Dtype, ErrorKind};
+use liven_core::safetensors::{parse_header, to_f32, Dtype, ErrorKind, MAX_RANK, MAX_TENSORS};
 
 /// Parses `data`; on success checks the table against the file and converts every tensor.
 /// Panics (the fuzzer's finding) when an invariant fails. Returns whether the file was accepted.
@@ -17,6 +17,12 @@ pub fn check(data: &[u8]) -> bool {
             return false;
         }
     };
+    // The limits hold for whatever is accepted.
+    assert!(header.tensors.len() <= MAX_TENSORS, "too many tensors");
+    assert!(
+        header.tensors.iter().all(|t| t.shape.len() <= MAX_RANK),
+        "a rank past the limit"
+    );
     let n = u64::from_le_bytes(data[..8].try_into().unwrap()) as usize;
     let data_start = 8 + n;
     // The byte ranges tile the data section in file order: no overlap, no hole, no tail.

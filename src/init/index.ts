@@ -2,7 +2,7 @@
 // tensor in place and returns it, drawing from the global generator (`manualSeed`) unless given
 // `{ rng }`: the same seed fills bit-identical weights on every run, platform and backend.
 import { checkFinite, checkOptions, formatShape } from '../check.js';
-import { Tensor, checkTensor } from '../tensor.js';
+import { Tensor, checkTensor, currentBuildMode } from '../tensor.js';
 import { Rng, globalRng } from './rng.js';
 
 export { Rng, manualSeed } from './rng.js';
@@ -71,6 +71,14 @@ export function computeFans(t: Tensor): { fanIn: number; fanOut: number } {
   return { fanIn: t.shape[1]! * receptive, fanOut: t.shape[0]! * receptive };
 }
 
+/**
+ * True while a model is built for loading (`io.buildWithWeights`): its weights come from a file,
+ * so every initialiser returns its tensor untouched (drawing nothing from the generator).
+ */
+function skipped(): boolean {
+  return currentBuildMode() !== null;
+}
+
 function fill(t: Tensor, draw: () => number): Tensor {
   const d = t.data;
   for (let i = 0; i < d.length; i++) d[i] = draw();
@@ -79,6 +87,7 @@ function fill(t: Tensor, draw: () => number): Tensor {
 
 /** U(a, b). */
 export function uniform(t: Tensor, a = 0, b = 1, options: RngOption = {}): Tensor {
+  if (skipped()) return t;
   checkTensor(t, 'init.uniform');
   checkFinite(a, 'init.uniform: a');
   checkFinite(b, 'init.uniform: b');
@@ -89,6 +98,7 @@ export function uniform(t: Tensor, a = 0, b = 1, options: RngOption = {}): Tenso
 
 /** N(mean, std²). */
 export function normal(t: Tensor, mean = 0, std = 1, options: RngOption = {}): Tensor {
+  if (skipped()) return t;
   checkTensor(t, 'init.normal');
   checkFinite(mean, 'init.normal: mean');
   checkFinite(std, 'init.normal: std');
@@ -98,6 +108,7 @@ export function normal(t: Tensor, mean = 0, std = 1, options: RngOption = {}): T
 }
 
 export function constant(t: Tensor, value: number): Tensor {
+  if (skipped()) return t;
   checkTensor(t, 'init.constant');
   if (typeof value !== 'number') throw new TypeError(`init.constant: value must be a number`);
   t.data.fill(value);
@@ -121,6 +132,7 @@ function xavierStd(t: Tensor, gain: number, what: string): number {
 
 /** Glorot & Bengio (2010): U(-a, a) with a = gain · √(6 / (fanIn + fanOut)). */
 export function xavierUniform(t: Tensor, options: { gain?: number } & RngOption = {}): Tensor {
+  if (skipped()) return t;
   const o = checkOptions(options, 'init.xavierUniform');
   const bound = Math.sqrt(3) * xavierStd(t, o.gain ?? 1, 'init.xavierUniform');
   return uniform(t, -bound, bound, { rng: rngOf(o, 'init.xavierUniform') });
@@ -128,6 +140,7 @@ export function xavierUniform(t: Tensor, options: { gain?: number } & RngOption 
 
 /** Glorot & Bengio (2010): N(0, gain² · 2 / (fanIn + fanOut)). */
 export function xavierNormal(t: Tensor, options: { gain?: number } & RngOption = {}): Tensor {
+  if (skipped()) return t;
   const o = checkOptions(options, 'init.xavierNormal');
   return normal(t, 0, xavierStd(t, o.gain ?? 1, 'init.xavierNormal'), { rng: rngOf(o, 'init.xavierNormal') });
 }
@@ -150,6 +163,7 @@ function kaimingStd(t: Tensor, o: KaimingOptions, what: string): number {
 
 /** He et al. (2015): U(-b, b) with b = gain · √(3 / fan). */
 export function kaimingUniform(t: Tensor, options: KaimingOptions = {}): Tensor {
+  if (skipped()) return t;
   const o = checkOptions(options, 'init.kaimingUniform');
   const bound = Math.sqrt(3) * kaimingStd(t, o, 'init.kaimingUniform');
   return uniform(t, -bound, bound, { rng: rngOf(o, 'init.kaimingUniform') });
@@ -157,6 +171,7 @@ export function kaimingUniform(t: Tensor, options: KaimingOptions = {}): Tensor 
 
 /** He et al. (2015): N(0, gain² / fan). */
 export function kaimingNormal(t: Tensor, options: KaimingOptions = {}): Tensor {
+  if (skipped()) return t;
   const o = checkOptions(options, 'init.kaimingNormal');
   return normal(t, 0, kaimingStd(t, o, 'init.kaimingNormal'), { rng: rngOf(o, 'init.kaimingNormal') });
 }
@@ -169,6 +184,7 @@ export function kaimingNormal(t: Tensor, options: KaimingOptions = {}): Tensor {
  * scaled by `gain`. So WᵀW = gain²·I when rows >= cols, and WWᵀ = gain²·I otherwise.
  */
 export function orthogonal(t: Tensor, options: { gain?: number } & RngOption = {}): Tensor {
+  if (skipped()) return t;
   const what = 'init.orthogonal';
   checkTensor(t, what);
   const o = checkOptions(options, what);
@@ -278,6 +294,7 @@ function uniformInt(rng: Rng, n: number): number {
  * then, per row, the index and the Beta value.
  */
 export function rai(weight: Tensor, bias: Tensor | null, options: RngOption = {}): { weight: Tensor; bias: Tensor | null } {
+  if (skipped()) return { weight, bias };
   const what = 'init.rai';
   checkTensor(weight, `${what}: weight`);
   if (bias !== null) checkTensor(bias, `${what}: bias`);

@@ -1,5 +1,8 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { kernels } from '../backend/index.js';
+import type { SafetensorsEntry } from '../backend/types.js';
+import { FileLimitError, checkMaxBytes, readRegularFile } from './files.js';
 import { compareUtf8 } from './utf8.js';
 import { checkShape } from '../check.js';
 import { Tensor } from '../tensor.js';
@@ -13,21 +16,31 @@ export interface SafetensorsFile {
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const READABLE = new Set(['F32', 'F64', 'F16', 'BF16', 'I64', 'I32']);
 const MAX_HEADER_LEN = 100_000_000;
+export { SAFETENSORS_LIMITS } from '../backend/js/safetensors.js';
 
 function rethrow(where: string, e: unknown): never {
   throw new Error(`${where}: ${(e as Error).message}`, { cause: e });
 }
 
 /**
- * Reads a safetensors file from memory. Every tensor becomes float32: F64 rounds to nearest,
- * F16 and BF16 widen exactly, I32 and I64 round to the nearest float32 (exact up to 2^24, as
- * BatchNorm's num_batches_tracked is); an I64 beyond ±2^53 is an error. A truncated file, a
- * header that lies about sizes or offsets, overlapping tensors, a header length over 100 MB,
- * invalid UTF-8 or JSON, a duplicate key or another dtype is an Error that says what is wrong.
- * The header is checked by liven-core's Rust reader on the native backend, by the same rules
- * in TypeScript on the js backend.
+ * Weights to load, by state-dict key: every shape is known before any tensor is converted, so a
+ * loader can check them against a model, and the model against a memory limit, before it
+ * allocates anything (`buildWithWeights`). `safetensorsWeights` makes one from a file's bytes;
+ * an ONNX reader makes one from its initializers.
  */
-export function parseSafetensors(bytes: Uint8Array, where = 'parseSafetensors'): SafetensorsFile {
+export interface WeightSource {
+  /** Each tensor's shape by key, in the source's order. */
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
+  /** Writes the tensor `key` as float32 into `out`, whose length is its shape's size. */
+  read(key: string, out: Float32Array): void;
+}
+
+/**
+ * The tensors of a safetensors file as a WeightSource: the header is parsed and checked now
+ * (everything `parseSafetensors` checks except the values), each tensor is converted to
+ * float32 when `read`. `bytes` must stay unchanged while the source is used.
+ */
+export function safetensorsWeights(bytes: Uint8Array, where = 'safetensorsWeights'): WeightSource & { metadata: Record<string, string> } {
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`${where}: the file must be a Uint8Array (or Buffer)`);
   const k = kernels();
   let table;
@@ -36,26 +49,56 @@ export function parseSafetensors(bytes: Uint8Array, where = 'parseSafetensors'):
   } catch (e) {
     rethrow(where, e);
   }
-  // Every check before the first conversion, so a bad tensor costs no allocation.
-  const sizes = table.tensors.map((t) => {
+  const entries = new Map<string, SafetensorsEntry>();
+  const shapes = new Map<string, readonly number[]>();
+  for (const t of table.tensors) {
     if (!READABLE.has(t.dtype)) throw new Error(`${where}: tensor ${JSON.stringify(t.name)}: dtype ${t.dtype} is not supported; liven reads F32, F64, F16, BF16, I64 and I32`);
     try {
-      return checkShape(t.shape, `tensor ${JSON.stringify(t.name)}: shape`);
+      checkShape(t.shape, `tensor ${JSON.stringify(t.name)}: shape`);
     } catch (e) {
-      return rethrow(where, e);
+      rethrow(where, e);
     }
+    entries.set(t.name, t);
+    shapes.set(t.name, t.shape);
+  }
+  return {
+    shapes,
+    // fromEntries defines own properties, so a key named "__proto__" is just a key.
+    metadata: Object.fromEntries(table.metadata.map(([key, value]) => [key!, value!])),
+    read(key, out) {
+      const t = entries.get(key);
+      if (t === undefined) throw new Error(`${where}: no tensor ${JSON.stringify(key)}`);
+      try {
+        k.safetensorsToF32(bytes.subarray(t.begin, t.end), t.dtype, out);
+      } catch (e) {
+        rethrow(`${where}: tensor ${JSON.stringify(t.name)}`, e);
+      }
+    },
+  };
+}
+
+/**
+ * Reads a safetensors file from memory. Every tensor becomes float32: F64 rounds to nearest,
+ * F16 and BF16 widen exactly, I32 and I64 round to the nearest float32 (exact up to 2^24, as
+ * BatchNorm's num_batches_tracked is); an I64 beyond ±2^53 is an error. A truncated file, a
+ * header that lies about sizes or offsets, overlapping tensors, a header length over 100 MB,
+ * invalid UTF-8 or JSON, a duplicate key or another dtype is an Error that says what is wrong;
+ * so is a header past the readers' limits (`SAFETENSORS_LIMITS`: more than 100,000 tensors, a
+ * rank over 64, more than 65,536 metadata entries or members of any nested object or array,
+ * JSON nested deeper than 127 or holding more than 2,000,000 values), checked before the
+ * header is parsed. The header is checked by liven-core's Rust reader on the native
+ * backend, by the same rules in TypeScript on the js backend.
+ */
+export function parseSafetensors(bytes: Uint8Array, where = 'parseSafetensors'): SafetensorsFile {
+  const source = safetensorsWeights(bytes, where);
+  // Every check before the first conversion, so a bad tensor costs no allocation.
+  const tensors = [...source.shapes].map(([name, shape]): [string, Tensor] => {
+    // Not Tensor.zeros: these tensors hold data even inside a build scope.
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    source.read(name, data);
+    return [name, new Tensor(data, shape)];
   });
-  const tensors = table.tensors.map((t, i): [string, Tensor] => {
-    const data = new Float32Array(sizes[i]!);
-    try {
-      k.safetensorsToF32(bytes.subarray(t.begin, t.end), t.dtype, data);
-    } catch (e) {
-      rethrow(`${where}: tensor ${JSON.stringify(t.name)}`, e);
-    }
-    return [t.name, new Tensor(data, t.shape)];
-  });
-  // fromEntries defines own properties, so a tensor named "__proto__" is just a key.
-  return { tensors: Object.fromEntries(tensors), metadata: Object.fromEntries(table.metadata.map(([k, v]) => [k!, v!])) };
+  return { tensors: Object.fromEntries(tensors), metadata: source.metadata };
 }
 
 /**
@@ -113,26 +156,52 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, options?: 
 
 /**
  * Writes `tensors` (a state dict) as float32 safetensors, with optional string metadata. The
- * file is written beside `path` and renamed into place, so a crash never leaves half a file.
+ * bytes go to a new temporary file beside `path` (a random name, created exclusively with mode
+ * 0600, so nothing planted there is followed or overwritten), are flushed to disk, and the file
+ * is renamed into place: a crash never leaves half a file, and a failure removes the temporary
+ * one. The saved file keeps mode 0600 (readable by its owner only).
  */
 export function saveSafetensors(path: string, tensors: Record<string, Tensor>, options?: { metadata?: Record<string, string> }): void {
   const bytes = serializeSafetensors(tensors, options);
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = `${path}.${randomBytes(8).toString('hex')}.tmp`;
+  // If this throws (the directory is missing, or the name exists), there is nothing to clean up.
+  const fd = openSync(tmp, 'wx', 0o600);
+  let open = true;
   try {
-    writeFileSync(tmp, bytes);
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+    fsyncSync(fd);
+    open = false;
+    closeSync(fd);
     renameSync(tmp, path);
   } catch (e) {
+    if (open) closeSync(fd);
     rmSync(tmp, { force: true });
     throw e;
   }
 }
 
-/** The tensors of a safetensors file, as float32 (see `parseSafetensors`). */
-export function loadSafetensors(path: string): Record<string, Tensor> {
-  return parseSafetensors(readFileSync(path), `loadSafetensors(${JSON.stringify(path)})`).tensors;
+/** Reads a file for the loaders below, naming it in a limit's message. */
+function readFile(path: string, options: { maxBytes?: number } | undefined, where: string): Buffer {
+  const maxBytes = checkMaxBytes(options?.maxBytes, where);
+  try {
+    return readRegularFile(path, maxBytes);
+  } catch (e) {
+    if (e instanceof FileLimitError) throw new FileLimitError(e.code, `${where}: ${e.message}`);
+    throw e;
+  }
 }
 
-/** The tensors and the `__metadata__` strings of a safetensors file. */
-export function loadSafetensorsFile(path: string): SafetensorsFile {
-  return parseSafetensors(readFileSync(path), `loadSafetensors(${JSON.stringify(path)})`);
+/**
+ * The tensors of a safetensors file, as float32 (see `parseSafetensors`). The path must name a
+ * regular file of at most `maxBytes` (default 4 GiB, `DEFAULT_MAX_BYTES`); otherwise a
+ * FileLimitError says which, before anything is read.
+ */
+export function loadSafetensors(path: string, options?: { maxBytes?: number }): Record<string, Tensor> {
+  return loadSafetensorsFile(path, options).tensors;
+}
+
+/** The tensors and the `__metadata__` strings of a safetensors file (see `loadSafetensors`). */
+export function loadSafetensorsFile(path: string, options?: { maxBytes?: number }): SafetensorsFile {
+  const where = `loadSafetensors(${JSON.stringify(path)})`;
+  return parseSafetensors(readFile(path, options, where), where);
 }

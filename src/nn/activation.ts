@@ -1,5 +1,6 @@
 import { kernels } from '../backend/index.js';
 import { checkFinite, checkOptions, checkPositiveInt, formatShape } from '../check.js';
+import * as init from '../init/index.js';
 import { Tensor } from '../tensor.js';
 import { Module, Parameter, configOptions, type ModuleConfig } from './module.js';
 
@@ -72,7 +73,7 @@ export class PReLU extends Module {
     const o = checkOptions(options, 'PReLU');
     this.numParameters = checkPositiveInt(o.numParameters ?? 1, 'PReLU numParameters');
     this.init = checkFinite(o.init ?? 0.25, 'PReLU init');
-    this.weight = this.registerParameter('weight', new Parameter(Tensor.from(new Float32Array(this.numParameters).fill(this.init), [this.numParameters])));
+    this.weight = this.registerParameter('weight', new Parameter(init.constant(Tensor.zeros([this.numParameters]), this.init)));
   }
 
   toConfig(): ModuleConfig {

@@ -1,5 +1,6 @@
 import { kernels } from '../backend/index.js';
 import { checkFinite, checkOptions, checkPositiveInt, checkShape, describeValue, formatShape } from '../check.js';
+import * as init from '../init/index.js';
 import { Tensor } from '../tensor.js';
 import { Module, Parameter, configOptions, type ModuleConfig } from './module.js';
 
@@ -53,7 +54,8 @@ abstract class BatchNorm extends Module {
   readonly runningVar: Tensor | null = null;
   /** A shape-[] tensor counting the training batches seen. */
   readonly numBatchesTracked: Tensor | null = null;
-  readonly #identity: { weight: Float32Array; bias: Float32Array } | null;
+  /** Made on first use: only the kernels need it, and a constructor allocates nothing but its tensors (io.buildWithWeights). */
+  #identity: { weight: Float32Array; bias: Float32Array } | null = null;
   /** The statistics the last forward normalised with, and whether they were the batch's. */
   #saved: { mean: Float32Array; variance: Float32Array; batchStats: boolean } | null = null;
 
@@ -71,13 +73,12 @@ abstract class BatchNorm extends Module {
     this.trackRunningStats = checkBool(o.trackRunningStats ?? true, `${what} trackRunningStats`);
     const c = this.numFeatures;
     if (this.affine) {
-      this.weight = this.registerParameter('weight', new Parameter(Tensor.from(new Float32Array(c).fill(1), [c])));
+      this.weight = this.registerParameter('weight', new Parameter(init.ones(Tensor.zeros([c]))));
       this.bias = this.registerParameter('bias', new Parameter(Tensor.zeros([c])));
     }
-    this.#identity = this.affine ? null : identityAffine(c);
     if (this.trackRunningStats) {
       this.runningMean = this.registerBuffer('running_mean', Tensor.zeros([c]));
-      this.runningVar = this.registerBuffer('running_var', Tensor.from(new Float32Array(c).fill(1), [c]));
+      this.runningVar = this.registerBuffer('running_var', init.ones(Tensor.zeros([c])));
       this.numBatchesTracked = this.registerBuffer('num_batches_tracked', Tensor.zeros([]));
     }
   }
@@ -92,7 +93,7 @@ abstract class BatchNorm extends Module {
   }
 
   #affine(): { weight: Float32Array; bias: Float32Array } {
-    if (this.#identity) return this.#identity;
+    if (!this.affine) return (this.#identity ??= identityAffine(this.numFeatures));
     this.weight!.data.checkUsable(`${this.kind}: weight`);
     this.bias!.data.checkUsable(`${this.kind}: bias`);
     return { weight: this.weight!.data.data, bias: this.bias!.data.data };
@@ -200,7 +201,8 @@ export class GroupNorm extends Module {
   readonly affine: boolean;
   readonly weight: Parameter | null = null;
   readonly bias: Parameter | null = null;
-  readonly #identity: { weight: Float32Array; bias: Float32Array } | null;
+  /** Made on first use: only the kernels need it, and a constructor allocates nothing but its tensors (io.buildWithWeights). */
+  #identity: { weight: Float32Array; bias: Float32Array } | null = null;
   #saved: { mean: Float32Array; variance: Float32Array } | null = null;
 
   constructor(numGroups: number, numChannels: number, options?: { eps?: number; affine?: boolean }) {
@@ -215,10 +217,9 @@ export class GroupNorm extends Module {
     this.affine = checkBool(o.affine ?? true, 'GroupNorm affine');
     const c = this.numChannels;
     if (this.affine) {
-      this.weight = this.registerParameter('weight', new Parameter(Tensor.from(new Float32Array(c).fill(1), [c])));
+      this.weight = this.registerParameter('weight', new Parameter(init.ones(Tensor.zeros([c]))));
       this.bias = this.registerParameter('bias', new Parameter(Tensor.zeros([c])));
     }
-    this.#identity = this.affine ? null : identityAffine(c);
   }
 
   toConfig(): ModuleConfig {
@@ -231,7 +232,7 @@ export class GroupNorm extends Module {
   }
 
   #affine(): { weight: Float32Array; bias: Float32Array } {
-    if (this.#identity) return this.#identity;
+    if (!this.affine) return (this.#identity ??= identityAffine(this.numChannels));
     this.weight!.data.checkUsable('GroupNorm: weight');
     this.bias!.data.checkUsable('GroupNorm: bias');
     return { weight: this.weight!.data.data, bias: this.bias!.data.data };
@@ -274,7 +275,8 @@ export class LayerNorm extends Module {
   readonly elementwiseAffine: boolean;
   readonly weight: Parameter | null = null;
   readonly bias: Parameter | null = null;
-  readonly #identity: { weight: Float32Array; bias: Float32Array } | null;
+  /** Made on first use: only the kernels need it, and a constructor allocates nothing but its tensors (io.buildWithWeights). */
+  #identity: { weight: Float32Array; bias: Float32Array } | null = null;
   #saved: { mean: Float32Array; variance: Float32Array } | null = null;
 
   constructor(normalizedShape: number | readonly number[], options?: { eps?: number; elementwiseAffine?: boolean }) {
@@ -289,12 +291,10 @@ export class LayerNorm extends Module {
     const o = checkOptions(options, 'LayerNorm');
     this.eps = checkEps(o.eps ?? 1e-5, 'LayerNorm eps');
     this.elementwiseAffine = checkBool(o.elementwiseAffine ?? true, 'LayerNorm elementwiseAffine');
-    const d = product(dims);
     if (this.elementwiseAffine) {
-      this.weight = this.registerParameter('weight', new Parameter(Tensor.from(new Float32Array(d).fill(1), dims)));
+      this.weight = this.registerParameter('weight', new Parameter(init.ones(Tensor.zeros(dims))));
       this.bias = this.registerParameter('bias', new Parameter(Tensor.zeros(dims)));
     }
-    this.#identity = this.elementwiseAffine ? null : identityAffine(d);
   }
 
   toConfig(): ModuleConfig {
@@ -307,7 +307,7 @@ export class LayerNorm extends Module {
   }
 
   #affine(): { weight: Float32Array; bias: Float32Array } {
-    if (this.#identity) return this.#identity;
+    if (!this.elementwiseAffine) return (this.#identity ??= identityAffine(product(this.normalizedShape)));
     this.weight!.data.checkUsable('LayerNorm: weight');
     this.bias!.data.checkUsable('LayerNorm: bias');
     return { weight: this.weight!.data.data, bias: this.bias!.data.data };
@@ -383,7 +383,7 @@ export class L2Norm extends Module {
 
   #createWeight(c: number): void {
     this.#numChannels = c;
-    this.#weight = this.registerParameter('weight', new Parameter(Tensor.from(new Float32Array(c).fill(this.scale!), [c])));
+    this.#weight = this.registerParameter('weight', new Parameter(init.constant(Tensor.zeros([c]), this.scale!)));
   }
 
   toConfig(): ModuleConfig {

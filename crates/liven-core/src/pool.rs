@@ -97,6 +97,16 @@ fn check_axis(name: &str, a: Axis, input: usize, output: usize) -> Result<(), St
             a.kernel, a.stride, a.dilation
         ));
     }
+    // Window spans are added to positions in isize arithmetic (output_len, start).
+    if (a.kernel - 1)
+        .checked_mul(a.dilation)
+        .is_none_or(|s| s > i32::MAX as usize)
+    {
+        return Err(format!(
+            "{name}: kernel {} with dilation {} spans too far",
+            a.kernel, a.dilation
+        ));
+    }
     if a.padding > a.kernel / 2 {
         return Err(format!(
             "{name}: padding {} is more than half the kernel {}",
@@ -110,7 +120,22 @@ fn check_axis(name: &str, a: Axis, input: usize, output: usize) -> Result<(), St
             "{name}: an output of {output} does not fit an input of {input} (expected {floor} or {ceil}, at least 1)"
         ));
     }
-    if let Some(o) = (0..output).find(|&o| a.first_valid(o, input).is_none()) {
+    // In time independent of the output size (2^31 windows would take seconds): a window that
+    // starts inside the input is valid, so on the right the first window starting past it is the
+    // first bad one. A window starting in the left padding has its first tap inside within a
+    // dilation of 0: when the dilation is at most the input, only the kernel's reach decides,
+    // which grows with `o`, so window 0 stands for all; wider dilations are checked one by one.
+    let left = output.min(a.padding.div_ceil(a.stride));
+    let suspects = if a.dilation <= input {
+        left.min(1)
+    } else {
+        left
+    };
+    let past = (input + a.padding).div_ceil(a.stride);
+    let bad = (0..suspects)
+        .find(|&o| a.first_valid(o, input).is_none())
+        .or((past < output).then_some(past));
+    if let Some(o) = bad {
         return Err(format!("{name}: window {o} lies entirely in the padding"));
     }
     Ok(())
@@ -544,6 +569,109 @@ pub(crate) fn for_plane_groups<A: Send, B: Send>(
     });
 }
 
+/// Whether the separable layout's tables and per-task scratch stay within a few planes' worth of
+/// memory. Their size follows the strides and the kernel, not the input: a height stride of
+/// 2^31 - 1 on a 1×1 plane asks for 2^31 row slots (8 GB), a kernel of 2^31 rows for as many
+/// taps. Geometries that don't fit take the window loops below, which need no scratch.
+fn layout_fits(g: &Pool2d) -> bool {
+    let (ah, aw) = (g.height, g.width);
+    let elements = || -> Option<usize> {
+        // Row slots per row phase (`Layout::lh`), entries per column-phase row (`Layout::len`).
+        let slots = |a: Axis, out: usize| {
+            Some(((out - 1).checked_mul(a.stride)?.checked_add(a.span())?).div_ceil(a.stride))
+        };
+        let (lh, len) = (slots(ah, g.oh)?, slots(aw, g.ow)?);
+        let h = ah.stride.checked_mul(lh)?.checked_mul(len)?;
+        let phases = h.checked_add(aw.span())?.checked_mul(aw.stride)?;
+        let v = g.oh.checked_mul(len)?;
+        let tables = ah.kernel + aw.kernel + g.h + g.oh + g.ow + g.out_plane();
+        [phases, h, h, v, v]
+            .iter()
+            .try_fold(tables, |n, &m| n.checked_add(m))
+    };
+    elements().is_some_and(|n| n <= 8 * (g.in_plane() + g.out_plane()) + 4096)
+}
+
+/// The input positions of one window's taps.
+type Taps = std::iter::StepBy<Range<usize>>;
+
+/// The taps of window `o` that lie inside the input (never none: `check` refuses such windows).
+fn window(a: Axis, o: usize, input: usize) -> Taps {
+    let first = a
+        .first_valid(o, input)
+        .expect("checked: no window lies in the padding");
+    let end = (a.start(o) + a.span() as isize).min(input as isize) as usize;
+    (first..end).step_by(a.dilation)
+}
+
+/// Max pooling window by window (PyTorch's loops) for geometries the layout does not fit.
+fn max_pool_direct(x: &[f32], y: &mut [f32], idx: &mut [u32], g: &Pool2d) {
+    let (ip, op) = (g.in_plane(), g.out_plane());
+    let planes = y.chunks_exact_mut(op).zip(idx.chunks_exact_mut(op));
+    for ((y, idx), x) in planes.zip(x.chunks_exact(ip)) {
+        for oh in 0..g.oh {
+            for ow in 0..g.ow {
+                let cols = window(g.width, ow, g.w);
+                // Nothing beats -inf: PyTorch keeps the window's first valid element.
+                let first = |mut taps: Taps| taps.next().expect("windows are not empty");
+                let start = first(window(g.height, oh, g.h)) * g.w + first(cols.clone());
+                let (mut best, mut arg) = (f32::NEG_INFINITY, start);
+                for ih in window(g.height, oh, g.h) {
+                    for iw in cols.clone() {
+                        let v = x[ih * g.w + iw];
+                        if v > best || v.is_nan() {
+                            (best, arg) = (v, ih * g.w + iw);
+                        }
+                    }
+                }
+                y[oh * g.ow + ow] = best;
+                idx[oh * g.ow + ow] = arg as u32;
+            }
+        }
+    }
+}
+
+/// Average pooling window by window for geometries the layout does not fit.
+fn avg_pool_direct(x: &[f32], y: &mut [f32], g: &Pool2d, count_include_pad: bool) {
+    for (y, x) in y
+        .chunks_exact_mut(g.out_plane())
+        .zip(x.chunks_exact(g.in_plane()))
+    {
+        for_windows(g, count_include_pad, |o, rows, cols, divisor| {
+            let sum = rows
+                .flat_map(|ih| cols.clone().map(move |iw| ih * g.w + iw))
+                .fold(0.0, |sum, i| sum + x[i]);
+            y[o] = sum / divisor;
+        });
+    }
+}
+
+/// One plane of average-pooling backward (`dx` overwritten: each element gets the shares of the
+/// windows that hold it) for geometries the layout does not fit.
+fn avg_pool_backward_direct(dy: &[f32], dx: &mut [f32], g: &Pool2d, count_include_pad: bool) {
+    dx.fill(0.0);
+    for_windows(g, count_include_pad, |o, rows, cols, divisor| {
+        let share = dy[o] / divisor;
+        for ih in rows {
+            for iw in cols.clone() {
+                dx[ih * g.w + iw] += share;
+            }
+        }
+    });
+}
+
+/// Calls `f(output, rows, columns, divisor)` for every average-pooling window.
+fn for_windows(g: &Pool2d, count_include_pad: bool, mut f: impl FnMut(usize, Taps, Taps, f32)) {
+    for oh in 0..g.oh {
+        let ch = g.height.avg_count(oh, g.h, count_include_pad);
+        for ow in 0..g.ow {
+            let divisor = (ch * g.width.avg_count(ow, g.w, count_include_pad)) as f32;
+            let (rows, cols) = (window(g.height, oh, g.h), window(g.width, ow, g.w));
+            f(oh * g.ow + ow, rows, cols, divisor);
+        }
+    }
+}
+
 fn check_lengths(kernel: &str, g: &Pool2d, planes: usize, lens: &[(&str, usize, usize)]) {
     if let Err(e) = g.check() {
         panic!("{kernel}: {e}");
@@ -570,6 +698,14 @@ pub fn max_pool2d_forward(x: &[f32], y: &mut [f32], indices: &mut [u32], planes:
             ("indices", indices.len(), op),
         ],
     );
+    if planes == 0 {
+        return;
+    }
+    if !layout_fits(&g) {
+        return for_plane_groups(planes, ip, y, op, indices, op, |r, y, idx| {
+            max_pool_direct(&x[r.start * ip..r.end * ip], y, idx, &g)
+        });
+    }
     let isa = simd::active();
     let l = Layout::new(&g, true);
     for_plane_groups(planes, ip, y, op, indices, op, |r, y, idx| {
@@ -641,9 +777,17 @@ pub fn avg_pool2d_forward(
         planes,
         &[("x", x.len(), ip), ("y", y.len(), op)],
     );
+    if planes == 0 {
+        return;
+    }
+    let mut none: [u8; 0] = [];
+    if !layout_fits(&g) {
+        return for_plane_groups(planes, ip, y, op, &mut none, 0, |r, y, _| {
+            avg_pool_direct(&x[r.start * ip..r.end * ip], y, &g, count_include_pad)
+        });
+    }
     let isa = simd::active();
     let l = Layout::new(&g, count_include_pad);
-    let mut none: [u8; 0] = [];
     for_plane_groups(planes, ip, y, op, &mut none, 0, |r, y, _| {
         let mut sc = Scratch::new(&g, &l, 0.0, false);
         avg_pool_planes(isa, &x[r.start * ip..r.end * ip], y, &g, &l, &mut sc);
@@ -665,6 +809,15 @@ pub fn avg_pool2d_backward(
         planes,
         &[("dy", dy.len(), op), ("dx", dx.len(), ip)],
     );
+    if planes == 0 {
+        return;
+    }
+    if !layout_fits(&g) {
+        let plane = |p, out: &mut [f32], _: &mut Scratch| {
+            avg_pool_backward_direct(&dy[p * op..(p + 1) * op], out, &g, count_include_pad)
+        };
+        return write_planes(dx, planes, ip, plane, Scratch::empty);
+    }
     let isa = simd::active();
     let l = Layout::new(&g, count_include_pad);
     write_planes(
@@ -1022,6 +1175,121 @@ mod tests {
                 }
             });
         }
+    }
+
+    #[test]
+    fn window_loops_match_the_reference_and_the_layout() {
+        for (k, (planes, g)) in geometries().into_iter().enumerate() {
+            let x = sample(planes * g.h * g.w, k as u64);
+            let (want_y, want_i) = max_reference(&x, &g);
+            let (mut y, mut idx) = (vec![0.0; want_y.len()], vec![0; want_y.len()]);
+            max_pool_direct(&x, &mut y, &mut idx, &g);
+            assert!(same(&y, &want_y), "{g:?}");
+            assert_eq!(idx, want_i, "{g:?}");
+            let mut g = g;
+            (g.height.dilation, g.width.dilation) = (1, 1);
+            let ceil = g.oh != g.height.output_len(g.h, false) as usize;
+            let g = geometry(g.h, g.w, g.height, g.width, ceil);
+            let x: Vec<f32> = x
+                .iter()
+                .map(|&v| if v.is_finite() { v } else { 0.5 })
+                .collect();
+            for include_pad in [true, false] {
+                let want = avg_reference(&x, &g, include_pad);
+                let mut y = vec![0.0; want.len()];
+                avg_pool_direct(&x, &mut y, &g, include_pad);
+                assert!(close(&y, &want, 1e-6), "{g:?} {include_pad}");
+                let dy = sample(y.len(), 5)
+                    .into_iter()
+                    .map(|v| v.clamp(-2.0, 2.0))
+                    .collect::<Vec<_>>();
+                let mut want_dx = vec![0.0; x.len()];
+                avg_pool2d_backward(&dy, &mut want_dx, planes, g, include_pad);
+                let mut dx = vec![7.0; x.len()];
+                let (ip, op) = (g.in_plane(), g.out_plane());
+                for (dx, dy) in dx.chunks_exact_mut(ip).zip(dy.chunks_exact(op)) {
+                    avg_pool_backward_direct(dy, dx, &g, include_pad);
+                }
+                assert!(close(&dx, &want_dx, 1e-5), "backward {g:?} {include_pad}");
+            }
+        }
+    }
+
+    #[test]
+    fn strides_and_kernels_far_past_the_input_take_the_window_loops() {
+        let far = (1 << 31) - 1;
+        // MaxPool2d(1, stride [2^31 - 1, 1]) on one element and kin: the layout would want
+        // 2^31 row slots (8 GB) per task.
+        let strides = [
+            geometry(1, 1, axis(1, far, 0, 1), axis(1, 1, 0, 1), false),
+            geometry(3, 2, axis(1, far, 0, 1), axis(1, far, 0, 1), true),
+            geometry(5, 4, axis(2, far, 1, 1), axis(3, 2, 1, 1), true),
+        ];
+        for g in strides {
+            g.check().unwrap();
+            assert!(!layout_fits(&g), "{g:?}");
+            let x = sample(2 * g.h * g.w, 3);
+            let (want_y, want_i) = max_reference(&x, &g);
+            let (mut y, mut idx) = (vec![0.0; want_y.len()], vec![0; want_y.len()]);
+            max_pool2d_forward(&x, &mut y, &mut idx, 2, g);
+            assert!(same(&y, &want_y) && idx == want_i, "{g:?}");
+            let x: Vec<f32> = x
+                .iter()
+                .map(|&v| if v.is_finite() { v } else { 0.5 })
+                .collect();
+            for include_pad in [true, false] {
+                let want = avg_reference(&x, &g, include_pad);
+                avg_pool2d_forward(&x, &mut y, 2, g, include_pad);
+                assert!(close(&y, &want, 1e-6), "{g:?}");
+            }
+        }
+        // A kernel of 2^31 - 1 rows padded around one element (2^31 taps for the layout).
+        let g = geometry(1, 1, axis(far, 1, far / 2, 1), axis(1, 1, 0, 1), false);
+        g.check().unwrap();
+        assert!(!layout_fits(&g));
+        let (mut y, mut idx) = ([0.0], [9]);
+        max_pool2d_forward(&[-4.0], &mut y, &mut idx, 1, g);
+        assert_eq!((y, idx), ([-4.0], [0]));
+        avg_pool2d_forward(&[-4.0], &mut y, 1, g, false);
+        assert_eq!(y, [-4.0]);
+        let mut dx = [7.0];
+        avg_pool2d_backward(&[6.0], &mut dx, 1, g, true);
+        assert_eq!(dx, [6.0 / far as f32]);
+        // Everyday geometries keep the layout.
+        assert!(geometries().iter().all(|(_, g)| layout_fits(g)));
+        let wide = geometry(1, 1, axis(1, 1, 0, far), axis(2, 1, 1, 1 << 31), false);
+        assert!(wide.check().unwrap_err().contains("spans too far"));
+    }
+
+    #[test]
+    fn the_padding_check_agrees_with_every_window() {
+        let mut bad = 0;
+        for input in 1..7 {
+            for (k, s, p, d) in (1..5).flat_map(|k| {
+                (1..4).flat_map(move |s| {
+                    (0..=k / 2).flat_map(move |p| (1..9).map(move |d| (k, s, p, d)))
+                })
+            }) {
+                let a = axis(k, s, p, d);
+                for output in 1..=a.output_len(input, true).max(1) as usize + 1 {
+                    let slow = (0..output).find(|&o| a.first_valid(o, input).is_none());
+                    let fast = check_axis("h", a, input, output).err();
+                    let fits = [false, true].map(|c| a.output_len(input, c) == output as isize);
+                    if fits.contains(&true) {
+                        bad += usize::from(slow.is_some());
+                        assert_eq!(
+                            fast,
+                            slow.map(|o| format!("h: window {o} lies entirely in the padding")),
+                            "{input} {a:?} {output}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(
+            bad > 20,
+            "only {bad} geometries with a window in the padding"
+        );
     }
 
     #[test]

@@ -22,6 +22,28 @@ use std::ops::Range;
 /// limit.
 pub const MAX_HEADER_LEN: u64 = 100_000_000;
 
+/// At most this many tensors in one file: real checkpoints hold a few thousand, and every entry
+/// costs memory in both readers (a file of zero-size tensors would otherwise turn 100 MB of
+/// header into gigabytes of tables).
+pub const MAX_TENSORS: usize = 100_000;
+
+/// At most this many dimensions per tensor (PyTorch's own limit is lower).
+pub const MAX_RANK: usize = 64;
+
+/// JSON nesting deeper than this is rejected (serde_json's recursion limit, and the TypeScript
+/// reader's). A valid header nests three deep.
+pub const MAX_DEPTH: usize = 127;
+
+/// At most this many members in any object or array below the top level: the metadata's
+/// entries (real files have a handful; sorting and handing over millions would take seconds),
+/// a tensor's fields and dimensions.
+pub const MAX_MEMBERS: usize = 65_536;
+
+/// At most this many JSON values in the header, counted as one plus every `{`, `[` and `,`
+/// outside strings (an upper bound): enough for [`MAX_TENSORS`] entries of rank 8 or
+/// fewer, and a bound on what parsing may allocate whatever the header holds.
+pub const MAX_VALUES: usize = 2_000_000;
+
 /// Dimensions and offsets must be exact in a JavaScript number (2^53 - 1), since liven hands them
 /// to JavaScript; no real file comes near.
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
@@ -128,6 +150,9 @@ pub enum ErrorKind {
     Overlap,
     Hole,
     TrailingBytes,
+    /// More tensors, dimensions, members or JSON values than the limits ([`MAX_TENSORS`],
+    /// [`MAX_RANK`], [`MAX_MEMBERS`], [`MAX_VALUES`]) allow.
+    LimitExceeded,
     /// [`to_f32`]: a type liven does not convert, or an integer it cannot represent.
     Unsupported,
 }
@@ -192,6 +217,7 @@ pub fn parse_header(file: &[u8]) -> Result<Header, Error> {
             "the header does not start with '{'".to_owned(),
         );
     }
+    check_structure(text.as_bytes())?;
     let root = match serde_json::from_str::<StrictValue>(text) {
         Ok(StrictValue(Value::Object(map))) => map,
         Ok(_) => unreachable!("a value that starts with '{{' is an object"),
@@ -219,6 +245,10 @@ pub fn parse_header(file: &[u8]) -> Result<Header, Error> {
                 .tensors
                 .push(entry(name, &value, data_start, data_len)?);
         }
+    }
+
+    if header.tensors.len() > MAX_TENSORS {
+        return err(ErrorKind::LimitExceeded, too_many_tensors());
     }
 
     // The ranges must tile the data section: sorted by offset, each begins where the last ended.
@@ -261,6 +291,80 @@ pub fn parse_header(file: &[u8]) -> Result<Header, Error> {
         );
     }
     Ok(header)
+}
+
+fn too_many_tensors() -> String {
+    format!("the header has more than {MAX_TENSORS} tensors")
+}
+
+/// Bounds what parsing will cost before it starts, by one pass over the bytes: nesting depth,
+/// members of the top-level object (tensors), members of any object or array below it
+/// ([`MAX_MEMBERS`]) and JSON values ([`MAX_VALUES`]). Quotes and backslashes are ASCII, so the
+/// byte scan sees the strings the parser sees; the TypeScript reader scans the same way and
+/// fails at the same byte with the same message.
+fn check_structure(text: &[u8]) -> Result<(), Error> {
+    // Members so far (one plus the commas) of each open object or array.
+    let mut open: Vec<usize> = Vec::new();
+    let mut values = 1usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                continue;
+            }
+            b'{' | b'[' => {
+                open.push(1);
+                values += 1;
+            }
+            b'}' | b']' => {
+                open.pop();
+                continue;
+            }
+            b',' => {
+                values += 1;
+                if let Some(members) = open.last_mut() {
+                    *members += 1;
+                }
+            }
+            _ => continue,
+        }
+        let members = open.last().copied().unwrap_or(0);
+        if open.len() > MAX_DEPTH {
+            return err(
+                ErrorKind::InvalidJson,
+                format!("the header is not valid JSON: nested more than {MAX_DEPTH} deep"),
+            );
+        }
+        // The metadata is a member of the top level too.
+        if open.len() == 1 && members > MAX_TENSORS + 1 {
+            return err(ErrorKind::LimitExceeded, too_many_tensors());
+        }
+        if open.len() > 1 && members > MAX_MEMBERS {
+            return err(
+                ErrorKind::LimitExceeded,
+                format!("the header has an object or array of more than {MAX_MEMBERS} members"),
+            );
+        }
+        if values > MAX_VALUES {
+            return err(
+                ErrorKind::LimitExceeded,
+                format!("the header holds more than {MAX_VALUES} JSON values"),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn metadata(value: Value) -> Result<Vec<(String, String)>, Error> {
@@ -319,6 +423,15 @@ fn entry(
     let Some(shape) = shape else {
         return bad("shape must be an array of non-negative integers");
     };
+    if shape.len() > MAX_RANK {
+        return err(
+            ErrorKind::LimitExceeded,
+            format!(
+                "tensor {q}: shape has {} dimensions, more than {MAX_RANK}",
+                shape.len()
+            ),
+        );
+    }
     let offsets: Option<Vec<usize>> = obj
         .get("data_offsets")
         .and_then(Value::as_array)
@@ -652,6 +765,98 @@ mod tests {
         assert_eq!(kind(&file("{}x", &[])), ErrorKind::InvalidJson);
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
         assert_eq!(kind(&file(&deep, &[])), ErrorKind::InvalidJson);
+    }
+
+    #[test]
+    fn checks_nesting_before_parsing() {
+        let nest = |n: usize| format!("{{\"a\":{}{}}}", "[".repeat(n), "]".repeat(n));
+        // The root object is level 1: 126 arrays inside it reach the limit, 127 pass it.
+        assert_eq!(
+            kind(&file(&nest(MAX_DEPTH - 1), &[])),
+            ErrorKind::InvalidEntry
+        );
+        let e = parse_header(&file(&nest(MAX_DEPTH), &[])).unwrap_err();
+        assert_eq!(
+            e.message,
+            "the header is not valid JSON: nested more than 127 deep"
+        );
+        // Brackets inside strings (escaped quotes too) are text, not nesting.
+        let quoted = format!(r#"{{"__metadata__":{{"k":"\"{}"}}}}"#, "[".repeat(1000));
+        assert!(parse_header(&file(&quoted, &[])).is_ok());
+    }
+
+    #[test]
+    fn limits_tensors_rank_and_values() {
+        let zeros = |n: usize, metadata: bool| {
+            let mut h = String::from("{");
+            if metadata {
+                h.push_str(r#""__metadata__":{},"#);
+            }
+            for i in 0..n {
+                h.push_str(&format!(
+                    r#""t{i}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}},"#
+                ));
+            }
+            h.pop();
+            h.push('}');
+            file(&h, &[])
+        };
+        assert_eq!(
+            parse_header(&zeros(MAX_TENSORS, true))
+                .unwrap()
+                .tensors
+                .len(),
+            MAX_TENSORS
+        );
+        let e = parse_header(&zeros(MAX_TENSORS + 1, true)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::LimitExceeded);
+        assert_eq!(e.message, "the header has more than 100000 tensors");
+        // Without metadata the scan lets one more member through; the table's count catches it.
+        assert_eq!(parse_header(&zeros(MAX_TENSORS + 1, false)).unwrap_err(), e);
+
+        let ranked = |r: usize| {
+            let dims = vec!["1"; r].join(",");
+            file(
+                &format!(r#"{{"a":{{"dtype":"F32","shape":[{dims}],"data_offsets":[0,4]}}}}"#),
+                &[0; 4],
+            )
+        };
+        assert_eq!(
+            parse_header(&ranked(MAX_RANK)).unwrap().tensors[0]
+                .shape
+                .len(),
+            64
+        );
+        let e = parse_header(&ranked(MAX_RANK + 1)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::LimitExceeded);
+        assert_eq!(
+            e.message,
+            r#"tensor "a": shape has 65 dimensions, more than 64"#
+        );
+
+        let members = |n: usize| file(&format!(r#"{{"x":[{}]}}"#, vec!["0"; n].join(",")), &[]);
+        assert_eq!(kind(&members(MAX_MEMBERS)), ErrorKind::InvalidEntry);
+        let e = parse_header(&members(MAX_MEMBERS + 1)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::LimitExceeded);
+        assert_eq!(
+            e.message,
+            "the header has an object or array of more than 65536 members"
+        );
+
+        // Arrays of 20,000 zeros in one array: 2 + 20,001 per array (its bracket, its commas and
+        // the comma before it; the outer bracket stands in for the first one's).
+        let values = |arrays: usize| {
+            let zeros = format!("[{}]", vec!["0"; 20_000].join(","));
+            file(
+                &format!(r#"{{"x":[{}]}}"#, vec![zeros; arrays].join(",")),
+                &[],
+            )
+        };
+        let arrays = (MAX_VALUES - 2) / 20_001;
+        assert_eq!(kind(&values(arrays)), ErrorKind::InvalidEntry);
+        let e = parse_header(&values(arrays + 1)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::LimitExceeded);
+        assert_eq!(e.message, "the header holds more than 2000000 JSON values");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! ReLU, LeakyReLU and PReLU.
 
-use crate::{check_disjoint, check_outputs, invalid, same_len, Array};
+use crate::{check_disjoint, check_outputs, invalid, same_len, Float32Array};
 use liven_core::activation;
 use napi::Result;
 use napi_derive::napi;
@@ -11,7 +11,7 @@ fn check_prelu(kernel: &str, len: usize, channels: usize, inner: u32) -> Result<
 }
 
 #[napi(catch_unwind)]
-pub fn relu_forward(x: Array<f32>, mut y: Array<f32>) -> Result<()> {
+pub fn relu_forward(x: Float32Array, mut y: Float32Array) -> Result<()> {
     let x = x.view()?;
     same_len("reluForward", "y", y.view()?.len(), x.len())?;
     check_disjoint("reluForward", "y", y.view()?, &[("x", x)])?;
@@ -22,7 +22,7 @@ pub fn relu_forward(x: Array<f32>, mut y: Array<f32>) -> Result<()> {
 }
 
 #[napi(catch_unwind)]
-pub fn relu_backward(x: Array<f32>, dy: Array<f32>, mut dx: Array<f32>) -> Result<()> {
+pub fn relu_backward(x: Float32Array, dy: Float32Array, mut dx: Float32Array) -> Result<()> {
     let (x, dy) = (x.view()?, dy.view()?);
     same_len("reluBackward", "gradOutput", dy.len(), x.len())?;
     same_len("reluBackward", "gradInput", dx.view()?.len(), x.len())?;
@@ -39,7 +39,7 @@ pub fn relu_backward(x: Array<f32>, dy: Array<f32>, mut dx: Array<f32>) -> Resul
 }
 
 #[napi(catch_unwind)]
-pub fn leaky_relu_forward(x: Array<f32>, mut y: Array<f32>, negative_slope: f64) -> Result<()> {
+pub fn leaky_relu_forward(x: Float32Array, mut y: Float32Array, negative_slope: f64) -> Result<()> {
     let x = x.view()?;
     same_len("leakyReluForward", "y", y.view()?.len(), x.len())?;
     check_disjoint("leakyReluForward", "y", y.view()?, &[("x", x)])?;
@@ -51,9 +51,9 @@ pub fn leaky_relu_forward(x: Array<f32>, mut y: Array<f32>, negative_slope: f64)
 
 #[napi(catch_unwind)]
 pub fn leaky_relu_backward(
-    x: Array<f32>,
-    dy: Array<f32>,
-    mut dx: Array<f32>,
+    x: Float32Array,
+    dy: Float32Array,
+    mut dx: Float32Array,
     negative_slope: f64,
 ) -> Result<()> {
     let (x, dy) = (x.view()?, dy.view()?);
@@ -74,9 +74,9 @@ pub fn leaky_relu_backward(
 /// `inner`: elements per channel per sample (H·W for `[N, C, H, W]`), ignored for one slope.
 #[napi(catch_unwind)]
 pub fn prelu_forward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    mut y: Array<f32>,
+    x: Float32Array,
+    weight: Float32Array,
+    mut y: Float32Array,
     inner: u32,
 ) -> Result<()> {
     let (x, weight) = (x.view()?, weight.view()?);
@@ -97,11 +97,11 @@ pub fn prelu_forward(
 /// Writes the input gradient and adds the slopes' gradient into `gradWeight`.
 #[napi(catch_unwind)]
 pub fn prelu_backward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    dy: Array<f32>,
-    mut dx: Array<f32>,
-    mut dweight: Array<f32>,
+    x: Float32Array,
+    weight: Float32Array,
+    dy: Float32Array,
+    mut dx: Float32Array,
+    mut dweight: Float32Array,
     inner: u32,
 ) -> Result<()> {
     const K: &str = "preluBackward";
@@ -121,7 +121,7 @@ pub fn prelu_backward(
 
 /// Copies `x` into `y` with the kernels' threading: the bandwidth reference for benchmarks.
 #[napi(catch_unwind)]
-pub fn copy(x: Array<f32>, mut y: Array<f32>) -> Result<()> {
+pub fn copy(x: Float32Array, mut y: Float32Array) -> Result<()> {
     let x = x.view()?;
     same_len("copy", "y", y.view()?.len(), x.len())?;
     check_disjoint("copy", "y", y.view()?, &[("x", x)])?;

@@ -1,6 +1,6 @@
 //! Conv2d (NCHW, weight `[out, in/groups, kh, kw]`).
 
-use crate::{check_disjoint, check_outputs, invalid, same_len, view_opt, Array};
+use crate::{check_disjoint, check_outputs, invalid, same_len, view_opt, Float32Array};
 use liven_core::conv::{self, Conv2dGeometry};
 use napi::Result;
 use napi_derive::napi;
@@ -42,17 +42,33 @@ fn geometry(kernel: &str, s: &Conv2dShape) -> Result<Conv2dGeometry> {
         groups: s.groups as usize,
     };
     g.check().map_err(|e| invalid(format!("{kernel}: {e}")))?;
+    // The kernel unfolds each sample into a (channels/groups · kh · kw) × (outH · outW) matrix
+    // (and its gradient), per thread: a size that follows the product of the kernel and the
+    // output, which small arrays can make terabytes (a 2^20-row kernel padded to a 2^20-row
+    // output). Pointwise convolutions unfold nothing.
+    let pointwise = (
+        g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
+    ) == (1, 1, 1, 1, 0, 0);
+    let unfolded = (g.in_channels / g.groups) * g.kernel_h * g.kernel_w * g.out_h() * g.out_w();
+    if g.batch > 0 && !pointwise && unfolded > UNFOLD_LIMIT {
+        return Err(invalid(format!(
+            "{kernel}: the unfolded input of {unfolded} elements (channels/groups × kernel × output positions) is over the limit of {UNFOLD_LIMIT}"
+        )));
+    }
     Ok(g)
 }
+
+/// The largest unfolded sample, in elements (512 MiB; VGG-16's first layers at 224×224 unfold 29M).
+pub const UNFOLD_LIMIT: usize = 1 << 27;
 
 /// `shape` is an object whose properties are read (running any getter) before the arrays' memory
 /// is looked up; see the crate's docs.
 #[napi(js_name = "conv2dForward", catch_unwind)]
 pub fn conv2d_forward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    bias: Option<Array<f32>>,
-    mut y: Array<f32>,
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Option<Float32Array>,
+    mut y: Float32Array,
     shape: Conv2dShape,
 ) -> Result<()> {
     const K: &str = "conv2dForward";
@@ -76,12 +92,12 @@ pub fn conv2d_forward(
 /// Writes the input gradient and adds into the weight and bias gradients.
 #[napi(js_name = "conv2dBackward", catch_unwind)]
 pub fn conv2d_backward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    dy: Array<f32>,
-    mut dx: Array<f32>,
-    mut dweight: Array<f32>,
-    mut dbias: Option<Array<f32>>,
+    x: Float32Array,
+    weight: Float32Array,
+    dy: Float32Array,
+    mut dx: Float32Array,
+    mut dweight: Float32Array,
+    mut dbias: Option<Float32Array>,
     shape: Conv2dShape,
 ) -> Result<()> {
     const K: &str = "conv2dBackward";

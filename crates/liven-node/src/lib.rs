@@ -5,19 +5,26 @@
 //! line that keeps a direct or buggy call memory-safe: lengths must agree and an output may not
 //! share memory with any other argument (that would alias a `&mut [f32]`).
 //!
-//! # Why typed arrays arrive as [`Array`], not as napi's slices
+//! # Why typed arrays arrive as `Array`, not as napi's slices
 //!
 //! napi-rs converts a `#[napi]` function's arguments one by one, in declaration order, before the
 //! body runs. Converting a `#[napi(object)]` argument (`Conv2dShape`, `Pool2dGeometry`) reads its
 //! properties, which runs JavaScript: a getter or a Proxy trap can detach an `ArrayBuffer`
 //! (`structuredClone(b, { transfer: [b] })`) or shrink a resizable one. napi's
 //! `Float32ArraySlice` takes its pointer when it is converted, so a typed array before the object
-//! in the argument list would be left pointing at freed memory. An [`Array`] keeps only the
-//! JavaScript handle and looks its memory up when the body asks ([`Array::view`]), after every
-//! argument is converted. From then until the function returns no JavaScript runs on this
-//! thread (glue bodies take no `Env`, objects or callbacks, and return plain values), so nothing
-//! can detach, resize or free the memory under a view: the handles keep the arrays alive for the
-//! call. `clippy.toml` disallows napi's slice types, so no glue can take a pointer early.
+//! in the argument list would be left pointing at freed memory. An `Array` keeps only the
+//! JavaScript handle and looks its memory up when the body asks (`Array::view`), after every
+//! argument is converted. From then until the body returns no JavaScript runs on this thread
+//! (glue bodies take no `Env`, JavaScript objects or callbacks; the return value is converted
+//! after the body, when no view is left), so nothing can detach, resize or free the memory under
+//! a view, and the call's handles keep the arrays alive. Another thread can't detach or shrink
+//! them either: only a `SharedArrayBuffer` is shared, and it never shrinks. `clippy.toml`
+//! disallows napi's typed-array types, so no glue can take a pointer early (nor take `&[f32]`
+//! arguments, which napi also converts early: don't).
+//!
+//! Scratch memory a kernel sizes from shape arguments (not from the arrays' lengths) must be
+//! bounded by the arrays or checked here: the pools fall back to window loops (`liven_core::pool`),
+//! and `conv` refuses an unfolded sample over [`conv::UNFOLD_LIMIT`].
 //!
 //! Every export is `#[napi(catch_unwind)]`: a panic (a bug, since the glue checks what the
 //! kernels assert) becomes a JavaScript `Error` instead of aborting the process.
@@ -25,7 +32,7 @@
 //! Memory on a `SharedArrayBuffer` can change under a view (another thread may write it):
 //! float arguments are read as they are, racing writers give unspecified numbers (every address
 //! the kernels compute from values is bounds-checked); arguments that are validated and then used
-//! as indices are copied first ([`Array::stable`]), so the values checked are the values used.
+//! as indices are copied first (`Array::stable`), so the values checked are the values used.
 
 use liven_core::{simd, threads};
 use napi::{Error, Result, Status};
@@ -33,6 +40,14 @@ use napi_derive::napi;
 
 mod array;
 pub(crate) use array::{view_opt, Array};
+
+/// The glue's typed-array arguments (`Array<T>`), named as in JavaScript: napi's TypeScript
+/// generator (`native/index.d.ts`) knows these names.
+pub(crate) type Float32Array = Array<f32>;
+pub(crate) type Float64Array = Array<f64>;
+pub(crate) type Uint32Array = Array<u32>;
+pub(crate) type Int32Array = Array<i32>;
+pub(crate) type Uint8Array = Array<u8>;
 
 pub mod activation;
 pub mod conv;

@@ -1,16 +1,16 @@
 //! Linear: y = x·Wᵀ + b.
 
-use crate::{check_disjoint, check_outputs, same_len, view_opt, Array};
+use crate::{check_disjoint, check_outputs, same_len, view_opt, Float32Array};
 use liven_core::linear;
 use napi::Result;
 use napi_derive::napi;
 
 #[napi(catch_unwind)]
 pub fn linear_forward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    bias: Option<Array<f32>>,
-    mut y: Array<f32>,
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Option<Float32Array>,
+    mut y: Float32Array,
     rows: u32,
     in_features: u32,
     out_features: u32,
@@ -29,6 +29,9 @@ pub fn linear_forward(
     check_disjoint(K, "y", y.view()?, &inputs)?;
     // SAFETY: every output was checked disjoint from the inputs and the other outputs just above.
     let y = unsafe { y.view_mut() }?;
+    // With no output features the (empty) bias has no rows to go into: the kernel's row split
+    // would divide by zero.
+    let bias = bias.filter(|_| o > 0);
     linear::linear_forward(x, weight, bias, y, r, i, o);
     Ok(())
 }
@@ -37,12 +40,12 @@ pub fn linear_forward(
 #[napi(catch_unwind)]
 #[allow(clippy::too_many_arguments)]
 pub fn linear_backward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    dy: Array<f32>,
-    mut dx: Array<f32>,
-    mut dweight: Array<f32>,
-    mut dbias: Option<Array<f32>>,
+    x: Float32Array,
+    weight: Float32Array,
+    dy: Float32Array,
+    mut dx: Float32Array,
+    mut dweight: Float32Array,
+    mut dbias: Option<Float32Array>,
     rows: u32,
     in_features: u32,
     out_features: u32,
@@ -68,7 +71,8 @@ pub fn linear_backward(
     let dbias = dbias
         .as_mut()
         .map(|db| unsafe { db.view_mut() })
-        .transpose()?;
+        .transpose()?
+        .filter(|_| o > 0); // empty, and the kernel's row split would divide by zero
     linear::linear_backward(x, weight, dy, dx, dweight, dbias, r, i, o);
     Ok(())
 }

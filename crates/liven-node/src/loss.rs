@@ -1,6 +1,6 @@
 //! Cross-entropy and mean squared error.
 
-use crate::{check_apart, check_disjoint, invalid, same_len, span, Array};
+use crate::{check_apart, check_disjoint, invalid, same_len, span, Float32Array, Int32Array};
 use liven_core::loss;
 use napi::Result;
 use napi_derive::napi;
@@ -27,9 +27,9 @@ fn check_ce(k: &str, x: usize, target: &[i32], n: u32, c: u32, smoothing: f64) -
 /// The sum of the per-sample losses; `stats` (2·N) receives what the backward needs.
 #[napi(catch_unwind)]
 pub fn cross_entropy_forward(
-    x: Array<f32>,
-    target: Array<i32>,
-    mut stats: Array<f32>,
+    x: Float32Array,
+    target: Int32Array,
+    mut stats: Float32Array,
     n: u32,
     c: u32,
     label_smoothing: f64,
@@ -60,10 +60,10 @@ pub fn cross_entropy_forward(
 #[napi(catch_unwind)]
 #[allow(clippy::too_many_arguments)]
 pub fn cross_entropy_backward(
-    x: Array<f32>,
-    target: Array<i32>,
-    stats: Array<f32>,
-    mut dx: Array<f32>,
+    x: Float32Array,
+    target: Int32Array,
+    stats: Float32Array,
+    mut dx: Float32Array,
     n: u32,
     c: u32,
     label_smoothing: f64,
@@ -102,7 +102,7 @@ pub fn cross_entropy_backward(
 
 /// Σ (x - t)².
 #[napi(catch_unwind)]
-pub fn mse_forward(x: Array<f32>, target: Array<f32>) -> Result<f64> {
+pub fn mse_forward(x: Float32Array, target: Float32Array) -> Result<f64> {
     let (x, target) = (x.view()?, target.view()?);
     same_len("mseForward", "target", target.len(), x.len())?;
     Ok(loss::mse_forward(x, target))
@@ -111,9 +111,9 @@ pub fn mse_forward(x: Array<f32>, target: Array<f32>) -> Result<f64> {
 /// `dx = (x - t) · scale`.
 #[napi(catch_unwind)]
 pub fn mse_backward(
-    x: Array<f32>,
-    target: Array<f32>,
-    mut dx: Array<f32>,
+    x: Float32Array,
+    target: Float32Array,
+    mut dx: Float32Array,
     scale: f64,
 ) -> Result<()> {
     const K: &str = "mseBackward";

@@ -3,7 +3,7 @@
 // Kernels take their slices and shape arguments one by one, as the JS side passes them.
 #![allow(clippy::too_many_arguments)]
 
-use crate::{check_outputs, invalid, same_len, Array};
+use crate::{check_outputs, invalid, same_len, Float32Array};
 use liven_core::norm;
 use napi::Result;
 use napi_derive::napi;
@@ -25,12 +25,12 @@ fn check_groups(kernel: &str, channels: usize, groups: u32) -> Result<()> {
 /// Training-mode BatchNorm: writes the batch's per-channel mean and biased variance, and `y`.
 #[napi(catch_unwind)]
 pub fn batch_norm_forward_train(
-    x: Array<f32>,
-    weight: Array<f32>,
-    bias: Array<f32>,
-    mut y: Array<f32>,
-    mut mean: Array<f32>,
-    mut variance: Array<f32>,
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    mut y: Float32Array,
+    mut mean: Float32Array,
+    mut variance: Float32Array,
     inner: u32,
     eps: f64,
 ) -> Result<()> {
@@ -62,12 +62,12 @@ pub fn batch_norm_forward_train(
 /// Eval-mode BatchNorm with the given (running) statistics.
 #[napi(catch_unwind)]
 pub fn batch_norm_forward_eval(
-    x: Array<f32>,
-    weight: Array<f32>,
-    bias: Array<f32>,
-    mean: Array<f32>,
-    variance: Array<f32>,
-    mut y: Array<f32>,
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    mut y: Float32Array,
     inner: u32,
     eps: f64,
 ) -> Result<()> {
@@ -102,14 +102,14 @@ pub fn batch_norm_forward_eval(
 /// BatchNorm's backward with the statistics the forward used; adds into the parameter gradients.
 #[napi(catch_unwind)]
 pub fn batch_norm_backward(
-    x: Array<f32>,
-    dy: Array<f32>,
-    weight: Array<f32>,
-    mean: Array<f32>,
-    variance: Array<f32>,
-    mut dx: Array<f32>,
-    mut dweight: Array<f32>,
-    mut dbias: Array<f32>,
+    x: Float32Array,
+    dy: Float32Array,
+    weight: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    mut dx: Float32Array,
+    mut dweight: Float32Array,
+    mut dbias: Float32Array,
     inner: u32,
     eps: f64,
     training: bool,
@@ -167,12 +167,12 @@ pub fn batch_norm_backward(
 /// GroupNorm: writes per-(sample, group) mean and biased variance, and `y`.
 #[napi(catch_unwind)]
 pub fn group_norm_forward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    bias: Array<f32>,
-    mut y: Array<f32>,
-    mut mean: Array<f32>,
-    mut variance: Array<f32>,
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    mut y: Float32Array,
+    mut mean: Float32Array,
+    mut variance: Float32Array,
     groups: u32,
     inner: u32,
     eps: f64,
@@ -219,14 +219,14 @@ pub fn group_norm_forward(
 /// GroupNorm's backward with the forward's statistics; adds into the parameter gradients.
 #[napi(catch_unwind)]
 pub fn group_norm_backward(
-    x: Array<f32>,
-    dy: Array<f32>,
-    weight: Array<f32>,
-    mean: Array<f32>,
-    variance: Array<f32>,
-    mut dx: Array<f32>,
-    mut dweight: Array<f32>,
-    mut dbias: Array<f32>,
+    x: Float32Array,
+    dy: Float32Array,
+    weight: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    mut dx: Float32Array,
+    mut dweight: Float32Array,
+    mut dbias: Float32Array,
     groups: u32,
     inner: u32,
     eps: f64,
@@ -285,12 +285,12 @@ pub fn group_norm_backward(
 /// LayerNorm over rows of `weight.length` values: writes per-row mean and biased variance, and `y`.
 #[napi(catch_unwind)]
 pub fn layer_norm_forward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    bias: Array<f32>,
-    mut y: Array<f32>,
-    mut mean: Array<f32>,
-    mut variance: Array<f32>,
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    mut y: Float32Array,
+    mut mean: Float32Array,
+    mut variance: Float32Array,
     eps: f64,
 ) -> Result<()> {
     const K: &str = "layerNormForward";
@@ -319,14 +319,14 @@ pub fn layer_norm_forward(
 /// LayerNorm's backward with the forward's statistics; adds into the parameter gradients.
 #[napi(catch_unwind)]
 pub fn layer_norm_backward(
-    x: Array<f32>,
-    dy: Array<f32>,
-    weight: Array<f32>,
-    mean: Array<f32>,
-    variance: Array<f32>,
-    mut dx: Array<f32>,
-    mut dweight: Array<f32>,
-    mut dbias: Array<f32>,
+    x: Float32Array,
+    dy: Float32Array,
+    weight: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    mut dx: Float32Array,
+    mut dweight: Float32Array,
+    mut dbias: Float32Array,
     eps: f64,
 ) -> Result<()> {
     const K: &str = "layerNormBackward";
@@ -370,10 +370,10 @@ pub fn layer_norm_backward(
 /// L2Norm along the middle dimension of `[outer, weight.length, inner]`; writes `y` and the norms.
 #[napi(catch_unwind)]
 pub fn l2_norm_forward(
-    x: Array<f32>,
-    weight: Array<f32>,
-    mut y: Array<f32>,
-    mut norm: Array<f32>,
+    x: Float32Array,
+    weight: Float32Array,
+    mut y: Float32Array,
+    mut norm: Float32Array,
     inner: u32,
     eps: f64,
 ) -> Result<()> {
@@ -396,12 +396,12 @@ pub fn l2_norm_forward(
 /// L2Norm's backward with the forward's norms; adds into the weight's gradient.
 #[napi(catch_unwind)]
 pub fn l2_norm_backward(
-    x: Array<f32>,
-    dy: Array<f32>,
-    weight: Array<f32>,
-    norm: Array<f32>,
-    mut dx: Array<f32>,
-    mut dweight: Array<f32>,
+    x: Float32Array,
+    dy: Float32Array,
+    weight: Float32Array,
+    norm: Float32Array,
+    mut dx: Float32Array,
+    mut dweight: Float32Array,
     inner: u32,
     eps: f64,
 ) -> Result<()> {

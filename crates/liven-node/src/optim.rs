@@ -1,7 +1,7 @@
 //! Optimiser updates and gradient clipping. The TypeScript optimisers check options, shapes and
 //! the gradients' finiteness first; these checks keep a direct call memory-safe.
 
-use crate::{check_disjoint, invalid, same_len, Array};
+use crate::{check_disjoint, invalid, same_len, Float32Array};
 use liven_core::optim;
 use napi::Result;
 use napi_derive::napi;
@@ -11,9 +11,9 @@ use napi_derive::napi;
 #[napi(catch_unwind)]
 #[allow(clippy::too_many_arguments)]
 pub fn sgd_step(
-    mut param: Array<f32>,
-    grad: Array<f32>,
-    momentum_buffer: Option<Array<f32>>,
+    mut param: Float32Array,
+    grad: Float32Array,
+    momentum_buffer: Option<Float32Array>,
     lr: f64,
     momentum: f64,
     dampening: f64,
@@ -60,9 +60,9 @@ pub fn sgd_step(
 #[napi(catch_unwind)]
 #[allow(clippy::too_many_arguments)]
 pub fn adagrad_step(
-    mut param: Array<f32>,
-    grad: Array<f32>,
-    mut state_sum: Array<f32>,
+    mut param: Float32Array,
+    grad: Float32Array,
+    mut state_sum: Float32Array,
     lr: f64,
     lr_decay: f64,
     weight_decay: f64,
@@ -100,10 +100,10 @@ pub fn adagrad_step(
 #[napi(catch_unwind)]
 #[allow(clippy::too_many_arguments)]
 pub fn adam_step(
-    mut param: Array<f32>,
-    grad: Array<f32>,
-    mut exp_avg: Array<f32>,
-    mut exp_avg_sq: Array<f32>,
+    mut param: Float32Array,
+    grad: Float32Array,
+    mut exp_avg: Float32Array,
+    mut exp_avg_sq: Float32Array,
     lr: f64,
     beta1: f64,
     beta2: f64,
@@ -159,25 +159,25 @@ pub fn adam_step(
 
 /// The index of the first NaN or infinity, or -1.
 #[napi(catch_unwind)]
-pub fn non_finite_index(x: Array<f32>) -> Result<f64> {
+pub fn non_finite_index(x: Float32Array) -> Result<f64> {
     Ok(optim::non_finite_index(x.view()?).map_or(-1.0, |i| i as f64))
 }
 
 /// Σ x², accumulated in float64.
 #[napi(catch_unwind)]
-pub fn sum_squares(x: Array<f32>) -> Result<f64> {
+pub fn sum_squares(x: Float32Array) -> Result<f64> {
     Ok(optim::sum_squares(x.view()?))
 }
 
 /// max |x| (0 when empty, NaN when any element is NaN).
 #[napi(catch_unwind)]
-pub fn max_abs(x: Array<f32>) -> Result<f64> {
+pub fn max_abs(x: Float32Array) -> Result<f64> {
     Ok(optim::max_abs(x.view()?) as f64)
 }
 
 /// x = c·x in place.
 #[napi(catch_unwind)]
-pub fn scale_in_place(mut x: Array<f32>, c: f64) -> Result<()> {
+pub fn scale_in_place(mut x: Float32Array, c: f64) -> Result<()> {
     // SAFETY: the only array of this call, so nothing else aliases it.
     optim::scale_in_place(unsafe { x.view_mut() }?, c as f32);
     Ok(())
@@ -185,7 +185,7 @@ pub fn scale_in_place(mut x: Array<f32>, c: f64) -> Result<()> {
 
 /// x = min(max(x, lo), hi) in place; NaN stays NaN.
 #[napi(catch_unwind)]
-pub fn clamp_in_place(mut x: Array<f32>, lo: f64, hi: f64) -> Result<()> {
+pub fn clamp_in_place(mut x: Float32Array, lo: f64, hi: f64) -> Result<()> {
     // SAFETY: the only array of this call, so nothing else aliases it.
     optim::clamp_in_place(unsafe { x.view_mut() }?, lo as f32, hi as f32);
     Ok(())

@@ -1,6 +1,6 @@
 //! Max and average pooling, and their global forms.
 
-use crate::{check_apart, invalid, same_len, span, Array};
+use crate::{check_apart, invalid, same_len, span, Float32Array, Uint32Array};
 use liven_core::pool::{self, Axis, Pool2d};
 use napi::Result;
 use napi_derive::napi;
@@ -58,9 +58,9 @@ fn plane_sizes(p: &Pool2d) -> (usize, usize) {
 
 #[napi(js_name = "maxPool2dForward", catch_unwind)]
 pub fn max_pool2d_forward(
-    x: Array<f32>,
-    mut y: Array<f32>,
-    mut indices: Array<u32>,
+    x: Float32Array,
+    mut y: Float32Array,
+    mut indices: Uint32Array,
     planes: u32,
     g: Pool2dGeometry,
 ) -> Result<()> {
@@ -87,9 +87,9 @@ pub fn max_pool2d_forward(
 
 #[napi(js_name = "maxPool2dBackward", catch_unwind)]
 pub fn max_pool2d_backward(
-    dy: Array<f32>,
-    indices: Array<u32>,
-    mut dx: Array<f32>,
+    dy: Float32Array,
+    indices: Uint32Array,
+    mut dx: Float32Array,
     planes: u32,
     g: Pool2dGeometry,
 ) -> Result<()> {
@@ -117,8 +117,8 @@ pub fn max_pool2d_backward(
 
 #[napi(js_name = "avgPool2dForward", catch_unwind)]
 pub fn avg_pool2d_forward(
-    x: Array<f32>,
-    mut y: Array<f32>,
+    x: Float32Array,
+    mut y: Float32Array,
     planes: u32,
     g: Pool2dGeometry,
     count_include_pad: bool,
@@ -139,8 +139,8 @@ pub fn avg_pool2d_forward(
 
 #[napi(js_name = "avgPool2dBackward", catch_unwind)]
 pub fn avg_pool2d_backward(
-    dy: Array<f32>,
-    mut dx: Array<f32>,
+    dy: Float32Array,
+    mut dx: Float32Array,
     planes: u32,
     g: Pool2dGeometry,
     count_include_pad: bool,
@@ -174,7 +174,7 @@ fn check_global(kernel: &str, x: usize, planes: usize, hw: u32) -> Result<usize>
 
 /// `[planes, hw]` → `[planes]` means.
 #[napi(catch_unwind)]
-pub fn global_avg_pool_forward(x: Array<f32>, mut y: Array<f32>, hw: u32) -> Result<()> {
+pub fn global_avg_pool_forward(x: Float32Array, mut y: Float32Array, hw: u32) -> Result<()> {
     const K: &str = "globalAvgPoolForward";
     let x = x.view()?;
     let hw = check_global(K, x.len(), y.view()?.len(), hw)?;
@@ -186,7 +186,7 @@ pub fn global_avg_pool_forward(x: Array<f32>, mut y: Array<f32>, hw: u32) -> Res
 }
 
 #[napi(catch_unwind)]
-pub fn global_avg_pool_backward(dy: Array<f32>, mut dx: Array<f32>, hw: u32) -> Result<()> {
+pub fn global_avg_pool_backward(dy: Float32Array, mut dx: Float32Array, hw: u32) -> Result<()> {
     const K: &str = "globalAvgPoolBackward";
     let dy = dy.view()?;
     let hw = check_global(K, dx.view()?.len(), dy.len(), hw)?;
@@ -205,9 +205,9 @@ pub fn global_avg_pool_backward(dy: Array<f32>, mut dx: Array<f32>, hw: u32) -> 
 /// `[planes, hw]` → `[planes]` maxima and their indices within each plane.
 #[napi(catch_unwind)]
 pub fn global_max_pool_forward(
-    x: Array<f32>,
-    mut y: Array<f32>,
-    mut indices: Array<u32>,
+    x: Float32Array,
+    mut y: Float32Array,
+    mut indices: Uint32Array,
     hw: u32,
 ) -> Result<()> {
     const K: &str = "globalMaxPoolForward";
@@ -229,9 +229,9 @@ pub fn global_max_pool_forward(
 
 #[napi(catch_unwind)]
 pub fn global_max_pool_backward(
-    dy: Array<f32>,
-    indices: Array<u32>,
-    mut dx: Array<f32>,
+    dy: Float32Array,
+    indices: Uint32Array,
+    mut dx: Float32Array,
     hw: u32,
 ) -> Result<()> {
     const K: &str = "globalMaxPoolBackward";

@@ -1,7 +1,7 @@
 //! The safetensors reader: the header is parsed and validated by `liven_core::safetensors`;
 //! the TypeScript side allocates each tensor's Float32Array and has it filled here.
 
-use crate::{check_apart, invalid, span, Array};
+use crate::{check_apart, invalid, span, Float32Array, Uint8Array};
 use liven_core::safetensors::{self, Dtype};
 use napi::Result;
 use napi_derive::napi;
@@ -26,7 +26,7 @@ pub struct SafetensorsTable {
 
 /// Parses and validates a whole file's header; the message of the error says what is wrong.
 #[napi(catch_unwind)]
-pub fn safetensors_parse(file: Array<u8>) -> Result<SafetensorsTable> {
+pub fn safetensors_parse(file: Uint8Array) -> Result<SafetensorsTable> {
     let file = file.view()?;
     let header = safetensors::parse_header(file).map_err(|e| invalid(e.message))?;
     Ok(SafetensorsTable {
@@ -51,7 +51,7 @@ pub fn safetensors_parse(file: Array<u8>) -> Result<SafetensorsTable> {
 
 /// Converts one tensor's bytes (`dtype`, little-endian) into `out`.
 #[napi(js_name = "safetensorsToF32", catch_unwind)]
-pub fn safetensors_to_f32(bytes: Array<u8>, dtype: String, mut out: Array<f32>) -> Result<()> {
+pub fn safetensors_to_f32(bytes: Uint8Array, dtype: String, mut out: Float32Array) -> Result<()> {
     let bytes = bytes.view()?;
     let dtype = Dtype::from_name(&dtype)
         .ok_or_else(|| invalid(format!("safetensorsToF32: unknown dtype {dtype:?}")))?;

@@ -1,6 +1,6 @@
 //! Softmax and log-softmax along one dimension of `[outer, dim, inner]`.
 
-use crate::{check_disjoint, same_len, Array};
+use crate::{check_disjoint, same_len, Float32Array};
 use liven_core::softmax;
 use napi::Result;
 use napi_derive::napi;
@@ -20,8 +20,8 @@ fn size(outer: u32, dim: u32, inner: u32) -> usize {
 fn forward(
     k: &str,
     f: Forward,
-    x: Array<f32>,
-    mut y: Array<f32>,
+    x: Float32Array,
+    mut y: Float32Array,
     (outer, dim, inner): (u32, u32, u32),
 ) -> Result<()> {
     let x = x.view()?;
@@ -37,9 +37,9 @@ fn forward(
 fn backward(
     k: &str,
     f: Backward,
-    y: Array<f32>,
-    dy: Array<f32>,
-    mut dx: Array<f32>,
+    y: Float32Array,
+    dy: Float32Array,
+    mut dx: Float32Array,
     (outer, dim, inner): (u32, u32, u32),
 ) -> Result<()> {
     let (y, dy) = (y.view()?, dy.view()?);
@@ -55,8 +55,8 @@ fn backward(
 
 #[napi(catch_unwind)]
 pub fn softmax_forward(
-    x: Array<f32>,
-    y: Array<f32>,
+    x: Float32Array,
+    y: Float32Array,
     outer: u32,
     dim: u32,
     inner: u32,
@@ -73,9 +73,9 @@ pub fn softmax_forward(
 /// From softmax's output `y`.
 #[napi(catch_unwind)]
 pub fn softmax_backward(
-    y: Array<f32>,
-    dy: Array<f32>,
-    dx: Array<f32>,
+    y: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array,
     outer: u32,
     dim: u32,
     inner: u32,
@@ -92,8 +92,8 @@ pub fn softmax_backward(
 
 #[napi(catch_unwind)]
 pub fn log_softmax_forward(
-    x: Array<f32>,
-    y: Array<f32>,
+    x: Float32Array,
+    y: Float32Array,
     outer: u32,
     dim: u32,
     inner: u32,
@@ -110,9 +110,9 @@ pub fn log_softmax_forward(
 /// From log-softmax's output `y`.
 #[napi(catch_unwind)]
 pub fn log_softmax_backward(
-    y: Array<f32>,
-    dy: Array<f32>,
-    dx: Array<f32>,
+    y: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array,
     outer: u32,
     dim: u32,
     inner: u32,

@@ -1,6 +1,6 @@
 //! Per-unit activation statistics for the dying-ReLU monitor.
 
-use crate::{check_apart, invalid, same_len, span, Array};
+use crate::{check_apart, invalid, same_len, span, Float32Array, Float64Array};
 use liven_core::stats;
 use napi::Result;
 use napi_derive::napi;
@@ -9,11 +9,11 @@ use napi_derive::napi;
 /// active, zeros, maxAbs, sumAbs, sum, sumSq, min, max). `pre` and `y` may be the same array.
 #[napi(catch_unwind)]
 pub fn unit_stats(
-    pre: Array<f32>,
-    y: Array<f32>,
+    pre: Float32Array,
+    y: Float32Array,
     units: u32,
     inner: u32,
-    mut acc: Array<f64>,
+    mut acc: Float64Array,
 ) -> Result<()> {
     const K: &str = "unitStats";
     let (pre, y) = (pre.view()?, y.view()?);
@@ -37,10 +37,10 @@ pub fn unit_stats(
 /// `seed`) into `hist` (`histogramBins()` float64 counts).
 #[napi(catch_unwind)]
 pub fn sampled_histogram(
-    y: Array<f32>,
+    y: Float32Array,
     max_samples: u32,
     seed: u32,
-    mut hist: Array<f64>,
+    mut hist: Float64Array,
 ) -> Result<()> {
     const K: &str = "sampledHistogram";
     let y = y.view()?;

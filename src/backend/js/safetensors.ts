@@ -4,8 +4,8 @@ import { compareUtf8 } from '../../io/utf8.js';
 import type { SafetensorsEntry, SafetensorsTable } from '../types.js';
 
 const MAX_HEADER_LEN = 100_000_000;
-/** serde_json's nesting limit, which the Rust reader inherits. */
-const MAX_DEPTH = 127;
+/** The limits of the Rust reader (MAX_TENSORS, MAX_RANK, MAX_DEPTH, MAX_MEMBERS, MAX_VALUES there say why). */
+export const SAFETENSORS_LIMITS = Object.freeze({ tensors: 100_000, rank: 64, depth: 127, members: 65_536, values: 2_000_000 });
 const SIZES: Record<string, number> = {
   BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8,
 };
@@ -34,6 +34,8 @@ export function safetensorsParse(file: Uint8Array): SafetensorsTable {
     fail('the header is not valid UTF-8');
   }
   if (!text.startsWith('{')) fail("the header does not start with '{'");
+  // Before JSON.parse, which would spend gigabytes on a deeply nested or huge header.
+  checkLimits(text);
   let root: Record<string, unknown> = {};
   try {
     root = JSON.parse(text);
@@ -51,6 +53,7 @@ export function safetensorsParse(file: Uint8Array): SafetensorsTable {
     if (name === '__metadata__') metadata = readMetadata(value);
     else tensors.push(entry(name, value, dataStart, dataLen));
   }
+  if (tensors.length > SAFETENSORS_LIMITS.tensors) fail(tooManyTensors());
   tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let expected = dataStart;
   let previous: SafetensorsEntry | null = null;
@@ -79,6 +82,7 @@ function entry(name: string, value: unknown, dataStart: number, dataLen: number)
   if (typeof dtype !== 'string') bad('dtype must be a string');
   const size = Object.hasOwn(SIZES, dtype as string) ? SIZES[dtype as string]! : bad(`unknown dtype ${q(dtype as string)}`);
   if (!Array.isArray(shape) || !shape.every(safeUint)) bad('shape must be an array of non-negative integers');
+  if ((shape as number[]).length > SAFETENSORS_LIMITS.rank) bad(`shape has ${(shape as number[]).length} dimensions, more than ${SAFETENSORS_LIMITS.rank}`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(safeUint)) bad('data_offsets must be two non-negative integers');
   const dims = shape as number[];
   const [begin, end] = offsets as [number, number];
@@ -94,10 +98,52 @@ function entry(name: string, value: unknown, dataStart: number, dataLen: number)
   return { name, dtype: dtype as string, shape: dims, begin: dataStart + begin, end: dataStart + end };
 }
 
+const tooManyTensors = () => `the header has more than ${SAFETENSORS_LIMITS.tensors} tensors`;
+
+/**
+ * Bounds what parsing will cost, in one pass before JSON.parse (as `check_structure` in Rust,
+ * failing at the same character with the same message): nesting depth, members of the
+ * top-level object (tensors), members of any object or array below it, and JSON values
+ * counted as one plus every '{', '[' and ',' outside strings.
+ */
+function checkLimits(text: string): void {
+  const { tensors, depth: maxDepth, members: maxMembers, values: maxValues } = SAFETENSORS_LIMITS;
+  /** Members so far (one plus the commas) of each open object or array. */
+  const open: number[] = [];
+  let values = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string: to its closing quote, stepping over escapes.
+      i++;
+      while (i < text.length && text.charCodeAt(i) !== 0x22) i += text.charCodeAt(i) === 0x5c ? 2 : 1;
+      continue;
+    }
+    if (c === 0x7b || c === 0x5b) {
+      open.push(1);
+      values++;
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+      continue;
+    } else if (c === 0x2c) {
+      values++;
+      if (open.length > 0) open[open.length - 1]!++;
+    } else {
+      continue;
+    }
+    const members = open.length > 0 ? open[open.length - 1]! : 0;
+    if (open.length > maxDepth) fail(`the header is not valid JSON: nested more than ${maxDepth} deep`);
+    // The metadata is a member of the top level too.
+    if (open.length === 1 && members > tensors + 1) fail(tooManyTensors());
+    if (open.length > 1 && members > maxMembers) fail(`the header has an object or array of more than ${maxMembers} members`);
+    if (values > maxValues) fail(`the header holds more than ${maxValues} JSON values`);
+  }
+}
+
 /**
  * Scans JSON text that JSON.parse accepted for what it lets through and serde_json does not: a
- * key twice in one object (returned); nesting deeper than 127, a number beyond the float64
- * range, or a \u escape that leaves a lone surrogate (thrown).
+ * key twice in one object (returned); a number beyond the float64 range, or a \u escape that
+ * leaves a lone surrogate (thrown). (Nesting was bounded by `checkLimits`.)
  */
 function checkStructure(text: string): string | null {
   const stack: (Set<string> | null)[] = [];
@@ -127,7 +173,6 @@ function checkStructure(text: string): string | null {
       i = j;
     } else if (c === 0x7b || c === 0x5b) {
       stack.push(c === 0x7b ? new Set() : null);
-      if (stack.length > MAX_DEPTH) fail(`the header is not valid JSON: nested more than ${MAX_DEPTH} deep`);
       expectKey = c === 0x7b;
     } else if (c === 0x7d || c === 0x5d) {
       stack.pop();
