@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Tensor, diag, io, nn, optim } from '../src/index.js';
+import { Tensor, diag, io, manualSeed, nn, optim } from '../src/index.js';
 import { describeEachBackend } from './helpers/backends.js';
 import { expectClose, gradcheck, randomTensor } from './helpers/numeric.js';
 import { onnxBytes } from './helpers/onnx.js';
@@ -119,6 +119,16 @@ describe('io.loadOnnx: the imported graph', () => {
     copy.eval();
     const x = input('toy_opset11');
     expect(copy.forward(x).data).toEqual(g.forward(x).data);
+  });
+
+  it('refuses a model over maxBytes before allocating it, and draws nothing from the generator', () => {
+    const bytes = readFileSync(join(dir, 'toy_opset17.onnx'));
+    expect(() => io.loadOnnx(bytes, { maxBytes: 1000 })).toThrow(io.ModelTooLargeError);
+    manualSeed(3);
+    io.loadOnnx(bytes);
+    const drawnAfterLoad = new nn.Linear(4, 4).weight.data.data.slice();
+    manualSeed(3);
+    expect(new nn.Linear(4, 4).weight.data.data).toEqual(drawnAfterLoad);
   });
 
   it('loads from bytes when the weights are inline', () => {

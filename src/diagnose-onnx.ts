@@ -13,10 +13,11 @@ export function isOnnxPath(path: string): boolean {
 
 /**
  * The graph of the ONNX file at `path`, whose bytes are `bytes`; external-data files beside it
- * are read with `readFile` (the caller's size limit applies to each).
+ * are read with `readFile` (the caller's size limit applies to each), and a model whose tensors
+ * would take more than `maxBytes` is refused before they are allocated (ModelTooLargeError).
  */
-export function loadOnnxModel(path: string, bytes: Uint8Array, readFile: (path: string) => Uint8Array): Graph {
-  return graphFromOnnx(parseOnnx(bytes, { dir: dirname(resolve(path)), readFile }));
+export function loadOnnxModel(path: string, bytes: Uint8Array, readFile: (path: string) => Uint8Array, maxBytes: number): Graph {
+  return graphFromOnnx(parseOnnx(bytes, { dir: dirname(resolve(path)), readFile }), { maxBytes });
 }
 
 /** The rows of the report without data: per ReLU-family layer, the units dead on every input. */

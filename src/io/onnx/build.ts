@@ -5,6 +5,7 @@ import { Tensor } from '../../tensor.js';
 import { Graph, configTypes, moduleFromConfig, type Module, type ModuleConfig } from '../../nn/index.js';
 import { foldConstants, isSymbol, numbers, type ConstValue, type Folded } from './fold.js';
 import { readOnnx, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor } from './reader.js';
+import { ModelTooLargeError, buildWithWeights } from '../model.js';
 
 /** A module to build: its config and its weights by parameter or buffer name. */
 interface Step {
@@ -39,15 +40,19 @@ export function onnxGraphName(onnxName: string): string {
  * loading, Identity and Dropout disappear. Activation nodes become liven's activation modules
  * (Clip(0, ∞) a ReLU, Clip(0, 6) a ReLU6, other Clips a Hardtanh), so monitors see them.
  *
+ * The modules are built as `io.buildWithWeights` builds them: measured first, refused with a
+ * ModelTooLargeError when their parameters, gradients and buffers would take more than
+ * `maxBytes` (default 4 GiB), and built without random initialisation.
+ *
  * Throws an `Error` that says what for a file that is not ONNX, is truncated or inconsistent
  * (see {@link readOnnx}), and one Error listing every operator it cannot run, with node names.
  */
-export function loadOnnx(pathOrBytes: string | Uint8Array): Graph {
-  return graphFromOnnx(readOnnx(pathOrBytes));
+export function loadOnnx(pathOrBytes: string | Uint8Array, options?: { maxBytes?: number }): Graph {
+  return graphFromOnnx(readOnnx(pathOrBytes), options);
 }
 
 /** The nn.Graph of a read model (see {@link loadOnnx}). */
-export function graphFromOnnx(model: OnnxModel): Graph {
+export function graphFromOnnx(model: OnnxModel, options?: { maxBytes?: number }): Graph {
   const folded = foldConstants(model);
   const names = new GraphNames();
   // Graph value name (ONNX) → the liven graph name that makes it.
@@ -107,22 +112,26 @@ export function graphFromOnnx(model: OnnxModel): Graph {
     throw new Error(`loadOnnx: ${count} operator${count === 1 ? '' : 's'} cannot be imported: ${list.join('; ')}`);
   }
   const outputs = model.outputs.map((o) => made.get(o)!);
-  const graph = new Graph({ inputs: inputNames });
   const weights: Record<string, Tensor> = {};
-  for (const p of plan) {
-    let module: Module;
-    try {
-      module = moduleFromConfig(p.config);
-    } catch (e) {
-      throw new Error(`loadOnnx: node ${JSON.stringify(p.name)}: ${(e as Error).message}`);
+  for (const p of plan) for (const [key, t] of Object.entries(p.weights ?? {})) weights[`${p.name}.${key}`] = t;
+  const build = (): Graph => {
+    const graph = new Graph({ inputs: inputNames });
+    for (const p of plan) {
+      let module: Module;
+      try {
+        module = moduleFromConfig(p.config);
+      } catch (e) {
+        throw new Error(`loadOnnx: node ${JSON.stringify(p.name)}: ${(e as Error).message}`);
+      }
+      graph.node(p.name, module, p.inputs.length === 1 ? p.inputs[0]! : p.inputs);
     }
-    graph.node(p.name, module, p.inputs.length === 1 ? p.inputs[0]! : p.inputs);
-    for (const [key, t] of Object.entries(p.weights ?? {})) weights[`${p.name}.${key}`] = t;
-  }
-  graph.output(outputs.length === 1 ? outputs[0]! : outputs);
+    return graph.output(outputs.length === 1 ? outputs[0]! : outputs);
+  };
+  let graph: Graph;
   try {
-    graph.loadStateDict(weights);
+    graph = buildWithWeights(build, weights, options);
   } catch (e) {
+    if (e instanceof ModelTooLargeError || (e as Error).message.startsWith('loadOnnx:')) throw e;
     throw new Error(`loadOnnx: the weights do not fit the modules: ${(e as Error).message}`);
   }
   graph.eval();
