@@ -251,11 +251,12 @@ describe('unitStats and sampledHistogram: native = JS', () => {
       const y = new Float32Array(x.length);
       jsKernels.reluForward(x, y);
       const run = (k: typeof jsKernels): { acc: Float64Array; hist: Float64Array } => {
-        const acc = new Float64Array(8 * units);
+        const acc = new Float64Array(9 * units);
         acc.fill(Infinity, 6 * units, 7 * units);
-        acc.fill(-Infinity, 7 * units);
-        k.unitStats(x, y, units, inner, acc);
-        k.unitStats(y, y, units, inner, acc);
+        acc.fill(-Infinity, 7 * units, 8 * units);
+        // Saturated at (and below) 0 and from 0.5 up, then with no bounds.
+        k.unitStats(x, y, units, inner, acc, 0, 0.5);
+        k.unitStats(y, y, units, inner, acc, NaN, NaN);
         const hist = new Float64Array(HIST_BINS);
         k.sampledHistogram(y, 4096, 12345, hist);
         k.sampledHistogram(x, 100000, 7, hist);
@@ -285,13 +286,13 @@ describe('unitStats and sampledHistogram: native = JS', () => {
   });
 
   it.skipIf(!native)('checks lengths and layouts before writing', () => {
-    const acc = new Float64Array(8 * 3).fill(5);
-    expect(() => native!.unitStats(new Float32Array(10), new Float32Array(10), 3, 1, acc)).toThrow(/not a whole number/);
-    expect(() => native!.unitStats(new Float32Array(9), new Float32Array(6), 3, 1, acc)).toThrow(/9/);
-    expect(() => native!.unitStats(new Float32Array(9), new Float32Array(9), 3, 1, new Float64Array(5))).toThrow(/expected 24/);
+    const acc = new Float64Array(9 * 3).fill(5);
+    expect(() => native!.unitStats(new Float32Array(10), new Float32Array(10), 3, 1, acc, NaN, NaN)).toThrow(/not a whole number/);
+    expect(() => native!.unitStats(new Float32Array(9), new Float32Array(6), 3, 1, acc, NaN, NaN)).toThrow(/9/);
+    expect(() => native!.unitStats(new Float32Array(9), new Float32Array(9), 3, 1, new Float64Array(5), NaN, NaN)).toThrow(/expected 27/);
     const shared = new Float64Array(30);
     const alias = new Float32Array(shared.buffer, 0, 6);
-    expect(() => native!.unitStats(alias, alias, 3, 1, shared.subarray(0, 24))).toThrow(/shares memory/);
+    expect(() => native!.unitStats(alias, alias, 3, 1, shared.subarray(0, 27), NaN, NaN)).toThrow(/shares memory/);
     expect(() => native!.sampledHistogram(new Float32Array(4), 0, 1, new Float64Array(HIST_BINS))).toThrow(/maxSamples/);
     expect(acc.every((v) => v === 5)).toBe(true);
   });

@@ -907,6 +907,66 @@ def tensor_ops():
     return {'torch': torch.__version__, 'binary': binary, 'x': t(x), 'reductions': reductions, 'argmax': argmax, 'views': views}
 
 
+def activations_more():
+    """The layers beyond ReLU (issue 13): every option, with the kinks, 0, large values, ±inf and
+    NaN in the input. JSON has no NaN or infinity: those are written as the strings "NaN",
+    "Infinity" and "-Infinity" (tensors of this file only)."""
+    gen = torch.Generator().manual_seed(1313)
+    nn = torch.nn
+    special = [0.0, -0.0, 1.0, -1.0, 3.0, -3.0, 6.0, -0.5, 2.0, 0.25, 20.0, 10.0, 30.0, -30.0,
+               100.0, -100.0, 1e4, -1e4, 1e-6, -1e-6, math.inf, -math.inf, math.nan]
+
+    def st(x):
+        x = x.detach().to(torch.float32).contiguous()
+        enc = lambda v: 'NaN' if math.isnan(v) else ('Infinity' if v == math.inf else ('-Infinity' if v == -math.inf else v))
+        return {'shape': list(x.shape), 'data': [enc(float(v)) for v in x.flatten().tolist()]}
+
+    def run(name, module, config, x):
+        x = x.clone().requires_grad_(True)
+        y = module(x)
+        gy = torch.randn(y.shape, generator=gen)
+        y.backward(gy)
+        return {'name': name, 'config': config, 'input': st(x), 'gradOutput': st(gy), 'output': st(y),
+                'gradInput': st(x.grad)}
+
+    def elementwise(name, module, config):
+        x = torch.randn((2, 3, 4, 5), generator=gen) * 3
+        flat = x.view(-1)
+        flat[:len(special)] = torch.tensor(special)
+        return run(name, module, config, x)
+
+    cases = [
+        elementwise('elu', nn.ELU(), {'type': 'ELU'}),
+        elementwise('elu alpha 0.5', nn.ELU(0.5), {'type': 'ELU', 'alpha': 0.5}),
+        elementwise('celu', nn.CELU(), {'type': 'CELU'}),
+        elementwise('celu alpha 2', nn.CELU(2.0), {'type': 'CELU', 'alpha': 2.0}),
+        elementwise('selu', nn.SELU(), {'type': 'SELU'}),
+        elementwise('gelu', nn.GELU(), {'type': 'GELU'}),
+        elementwise('gelu tanh', nn.GELU(approximate='tanh'), {'type': 'GELU', 'approximate': 'tanh'}),
+        elementwise('silu', nn.SiLU(), {'type': 'SiLU'}),
+        elementwise('mish', nn.Mish(), {'type': 'Mish'}),
+        elementwise('sigmoid', nn.Sigmoid(), {'type': 'Sigmoid'}),
+        elementwise('tanh', nn.Tanh(), {'type': 'Tanh'}),
+        elementwise('softplus', nn.Softplus(), {'type': 'Softplus'}),
+        elementwise('softplus beta 2 threshold 5', nn.Softplus(2.0, 5.0),
+                    {'type': 'Softplus', 'beta': 2.0, 'threshold': 5.0}),
+        elementwise('softplus beta 0.5 threshold 1', nn.Softplus(0.5, 1.0),
+                    {'type': 'Softplus', 'beta': 0.5, 'threshold': 1.0}),
+        elementwise('hardtanh', nn.Hardtanh(), {'type': 'Hardtanh'}),
+        elementwise('hardtanh -0.5 2', nn.Hardtanh(-0.5, 2.0), {'type': 'Hardtanh', 'minVal': -0.5, 'maxVal': 2.0}),
+        elementwise('relu6', nn.ReLU6(), {'type': 'ReLU6'}),
+        elementwise('hardswish', nn.Hardswish(), {'type': 'Hardswish'}),
+        elementwise('hardsigmoid', nn.Hardsigmoid(), {'type': 'Hardsigmoid'}),
+        elementwise('identity', nn.Identity(), {'type': 'Identity'}),
+    ]
+    for size, shape in [(1, (2, 3, 7, 5)), ((2, 3), (2, 3, 5, 7)), ((3, 3), (2, 2, 5, 7)),
+                        ((4, 6), (1, 2, 3, 4)), ((7, 7), (2, 1, 14, 14)), (2, (3, 6, 6))]:
+        x = torch.randn(shape, generator=gen)
+        config = {'type': 'AdaptiveAvgPool2d', 'outputSize': list(size) if isinstance(size, tuple) else size}
+        cases.append(run(f'adaptive avg pool {size} of {list(shape)}', nn.AdaptiveAvgPool2d(size), config, x))
+    return {'torch': torch.__version__, 'cases': cases}
+
+
 def write(name, data):
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, name)
@@ -919,6 +979,7 @@ def write(name, data):
 if __name__ == '__main__':
     torch.set_num_threads(1)
     write('activations.json', activations())
+    write('activations-more.json', activations_more())
     write('optim.json', optim())
     write('safetensors.json', safetensors_fixtures())
     write('norm.json', norms())

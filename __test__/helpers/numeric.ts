@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
 import { Tensor, type nn } from '../../src/index.js';
 
-/** Expects equal shapes and |a - b| <= atol + rtol·|b| everywhere (NaN matches NaN). */
+/** Expects equal shapes and |a - b| <= atol + rtol·|b| everywhere (NaN matches NaN, ±∞ itself). */
 export function expectClose(actual: Tensor | Float32Array, expected: { shape?: readonly number[]; data: ArrayLike<number> }, what: string, { atol = 1e-6, rtol = 1e-5 } = {}): void {
   const a = actual instanceof Tensor ? actual.data : actual;
   if (actual instanceof Tensor && expected.shape) expect(actual.shape, `${what}: shape`).toEqual(expected.shape);
@@ -11,7 +11,7 @@ export function expectClose(actual: Tensor | Float32Array, expected: { shape?: r
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = expected.data[i]!;
-    if (Number.isNaN(x) && Number.isNaN(y)) continue;
+    if (x === y || (Number.isNaN(x) && Number.isNaN(y))) continue;
     const err = Math.abs(x - y) - (atol + rtol * Math.abs(y));
     if (!(err <= 0) && (worst < 0 || err > worstErr)) {
       worst = i;

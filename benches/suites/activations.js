@@ -1,4 +1,4 @@
-// ReLU / LeakyReLU / PReLU kernels: native against the JS backend and against a plain copy of
+// ReLU / LeakyReLU / PReLU and the smooth and bounded activations (issue 13): native against the JS backend and against a plain copy of
 // the same number of bytes (the memory-bandwidth bound), at 1K, 64K, 1M and 16M elements.
 import { Tensor, nn, setBackend } from '../../dist/index.js';
 import { native } from '../../dist/backend/index.js';
@@ -21,6 +21,16 @@ function ops(n) {
     ['relu forward+backward', 5 * f, (k) => () => { k.reluForward(x, y); k.reluBackward(x, dy, dx); }],
     ['leaky relu forward+backward', 5 * f, (k) => () => { k.leakyReluForward(x, y, 0.01); k.leakyReluBackward(x, dy, dx, 0.01); }],
     ['prelu forward+backward', 5 * f, (k) => () => { k.preluForward(x, w, y, 1); k.preluBackward(x, w, dy, dx, dw, 1); }],
+    ['elu forward+backward', 5 * f, (k) => () => { k.eluForward(x, y, 1, 1, 1); k.eluBackward(x, dy, dx, 1, 1, 1); }],
+    ['gelu (erf) forward+backward', 5 * f, (k) => () => { k.geluForward(x, y, false); k.geluBackward(x, dy, dx, false); }],
+    ['gelu (tanh) forward+backward', 5 * f, (k) => () => { k.geluForward(x, y, true); k.geluBackward(x, dy, dx, true); }],
+    ['silu forward+backward', 5 * f, (k) => () => { k.siluForward(x, y); k.siluBackward(x, dy, dx); }],
+    ['mish forward+backward', 5 * f, (k) => () => { k.mishForward(x, y); k.mishBackward(x, dy, dx); }],
+    ['sigmoid forward+backward', 5 * f, (k) => () => { k.sigmoidForward(x, y); k.sigmoidBackward(x, dy, dx); }],
+    ['tanh forward+backward', 5 * f, (k) => () => { k.tanhForward(x, y); k.tanhBackward(x, dy, dx); }],
+    ['softplus forward+backward', 5 * f, (k) => () => { k.softplusForward(x, y, 1, 20); k.softplusBackward(x, dy, dx, 1, 20); }],
+    ['hardswish forward+backward', 5 * f, (k) => () => { k.hardswishForward(x, y); k.hardswishBackward(x, dy, dx); }],
+    ['relu6 forward+backward', 5 * f, (k) => () => { k.hardtanhForward(x, y, 0, 6); k.hardtanhBackward(x, dy, dx, 0, 6); }],
     // The reference: copying x into y moves 2 × 4n bytes with the same threads and chunking.
     ['copy (bandwidth reference)', 2 * f, (k) => () => k.copy(x, y)],
   ];

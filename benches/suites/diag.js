@@ -45,7 +45,7 @@ export async function run({ quick = false, log = console.log } = {}) {
     native.reluForward(x.data, y);
     const units = shape[1];
     const inner = shape.slice(2).reduce((a, b) => a * b, 1);
-    const acc = new Float64Array(8 * units);
+    const acc = new Float64Array(9 * units);
     const hist = new Float64Array(diag.histogramBinEdges().length);
     const plain = new nn.ReLU();
     const watched = new nn.ReLU();
@@ -55,9 +55,9 @@ export async function run({ quick = false, log = console.log } = {}) {
       ['relu forward', () => plain.forward(x)],
       ['relu forward, monitored', () => watched.forward(x)],
       ['relu forward+backward', () => (plain.forward(x), plain.backward(dy))],
-      ['unitStats native (pre = y)', () => native.unitStats(y, y, units, inner, acc)],
-      ['unitStats native (pre = x)', () => native.unitStats(x.data, y, units, inner, acc)],
-      ['unitStats js', () => jsKernels.unitStats(y, y, units, inner, acc)],
+      ['unitStats native (pre = y)', () => native.unitStats(y, y, units, inner, acc, NaN, NaN)],
+      ['unitStats native (pre = x)', () => native.unitStats(x.data, y, units, inner, acc, NaN, NaN)],
+      ['unitStats js', () => jsKernels.unitStats(y, y, units, inner, acc, NaN, NaN)],
       ['sampledHistogram native', () => native.sampledHistogram(y, 4096, 7, hist)],
       ['copy (bandwidth reference)', () => native.copy(x.data, y)],
     ], { quick });

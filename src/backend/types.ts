@@ -12,6 +12,32 @@ export interface Kernels {
   preluForward(x: Float32Array, weight: Float32Array, y: Float32Array, inner: number): void;
   /** Writes `dx` and adds the slopes' gradient into `dweight`. */
   preluBackward(x: Float32Array, weight: Float32Array, dy: Float32Array, dx: Float32Array, dweight: Float32Array, inner: number): void;
+  /** ELU, CELU and SELU: `y = scale·x` where x > 0, else `scale·alpha·(exp(inputScale·x) - 1)`. */
+  eluForward(x: Float32Array, y: Float32Array, alpha: number, scale: number, inputScale: number): void;
+  eluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, alpha: number, scale: number, inputScale: number): void;
+  /** `tanh`: PyTorch's `approximate: 'tanh'`; otherwise the exact erf form. */
+  geluForward(x: Float32Array, y: Float32Array, tanh: boolean): void;
+  geluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, tanh: boolean): void;
+  siluForward(x: Float32Array, y: Float32Array): void;
+  siluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  mishForward(x: Float32Array, y: Float32Array): void;
+  mishBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  sigmoidForward(x: Float32Array, y: Float32Array): void;
+  sigmoidBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  tanhForward(x: Float32Array, y: Float32Array): void;
+  tanhBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** Linear where the float32 `beta·x` exceeds `threshold`. */
+  softplusForward(x: Float32Array, y: Float32Array, beta: number, threshold: number): void;
+  softplusBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, beta: number, threshold: number): void;
+  /** clamp(x, min, max); the gradient is 0 at and beyond both bounds. */
+  hardtanhForward(x: Float32Array, y: Float32Array, min: number, max: number): void;
+  hardtanhBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, min: number, max: number): void;
+  hardswishForward(x: Float32Array, y: Float32Array): void;
+  hardswishBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  hardsigmoidForward(x: Float32Array, y: Float32Array): void;
+  hardsigmoidBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** `y = x · mask` elementwise: Dropout's forward (x) and backward (dy). */
+  dropoutApply(x: Float32Array, mask: Float32Array, y: Float32Array): void;
   /**
    * One SGD step in place (PyTorch 1.13's rule). `momentumBuffer` is required when momentum is
    * not 0; `firstStep` says it has not been filled yet (it then becomes a copy of the gradient).
@@ -56,6 +82,10 @@ export interface Kernels {
   /** `[planes, hw]` → `[planes]`: each plane's mean. */
   globalAvgPoolForward(x: Float32Array, y: Float32Array, hw: number): void;
   globalAvgPoolBackward(dy: Float32Array, dx: Float32Array, hw: number): void;
+  /** `[planes, h, w]` → `[planes, oh, ow]`: the mean of each of PyTorch's adaptive bins. */
+  adaptiveAvgPool2dForward(x: Float32Array, y: Float32Array, planes: number, h: number, w: number, oh: number, ow: number): void;
+  /** `dx` (overwritten): each output gradient spread evenly over its bin, summed where bins overlap. */
+  adaptiveAvgPool2dBackward(dy: Float32Array, dx: Float32Array, planes: number, h: number, w: number, oh: number, ow: number): void;
   /** `[planes, hw]` → `[planes]`: each plane's maximum and its index (first max, last NaN). */
   globalMaxPoolForward(x: Float32Array, y: Float32Array, indices: Uint32Array, hw: number): void;
   globalMaxPoolBackward(dy: Float32Array, indices: Uint32Array, dx: Float32Array, hw: number): void;
@@ -79,7 +109,7 @@ export interface Kernels {
    * window accumulator `acc` (8 × units float64, field-major: active, zeros, maxAbs, sumAbs, sum,
    * sumSq, min, max). `pre` and `y` may be the same array.
    */
-  unitStats(pre: Float32Array, y: Float32Array, units: number, inner: number, acc: Float64Array): void;
+  unitStats(pre: Float32Array, y: Float32Array, units: number, inner: number, acc: Float64Array, lo: number, hi: number): void;
   /** Adds a fixed-bin histogram of at most `maxSamples` elements of `y` (stratified, from `seed`) into `hist`. */
   sampledHistogram(y: Float32Array, maxSamples: number, seed: number, hist: Float64Array): void;
   /** y `[rows, out]` = x `[rows, in]` · weightᵀ + bias, weight `[out, in]`. */

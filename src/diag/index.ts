@@ -1,5 +1,5 @@
 // The dying-ReLU toolkit (API.md, diag): see which units of a network have stopped learning.
-export { ActivationMonitor, deadUnits, histogramBinEdges, unitLayout, type ActivationKind, type ActivationMonitorOptions, type LayerHistogram, type LayerReport, type UnitReport } from './monitor.js';
+export { ActivationMonitor, SATURATION_MARGIN, deadUnits, histogramBinEdges, saturationRange, unitLayout, type ActivationKind, type ActivationMonitorOptions, type LayerHistogram, type LayerReport, type UnitReport } from './monitor.js';
 export { gradientStats, updateRatios, totalGradNorm, type HasLearningRate, type ParameterGradientStats } from './gradients.js';
 export { TrainingMonitor, type TrainingMonitorOptions, type TrainingRecord, type TrainingWarning, type WarningKind } from './training.js';
 export { renderReport, renderComparison, type ReportInput, type ComparisonSection } from './report.js';

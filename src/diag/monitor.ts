@@ -1,7 +1,7 @@
 import { kernels } from '../backend/index.js';
 import { HIST_BINS, HIST_MAX_EXP, HIST_MIN_EXP, STAT_FIELDS as F, STAT_FIELD_COUNT } from '../backend/js/stats.js';
 import { checkOptions, describeValue, formatShape } from '../check.js';
-import { LeakyReLU, PReLU, ReLU } from '../nn/activation.js';
+import { CELU, ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, Mish, PReLU, ReLU, ReLU6, SELU, SiLU, Sigmoid, Softplus, Tanh } from '../nn/activation.js';
 import { Module } from '../nn/module.js';
 import { Tensor, checkTensor } from '../tensor.js';
 
@@ -24,7 +24,7 @@ export function deadUnits(preActivation: Tensor): { dead: Uint8Array; count: num
     throw new RangeError(`diag.deadUnits: preActivation of shape ${formatShape(x.shape)} has no elements to judge units by`);
   }
   const acc = freshAccumulator(units);
-  kernels().unitStats(x.data, x.data, units, inner, acc);
+  kernels().unitStats(x.data, x.data, units, inner, acc, NaN, NaN);
   const dead = new Uint8Array(units);
   let count = 0;
   for (let u = 0; u < units; u++) {
@@ -43,7 +43,28 @@ function freshAccumulator(units: number): Float64Array {
   return acc;
 }
 
-export type ActivationKind = 'ReLU' | 'LeakyReLU' | 'PReLU';
+/** The activation modules the monitor watches. */
+export type ActivationKind = 'ReLU' | 'ReLU6' | 'LeakyReLU' | 'PReLU' | 'ELU' | 'CELU' | 'SELU' | 'GELU' | 'SiLU' | 'Mish' | 'Softplus' | 'Hardswish' | 'Sigmoid' | 'Tanh' | 'Hardtanh' | 'Hardsigmoid';
+
+/** The ReLU family: the kinds judged by the dead rule (pre-activation <= 0 everywhere). */
+const DEAD_RULE_KINDS: ReadonlySet<ActivationKind> = new Set(['ReLU', 'ReLU6', 'LeakyReLU', 'PReLU']);
+
+/** The share of a bounded activation's range at each end that counts as its flat part. */
+export const SATURATION_MARGIN = 0.01;
+
+/**
+ * The output range `[lo, hi]` of a bounded activation (Sigmoid, Tanh, Hardtanh, Hardsigmoid,
+ * ReLU6), or null for the others. An output is saturated when it lies within
+ * SATURATION_MARGIN of the range's width of either end: `y <= lo + 0.01·(hi − lo)` or
+ * `y >= hi − 0.01·(hi − lo)`.
+ */
+export function saturationRange(m: Module): [number, number] | null {
+  if (m instanceof Sigmoid || m instanceof Hardsigmoid) return [0, 1];
+  if (m instanceof Tanh) return [-1, 1];
+  if (m instanceof ReLU6) return [0, 6];
+  if (m instanceof Hardtanh) return [m.minVal, m.maxVal];
+  return null;
+}
 
 /** One layer's line of `ActivationMonitor.report()` (API.md, diag). */
 export interface LayerReport {
@@ -51,10 +72,23 @@ export interface LayerReport {
   layer: string;
   kind: ActivationKind;
   units: number;
+  /**
+   * Units whose pre-activation was <= 0 at every sample and position: the dead rule, for the
+   * ReLU family (ReLU, ReLU6, LeakyReLU, PReLU). Always 0 for the other kinds, whose gradient
+   * does not vanish on a sign: their failures show as `nearlyDead` and `saturated`.
+   */
   dead: number;
   deadFraction: number;
+  /** Units that are not dead whose largest |output| stayed below the threshold (every kind). */
   nearlyDead: number;
   dormant: number;
+  /**
+   * Bounded kinds (Sigmoid, Tanh, Hardtanh, Hardsigmoid, ReLU6): units every output of which was
+   * in a flat part, within 1% of the range's width of either end (see `saturationRange`); for
+   * ReLU6 this includes its dead units, whose outputs are all 0. `null` for the unbounded kinds,
+   * which have no such range.
+   */
+  saturated: number | null;
   /** Fraction of output values exactly 0 in the window. */
   zeroFraction: number;
   mean: number;
@@ -74,6 +108,8 @@ export interface UnitReport {
   dead: Uint8Array;
   nearlyDead: Uint8Array;
   dormant: Uint8Array;
+  /** Per unit, as `LayerReport.saturated`; null for the unbounded kinds. */
+  saturated: Uint8Array | null;
   /** Fraction of the unit's pre-activations that were > 0 (or NaN). */
   activeFraction: Float64Array;
   /** mean |output| over the layer's average of it: ReDo's score. */
@@ -110,6 +146,8 @@ interface Watched {
   path: string;
   kind: ActivationKind;
   module: Module;
+  /** The saturation thresholds `[lo, hi]` of a bounded kind, or NaN for none. */
+  saturation: [number, number];
   handle: { remove(): void };
   units: number;
   inner: number;
@@ -126,20 +164,38 @@ export interface ActivationMonitorOptions {
   dormantThreshold?: number;
 }
 
+const KINDS: [new (...args: never[]) => Module, ActivationKind][] = [
+  [ReLU, 'ReLU'],
+  [ReLU6, 'ReLU6'],
+  [LeakyReLU, 'LeakyReLU'],
+  [PReLU, 'PReLU'],
+  [ELU, 'ELU'],
+  [CELU, 'CELU'],
+  [SELU, 'SELU'],
+  [GELU, 'GELU'],
+  [SiLU, 'SiLU'],
+  [Mish, 'Mish'],
+  [Softplus, 'Softplus'],
+  [Hardswish, 'Hardswish'],
+  [Sigmoid, 'Sigmoid'],
+  [Tanh, 'Tanh'],
+  [Hardtanh, 'Hardtanh'],
+  [Hardsigmoid, 'Hardsigmoid'],
+];
+
 function kindOf(m: Module): ActivationKind | null {
-  if (m instanceof ReLU) return 'ReLU';
-  if (m instanceof LeakyReLU) return 'LeakyReLU';
-  if (m instanceof PReLU) return 'PReLU';
-  return null;
+  return KINDS.find(([cls]) => m instanceof cls)?.[1] ?? null;
 }
 
 /**
- * Whether the output can stand in for the pre-activation in the dead test: `y <= 0` exactly
- * when `x <= 0` for ReLU and for positive slopes (NaN maps to NaN). Reading only `y` halves the
- * memory the statistics pass reads.
+ * Whether the output can stand in for the pre-activation in the dead test and `activeFraction`:
+ * `y <= 0` exactly when `x <= 0` for ReLU, ReLU6 and positive slopes (NaN maps to NaN). Reading
+ * only `y` halves the memory the statistics pass reads. The other kinds read their input (a
+ * Sigmoid's or Softplus's output is positive everywhere).
  */
 function outputDecidesSign(m: Module, kind: ActivationKind): boolean {
-  if (kind === 'ReLU') return true;
+  if (kind === 'ReLU' || kind === 'ReLU6') return true;
+  if (kind !== 'LeakyReLU' && kind !== 'PReLU') return false;
   if (kind === 'LeakyReLU') return (m as LeakyReLU).negativeSlope > 0;
   const w = (m as PReLU).weight.data.data;
   for (let i = 0; i < w.length; i++) if (!(Math.fround(w[i]!) > 0)) return false;
@@ -154,7 +210,7 @@ function threshold(value: unknown, fallback: number, what: string): number {
 }
 
 /**
- * Watches every ReLU / LeakyReLU / PReLU inside a model (at any depth, found when the monitor
+ * Watches every activation module inside a model (the ActivationKind list) (at any depth, found when the monitor
  * is made) on each forward, in training and eval mode, and keeps per-unit statistics over a
  * window of forwards: one pass of the `unitStats` kernel over the activation per forward, plus
  * a bounded sample for the histogram.
@@ -173,7 +229,10 @@ export class ActivationMonitor {
     for (const [path, module] of model.namedModules()) {
       const kind = kindOf(module);
       if (kind === null) continue;
-      const w: Watched = { path, kind, module, handle: { remove() {} }, units: 0, inner: 0, acc: null, hist: new Float64Array(HIST_BINS), samples: 0, calls: 0 };
+      const range = saturationRange(module);
+      const margin = range === null ? NaN : SATURATION_MARGIN * (range[1] - range[0]);
+      const saturation: [number, number] = range === null ? [NaN, NaN] : [range[0] + margin, range[1] - margin];
+      const w: Watched = { path, kind, module, saturation, handle: { remove() {} }, units: 0, inner: 0, acc: null, hist: new Float64Array(HIST_BINS), samples: 0, calls: 0 };
       w.handle = module.registerForwardHook((m, input, output) => this.#observe(w, m, input, output));
       this.#layers.push(w);
     }
@@ -200,7 +259,7 @@ export class ActivationMonitor {
       w.acc = freshAccumulator(units);
     }
     const pre = outputDecidesSign(m, w.kind) ? output : input;
-    kernels().unitStats(pre.data, output.data, units, inner, w.acc);
+    kernels().unitStats(pre.data, output.data, units, inner, w.acc, w.saturation[0], w.saturation[1]);
     // A different seed per call, so that successive forwards sample different elements.
     w.calls++;
     kernels().sampledHistogram(output.data, HIST_SAMPLES, Math.imul(w.calls, 0x9e3779b1) >>> 0, w.hist);
@@ -241,6 +300,7 @@ export class ActivationMonitor {
       dead: new Uint8Array(U),
       nearlyDead: new Uint8Array(U),
       dormant: new Uint8Array(U),
+      saturated: Number.isNaN(w.saturation[0]) ? null : new Uint8Array(U),
       activeFraction: new Float64Array(U),
       dormancyScore: new Float64Array(U),
       maxAbs: new Float64Array(U),
@@ -250,14 +310,17 @@ export class ActivationMonitor {
     let total = 0;
     for (let u = 0; u < U; u++) total += acc[F.sumAbs * U + u]!;
     const average = total / U;
+    const deadRule = DEAD_RULE_KINDS.has(w.kind);
     for (let u = 0; u < U; u++) {
       const active = acc[F.active * U + u]!;
+      const dead = deadRule && active === 0;
       const maxAbs = acc[F.maxAbs * U + u]!;
       // A layer whose outputs are all 0 scores 0 everywhere: every unit is dormant.
       const score = average > 0 ? acc[F.sumAbs * U + u]! / average : 0;
-      r.dead[u] = active === 0 ? 1 : 0;
-      r.nearlyDead[u] = active > 0 && maxAbs < this.nearlyDeadThreshold ? 1 : 0;
+      r.dead[u] = dead ? 1 : 0;
+      r.nearlyDead[u] = !dead && maxAbs < this.nearlyDeadThreshold ? 1 : 0;
       r.dormant[u] = score <= this.dormantThreshold ? 1 : 0;
+      if (r.saturated !== null) r.saturated[u] = acc[F.saturated * U + u] === perUnit ? 1 : 0;
       r.activeFraction[u] = active / perUnit;
       r.dormancyScore[u] = score;
       r.maxAbs[u] = maxAbs;
@@ -299,6 +362,7 @@ export class ActivationMonitor {
         deadFraction: U > 0 ? dead / U : 0,
         nearlyDead: count(u.nearlyDead),
         dormant: count(u.dormant),
+        saturated: u.saturated === null ? null : count(u.saturated),
         zeroFraction: n > 0 ? zeros / n : 0,
         mean,
         std: Math.sqrt(variance),

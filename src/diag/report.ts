@@ -183,10 +183,10 @@ function histogramChart(h: LayerHistogram, report: LayerReport | undefined): str
 }
 
 function table(rows: readonly LayerReport[]): string {
-  const head = ['layer', 'kind', 'units', 'dead', 'dead %', 'nearly dead', 'dormant', 'zeros', 'mean', 'std', 'min', 'max', 'samples'];
+  const head = ['layer', 'kind', 'units', 'dead', 'dead %', 'nearly dead', 'dormant', 'saturated', 'zeros', 'mean', 'std', 'min', 'max', 'samples'];
   const body = rows.map((r) => {
     const flag = r.deadFraction > 0.1 ? ' class="bad"' : '';
-    const cells = [esc(r.layer === '' ? '(model)' : r.layer), r.kind, String(r.units), String(r.dead), pct(r.deadFraction), String(r.nearlyDead), String(r.dormant), pct(r.zeroFraction), fmt(r.mean), fmt(r.std), fmt(r.min), fmt(r.max), String(r.samples)];
+    const cells = [esc(r.layer === '' ? '(model)' : r.layer), r.kind, String(r.units), String(r.dead), pct(r.deadFraction), String(r.nearlyDead), String(r.dormant), r.saturated === null ? '–' : String(r.saturated), pct(r.zeroFraction), fmt(r.mean), fmt(r.std), fmt(r.min), fmt(r.max), String(r.samples)];
     return `<tr${flag}>${cells.map((c, i) => `<td${i >= 2 ? ' class="num"' : ''}>${c}</td>`).join('')}</tr>`;
   });
   return `<table><thead><tr>${head.map((h, i) => `<th${i >= 2 ? ' class="num"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
@@ -258,7 +258,7 @@ export function renderReport(input: ReportInput): string {
 
   if (rows.length > 0) {
     out.push(`<h2>Activation layers</h2>${table(rows)}`);
-    out.push(`<p class="definitions">Units are features of [N, F] activations and channels of [N, C, H, W] ones. <b>Dead</b>: the pre-activation was ≤ 0 for every sample and position in the window. <b>Nearly dead</b>: not dead, but the largest |output| stayed below ${monitor ? fmt(monitor.nearlyDeadThreshold) : 'the threshold'}. <b>Dormant</b> (ReDo, Sokar et al. 2023): the unit's mean |output| over the layer's average of it is ≤ ${monitor ? fmt(monitor.dormantThreshold) : 'τ'}. Rows with more than 10% dead units are shaded.</p>`);
+    out.push(`<p class="definitions">Units are features of [N, F] activations and channels of [N, C, H, W] ones. <b>Dead</b> (ReLU, ReLU6, LeakyReLU, PReLU): the pre-activation was ≤ 0 for every sample and position in the window; the other kinds do not die on a sign and show 0. <b>Saturated</b> (Sigmoid, Tanh, Hardtanh, Hardsigmoid, ReLU6): every output was within 1% of the output range of one of its ends, where the gradient vanishes; – for the unbounded kinds. <b>Nearly dead</b>: not dead, but the largest |output| stayed below ${monitor ? fmt(monitor.nearlyDeadThreshold) : 'the threshold'}. <b>Dormant</b> (ReDo, Sokar et al. 2023): the unit's mean |output| over the layer's average of it is ≤ ${monitor ? fmt(monitor.dormantThreshold) : 'τ'}. Rows with more than 10% dead units are shaded.</p>`);
     const byLayer = new Map(rows.map((r) => [r.layer, r]));
     out.push(`<h2>Output histograms</h2><div class="charts">${hists.map((h) => histogramChart(h, byLayer.get(h.layer))).join('')}</div>`);
   }

@@ -1,6 +1,7 @@
 import * as activation from './activation.js';
 import { registerLayers } from './config.js';
 import * as conv from './conv.js';
+import * as dropout from './dropout.js';
 import * as flatten from './flatten.js';
 import * as graph from './graph.js';
 import * as linear from './linear.js';
@@ -15,6 +16,9 @@ import * as softmax from './softmax.js';
 
 export { Module, Parameter, configOptions, type ModuleConfig, type ForwardHook, type HookInput, type AnyModule } from './module.js';
 export { ReLU, LeakyReLU, PReLU } from './activation.js';
+export { ELU, CELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh, Softplus, Hardtanh, ReLU6, Hardswish, Hardsigmoid, Identity } from './activation.js';
+export { Dropout } from './dropout.js';
+export { AdaptiveAvgPool2d } from './pool.js';
 export { Flatten } from './flatten.js';
 export { Graph, type GraphNode, type GraphConfig } from './graph.js';
 export { Add, Cat } from './merge.js';
@@ -34,4 +38,4 @@ export { Mul } from './mul.js';
 // Every layer class of these files (a Module with its own static fromConfig) becomes a config
 // type under its name: a new layer file is added to this list, a new class in a listed file
 // needs nothing. (Only here, so that no layer file imports the registry's users.)
-registerLayers(activation, conv, flatten, graph, linear, merge, mul, norm, pad, pool, reshape, sequential, softmax);
+registerLayers(activation, conv, dropout, flatten, graph, linear, merge, mul, norm, pad, pool, reshape, sequential, softmax);

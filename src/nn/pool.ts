@@ -264,3 +264,50 @@ export class GlobalMaxPool2d extends Module {
     return dx;
   }
 }
+
+/**
+ * `[N, C, H, W]` (or `[C, H, W]`) → `[N, C, oh, ow]`: the mean of each of PyTorch's adaptive bins,
+ * rows ⌊i·H/oh⌋ .. ⌈(i+1)·H/oh⌉ and likewise columns (bins overlap when the sizes do not divide;
+ * an output larger than the input repeats elements). `outputSize` is a number or `[oh, ow]`.
+ */
+export class AdaptiveAvgPool2d extends Module {
+  readonly outputSize: [number, number];
+
+  constructor(outputSize: Size2) {
+    super();
+    this.outputSize = pair(outputSize, 'AdaptiveAvgPool2d outputSize', 1);
+  }
+
+  toConfig(): ModuleConfig {
+    return { type: 'AdaptiveAvgPool2d', outputSize: [...this.outputSize] };
+  }
+
+  static fromConfig(config: ModuleConfig): AdaptiveAvgPool2d {
+    const o = configOptions(config, 'AdaptiveAvgPool2d', ['outputSize']);
+    return new AdaptiveAvgPool2d(o.outputSize as Size2);
+  }
+
+  /** The planes and sizes of an input of `shape`, or a RangeError naming it. */
+  #geometry(shape: readonly number[]): { planes: number; h: number; w: number; outShape: number[] } {
+    if ((shape.length !== 3 && shape.length !== 4) || shape.at(-1)! === 0 || shape.at(-2)! === 0) {
+      throw new RangeError(`AdaptiveAvgPool2d.forward: input of shape ${formatShape(shape)} must be [N, C, H, W] or [C, H, W] with H, W > 0`);
+    }
+    const [oh, ow] = this.outputSize;
+    const lead = shape.slice(0, -2);
+    return { planes: lead.reduce((a, b) => a * b, 1), h: shape.at(-2)!, w: shape.at(-1)!, outShape: [...lead, oh, ow] };
+  }
+
+  protected forwardImpl(x: Tensor): Tensor {
+    const { planes, h, w, outShape } = this.#geometry(x.shape);
+    const y = Tensor.empty(outShape);
+    kernels().adaptiveAvgPool2dForward(x.data, y.data, planes, h, w, this.outputSize[0], this.outputSize[1]);
+    return y;
+  }
+
+  protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
+    const { planes, h, w } = this.#geometry(x.shape);
+    const dx = Tensor.emptyLike(x);
+    kernels().adaptiveAvgPool2dBackward(gradOutput.data, dx.data, planes, h, w, this.outputSize[0], this.outputSize[1]);
+    return dx;
+  }
+}

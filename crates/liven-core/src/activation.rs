@@ -12,11 +12,18 @@
 //! outer = N, inner = H·W); one slope means one channel covering everything.
 //!
 //! Every function panics when the slices' lengths disagree: the N-API glue checks them first.
+//!
+//! The smooth and bounded activations (ELU to Hardsigmoid, and Dropout's mask product) are in
+//! [`smooth`], on the vectorisable functions of [`math`].
 
 use crate::multiversion;
 use crate::simd::{self, Isa};
+
+mod math;
+mod smooth;
 use crate::stream::{fill_blocks, should_stream};
 use crate::threads::{for_each_chunk, map_chunks};
+pub use smooth::*;
 use std::ops::Range;
 
 /// Elements per parallel chunk: below about this many, handing work to a thread costs more

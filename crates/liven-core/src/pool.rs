@@ -965,6 +965,240 @@ pub fn global_max_pool_backward(dy: &[f32], indices: &[u32], dx: &mut [f32], hw:
     );
 }
 
+/// PyTorch's adaptive pooling bin `i` of `out` over an axis of `input`:
+/// `⌊i·input/out⌋ .. ⌈(i+1)·input/out⌉` (bins overlap when `out` does not divide `input`).
+pub fn adaptive_bin(i: usize, input: usize, out: usize) -> Range<usize> {
+    (i * input / out)..((i + 1) * input).div_ceil(out)
+}
+
+/// The sizes of an adaptive pooling of `[planes, h, w]` into `[planes, oh, ow]`; the error says
+/// what is wrong.
+pub fn adaptive_check(h: usize, w: usize, oh: usize, ow: usize) -> Result<(), String> {
+    if h == 0 || w == 0 || oh == 0 || ow == 0 {
+        return Err(format!(
+            "input {h}×{w} and output {oh}×{ow} must have positive sizes"
+        ));
+    }
+    Ok(())
+}
+
+fn adaptive_lengths(kernel: &str, dims: [usize; 5], input: (&str, usize), output: (&str, usize)) {
+    let [planes, h, w, oh, ow] = dims;
+    if let Err(e) = adaptive_check(h, w, oh, ow) {
+        panic!("{kernel}: {e}");
+    }
+    for ((name, len), per) in [(input, h * w), (output, oh * ow)] {
+        assert!(
+            len == planes * per,
+            "{kernel}: {name} has {len} elements, expected {planes} × {per}"
+        );
+    }
+}
+
+multiversion! {
+    #[allow(clippy::too_many_arguments)]
+    /// One plane: the rows of bin `i` summed column by column (contiguous, so it vectorises),
+    /// then each column bin of that sum.
+    fn adaptive_avg_plane(x: &[f32], y: &mut [f32], h: usize, w: usize, oh: usize, ow: usize, rows: &mut [f32]) {
+        for (i, y_row) in y.chunks_exact_mut(ow).enumerate() {
+            let bin_h = adaptive_bin(i, h, oh);
+            let kh = bin_h.len();
+            rows.fill(0.0);
+            for ih in bin_h {
+                for (r, &v) in rows.iter_mut().zip(&x[ih * w..(ih + 1) * w]) {
+                    *r += v;
+                }
+            }
+            for (j, out) in y_row.iter_mut().enumerate() {
+                let bin_w = adaptive_bin(j, w, ow);
+                let kw = bin_w.len();
+                let sum: f32 = rows[bin_w].iter().sum();
+                *out = sum / (kh * kw) as f32;
+            }
+        }
+    }
+}
+
+multiversion! {
+    #[allow(clippy::too_many_arguments)]
+    /// One plane's gradient (overwritten): each output gradient over its bin's size, added to
+    /// every element of the bin.
+    fn adaptive_avg_plane_backward(dy: &[f32], dx: &mut [f32], h: usize, w: usize, oh: usize, ow: usize) {
+        dx.fill(0.0);
+        for (i, dy_row) in dy.chunks_exact(ow).enumerate() {
+            let bin_h = adaptive_bin(i, h, oh);
+            let kh = bin_h.len();
+            for ih in bin_h {
+                let dx_row = &mut dx[ih * w..(ih + 1) * w];
+                for (j, &g) in dy_row.iter().enumerate() {
+                    let bin_w = adaptive_bin(j, w, ow);
+                    let share = g / (kh * bin_w.len()) as f32;
+                    for d in &mut dx_row[bin_w] {
+                        *d += share;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adaptive average pooling, `[planes, h, w]` → `[planes, oh, ow]`: each output is the mean of
+/// its bin (see [`adaptive_bin`]).
+#[allow(clippy::too_many_arguments)]
+pub fn adaptive_avg_pool2d_forward(
+    x: &[f32],
+    y: &mut [f32],
+    planes: usize,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+) {
+    adaptive_lengths(
+        "adaptive_avg_pool2d_forward",
+        [planes, h, w, oh, ow],
+        ("x", x.len()),
+        ("y", y.len()),
+    );
+    let isa = simd::active();
+    let mut none: [u8; 0] = [];
+    for_plane_groups(planes, h * w, y, oh * ow, &mut none, 0, |r, y, _| {
+        let mut rows = vec![0.0f32; w];
+        for (p, out) in r.zip(y.chunks_exact_mut(oh * ow)) {
+            adaptive_avg_plane(
+                isa,
+                &x[p * h * w..(p + 1) * h * w],
+                out,
+                h,
+                w,
+                oh,
+                ow,
+                &mut rows,
+            );
+        }
+    });
+}
+
+/// Adaptive average pooling backward: `dx` (overwritten) gets each output gradient spread
+/// evenly over its bin, summed where bins overlap.
+#[allow(clippy::too_many_arguments)]
+pub fn adaptive_avg_pool2d_backward(
+    dy: &[f32],
+    dx: &mut [f32],
+    planes: usize,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+) {
+    adaptive_lengths(
+        "adaptive_avg_pool2d_backward",
+        [planes, h, w, oh, ow],
+        ("dx", dx.len()),
+        ("dy", dy.len()),
+    );
+    let isa = simd::active();
+    let mut none: [u8; 0] = [];
+    for_plane_groups(planes, h * w, dx, h * w, &mut none, 0, |r, dx, _| {
+        for (p, out) in r.zip(dx.chunks_exact_mut(h * w)) {
+            adaptive_avg_plane_backward(
+                isa,
+                &dy[p * oh * ow..(p + 1) * oh * ow],
+                out,
+                h,
+                w,
+                oh,
+                ow,
+            );
+        }
+    });
+}
+
+#[cfg(test)]
+mod adaptive_tests {
+    use super::*;
+    use crate::simd::{supported, with_isa};
+    use crate::testutil::uniform;
+
+    /// The definition in f64: each output the mean of its bin; the gradient scattered back.
+    fn reference(
+        x: &[f32],
+        dy: &[f32],
+        planes: usize,
+        [h, w, oh, ow]: [usize; 4],
+    ) -> (Vec<f64>, Vec<f64>) {
+        let mut y = vec![0.0; planes * oh * ow];
+        let mut dx = vec![0.0; planes * h * w];
+        for p in 0..planes {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let (bh, bw) = (adaptive_bin(i, h, oh), adaptive_bin(j, w, ow));
+                    let n = (bh.len() * bw.len()) as f64;
+                    let o = p * oh * ow + i * ow + j;
+                    for ih in bh {
+                        for iw in bw.clone() {
+                            y[o] += x[p * h * w + ih * w + iw] as f64 / n;
+                            dx[p * h * w + ih * w + iw] += dy[o] as f64 / n;
+                        }
+                    }
+                }
+            }
+        }
+        (y, dx)
+    }
+
+    #[test]
+    fn bins_are_pytorchs() {
+        // torch: 5 → 3 gives [0, 2), [1, 4), [3, 5); 2 → 3 gives [0, 1), [0, 2), [1, 2).
+        let bins = |input, out| {
+            (0..out)
+                .map(|i| adaptive_bin(i, input, out))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bins(5, 3), [0..2, 1..4, 3..5]);
+        assert_eq!(bins(2, 3), [0..1, 0..2, 1..2]);
+        assert_eq!(bins(7, 1)[0], 0..7);
+    }
+
+    #[test]
+    fn forward_and_backward_match_the_definition_at_every_level() {
+        // Divisible, overlapping, upsampling, global, and enough planes to run in parallel.
+        let shapes = [
+            (3, [4, 6, 2, 3]),
+            (2, [5, 7, 3, 4]),
+            (2, [2, 3, 5, 4]),
+            (4, [9, 9, 1, 1]),
+            (700, [14, 14, 5, 3]),
+        ];
+        for isa in supported() {
+            with_isa(isa, || {
+                for (planes, dims @ [h, w, oh, ow]) in shapes {
+                    let x = uniform(planes * h * w, 1, 2.0);
+                    let dy = uniform(planes * oh * ow, 2, 1.0);
+                    let (want_y, want_dx) = reference(&x, &dy, planes, dims);
+                    let mut y = vec![f32::NAN; want_y.len()];
+                    let mut dx = vec![f32::NAN; want_dx.len()];
+                    adaptive_avg_pool2d_forward(&x, &mut y, planes, h, w, oh, ow);
+                    adaptive_avg_pool2d_backward(&dy, &mut dx, planes, h, w, oh, ow);
+                    for (got, want) in y.iter().zip(&want_y).chain(dx.iter().zip(&want_dx)) {
+                        assert!(
+                            (*got as f64 - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                            "{isa} {planes}×{dims:?}: {got} vs {want}"
+                        );
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "expected 2 × 12")]
+    fn wrong_lengths_panic_with_the_sizes() {
+        let mut y = vec![0.0; 4];
+        adaptive_avg_pool2d_forward(&[0.0; 20], &mut y, 2, 3, 4, 1, 2);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

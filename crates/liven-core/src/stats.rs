@@ -16,6 +16,7 @@
 //! | [`SUM`] | sum | `Σ y` |
 //! | [`SUM_SQ`] | sum | `Σ y²` |
 //! | [`MIN`], [`MAX`] | min, max | of `y` (start at +∞ and −∞) |
+//! | [`SATURATED`] | sum | outputs in the flat parts of a bounded activation: `y <= lo` or `y >= hi` (none when the bounds are NaN) |
 //!
 //! Counts, extremes and `max |y|` are exact. Sums are taken per lane in `f32` over blocks of at
 //! most 64 elements and accumulated in `f64` (see [`FLUSH`]): within about 4e-6 of the exact
@@ -42,8 +43,9 @@ pub const SUM: usize = 4;
 pub const SUM_SQ: usize = 5;
 pub const MIN: usize = 6;
 pub const MAX: usize = 7;
+pub const SATURATED: usize = 8;
 /// Accumulator fields per unit.
-pub const FIELDS: usize = 8;
+pub const FIELDS: usize = 9;
 
 /// Accumulator lanes: element `i` of a run goes to lane `i % LANES`; fixed, so every
 /// instruction set adds in the same order.
@@ -63,6 +65,8 @@ struct Lanes {
     /// Pre-activations `<= 0` (a plain compare, which vectorises; `active` is the rest).
     inactive: [u32; LANES],
     zeros: [u32; LANES],
+    /// Outputs `<= lo` or `>= hi`.
+    saturated: [u32; LANES],
     max_abs: [f32; LANES],
     min: [f32; LANES],
     max: [f32; LANES],
@@ -81,6 +85,7 @@ impl Lanes {
         Lanes {
             inactive: [0; LANES],
             zeros: [0; LANES],
+            saturated: [0; LANES],
             max_abs: [0.0; LANES],
             min: [f32::INFINITY; LANES],
             max: [f32::NEG_INFINITY; LANES],
@@ -93,11 +98,12 @@ impl Lanes {
         }
     }
 
-    /// Adds element `p`, `v` into lane `l`.
+    /// Adds element `p`, `v` into lane `l`; `lo`, `hi` are the saturation bounds.
     #[inline(always)]
-    fn add(&mut self, l: usize, p: f32, v: f32) {
+    fn add(&mut self, l: usize, p: f32, v: f32, (lo, hi): (f32, f32)) {
         self.inactive[l] += (p <= 0.0) as u32;
         self.zeros[l] += (v == 0.0) as u32;
+        self.saturated[l] += (v <= lo || v >= hi) as u32;
         let a = v.abs();
         self.max_abs[l] = if a > self.max_abs[l] {
             a
@@ -114,12 +120,15 @@ impl Lanes {
     /// Adds a full block: element `l` into lane `l`. One short loop per field, each of which
     /// the compiler turns into a vector instruction or two.
     #[inline(always)]
-    fn add_block(&mut self, p: &[f32; LANES], v: &[f32; LANES]) {
+    fn add_block(&mut self, p: &[f32; LANES], v: &[f32; LANES], (lo, hi): (f32, f32)) {
         for (n, &p) in self.inactive.iter_mut().zip(p) {
             *n += (p <= 0.0) as u32;
         }
         for (n, &v) in self.zeros.iter_mut().zip(v) {
             *n += (v == 0.0) as u32;
+        }
+        for (n, &v) in self.saturated.iter_mut().zip(v) {
+            *n += (v <= lo || v >= hi) as u32;
         }
         for (m, &v) in self.max_abs.iter_mut().zip(v) {
             let a = v.abs();
@@ -157,16 +166,16 @@ impl Lanes {
 
     /// Adds `pre[i]`, `y[i]` into lane `i % LANES`, flushing every FLUSH blocks and at the end.
     #[inline(always)]
-    fn add_run(&mut self, pre: &[f32], y: &[f32]) {
+    fn add_run(&mut self, pre: &[f32], y: &[f32], bounds: (f32, f32)) {
         for (pg, yg) in pre.chunks(FLUSH * LANES).zip(y.chunks(FLUSH * LANES)) {
             let mut p_chunks = pg.chunks_exact(LANES);
             let mut y_chunks = yg.chunks_exact(LANES);
             for (p, v) in (&mut p_chunks).zip(&mut y_chunks) {
-                self.add_block(p.try_into().unwrap(), v.try_into().unwrap());
+                self.add_block(p.try_into().unwrap(), v.try_into().unwrap(), bounds);
             }
             let tail = p_chunks.remainder().iter().zip(y_chunks.remainder());
             for (l, (&p, &v)) in tail.enumerate() {
-                self.add(l, p, v);
+                self.add(l, p, v, bounds);
             }
             self.flush();
         }
@@ -182,6 +191,7 @@ impl Lanes {
         for l in range {
             s[ACTIVE] -= self.inactive[l] as f64;
             s[ZEROS] += self.zeros[l] as f64;
+            s[SATURATED] += self.saturated[l] as f64;
             s[MAX_ABS] = s[MAX_ABS].max(self.max_abs[l] as f64);
             s[SUM_ABS] += self.sum_abs[l];
             s[SUM] += self.sum[l];
@@ -196,11 +206,12 @@ impl Lanes {
 multiversion! {
     /// One unit of a layout with `inner > 1`: its run of `inner` elements in each of `outer`
     /// samples, `stride` apart, starting at `start`.
-    fn unit_lanes(pre: &[f32], y: &[f32], start: usize, stride: usize, inner: usize, outer: usize) -> Lanes {
+    #[allow(clippy::too_many_arguments)]
+    fn unit_lanes(pre: &[f32], y: &[f32], start: usize, stride: usize, inner: usize, outer: usize, bounds: (f32, f32)) -> Lanes {
         let mut lanes = Lanes::new();
         for n in 0..outer {
             let r = n * stride + start..n * stride + start + inner;
-            lanes.add_run(&pre[r.clone()], &y[r]);
+            lanes.add_run(&pre[r.clone()], &y[r], bounds);
         }
         lanes
     }
@@ -215,7 +226,8 @@ multiversion! {
     /// Blocks of LANES adjacent units of an `[outer, units]` layout (inner = 1), one unit per
     /// lane, starting at unit `col0`: `blocks[b]` holds units `col0 + b·LANES ..`. Rows are
     /// read in order, ROW_GROUP at a time, and the sums flushed every FLUSH rows.
-    fn column_lanes(pre: &[f32], y: &[f32], col0: usize, units: usize, outer: usize, blocks: &mut [Lanes]) {
+    #[allow(clippy::too_many_arguments)]
+    fn column_lanes(pre: &[f32], y: &[f32], col0: usize, units: usize, outer: usize, blocks: &mut [Lanes], bounds: (f32, f32)) {
         for flush_group in (0..outer).step_by(FLUSH) {
             let flush_end = outer.min(flush_group + FLUSH);
             for group in (flush_group..flush_end).step_by(ROW_GROUP) {
@@ -229,14 +241,14 @@ multiversion! {
                         let mut local = *lanes;
                         for n in rows.clone() {
                             let r = n * units + col..n * units + col + LANES;
-                            local.add_block(pre[r.clone()].try_into().unwrap(), y[r].try_into().unwrap());
+                            local.add_block(pre[r.clone()].try_into().unwrap(), y[r].try_into().unwrap(), bounds);
                         }
                         *lanes = local;
                     } else {
                         for n in rows.clone() {
                             let r = n * units + col..n * units + col + width;
                             for (l, (&p, &v)) in pre[r.clone()].iter().zip(&y[r]).enumerate() {
-                                lanes.add(l, p, v);
+                                lanes.add(l, p, v, bounds);
                             }
                         }
                     }
@@ -266,8 +278,18 @@ pub fn layout_check(len: usize, units: usize, inner: usize) -> Result<(), String
 }
 
 /// Merges the statistics of one forward (`pre` → `y`, `[outer, units, inner]`) into the window
-/// accumulator `acc` (`FIELDS × units`, field-major; see the module documentation).
-pub fn unit_stats(pre: &[f32], y: &[f32], units: usize, inner: usize, acc: &mut [f64]) {
+/// accumulator `acc` (`FIELDS × units`, field-major; see the module documentation). Outputs
+/// `<= lo` or `>= hi` count as saturated; NaN bounds count none (an activation without flat parts).
+#[allow(clippy::too_many_arguments)]
+pub fn unit_stats(
+    pre: &[f32],
+    y: &[f32],
+    units: usize,
+    inner: usize,
+    acc: &mut [f64],
+    lo: f32,
+    hi: f32,
+) {
     assert!(
         pre.len() == y.len(),
         "unit_stats: pre has {} elements, y {}",
@@ -289,7 +311,7 @@ pub fn unit_stats(pre: &[f32], y: &[f32], units: usize, inner: usize, acc: &mut 
     // Merges one unit's statistics of this call into the window.
     let mut merge = |u: usize, s: [f64; FIELDS]| {
         let field = |f: usize| f * units + u;
-        for f in [ACTIVE, ZEROS, SUM_ABS, SUM, SUM_SQ] {
+        for f in [ACTIVE, ZEROS, SUM_ABS, SUM, SUM_SQ, SATURATED] {
             acc[field(f)] += s[f];
         }
         acc[field(MAX_ABS)] = acc[field(MAX_ABS)].max(s[MAX_ABS]);
@@ -298,8 +320,17 @@ pub fn unit_stats(pre: &[f32], y: &[f32], units: usize, inner: usize, acc: &mut 
     };
     if inner > 1 {
         let one = |u: usize| {
-            unit_lanes(isa, pre, y, u * inner, units * inner, inner, outer)
-                .fold(0..LANES, outer * inner)
+            unit_lanes(
+                isa,
+                pre,
+                y,
+                u * inner,
+                units * inner,
+                inner,
+                outer,
+                (lo, hi),
+            )
+            .fold(0..LANES, outer * inner)
         };
         for (u, s) in map_units(y.len(), units, one).into_iter().enumerate() {
             merge(u, s);
@@ -317,7 +348,16 @@ pub fn unit_stats(pre: &[f32], y: &[f32], units: usize, inner: usize, acc: &mut 
             let mut lanes: Vec<Lanes> = (first..blocks.min(first + per_task))
                 .map(|_| Lanes::new())
                 .collect();
-            column_lanes(isa, pre, y, first * LANES, units, outer, &mut lanes);
+            column_lanes(
+                isa,
+                pre,
+                y,
+                first * LANES,
+                units,
+                outer,
+                &mut lanes,
+                (lo, hi),
+            );
             lanes
         };
         let done = map_units(y.len(), blocks.div_ceil(per_task), task);
@@ -446,13 +486,20 @@ mod tests {
     }
 
     /// The statistics element by element, in f64.
-    fn reference(pre: &[f32], y: &[f32], units: usize, inner: usize) -> Vec<f64> {
+    fn reference(
+        pre: &[f32],
+        y: &[f32],
+        units: usize,
+        inner: usize,
+        (lo, hi): (f32, f32),
+    ) -> Vec<f64> {
         let mut acc = fresh(units);
         for (i, (&p, &v)) in pre.iter().zip(y).enumerate() {
             let u = (i / inner) % units;
             let at = |f: usize| f * units + u;
             acc[at(ACTIVE)] += if p <= 0.0 { 0.0 } else { 1.0 };
             acc[at(ZEROS)] += if v == 0.0 { 1.0 } else { 0.0 };
+            acc[at(SATURATED)] += if v <= lo || v >= hi { 1.0 } else { 0.0 };
             acc[at(MAX_ABS)] = acc[at(MAX_ABS)].max(v.abs() as f64);
             acc[at(SUM_ABS)] += v.abs() as f64;
             acc[at(SUM)] += v as f64;
@@ -512,13 +559,15 @@ mod tests {
                     let x = sample(outer * units * inner, 1 + units as u64);
                     let y = relu(&x);
                     let mut acc = fresh(units);
-                    unit_stats(&x, &y, units, inner, &mut acc);
+                    // ReLU's outputs counted as saturated at 0 and from 1.5 up.
+                    let bounds = (0.0, 1.5);
+                    unit_stats(&x, &y, units, inner, &mut acc, bounds.0, bounds.1);
                     let what = format!("{isa} {outer}×{units}×{inner}");
-                    close(&acc, &reference(&x, &y, units, inner), units, &what);
+                    close(&acc, &reference(&x, &y, units, inner, bounds), units, &what);
                     // Merging a second call adds to the window.
-                    unit_stats(&x, &y, units, inner, &mut acc);
-                    let mut twice = reference(&x, &y, units, inner);
-                    for f in [ACTIVE, ZEROS, SUM_ABS, SUM, SUM_SQ] {
+                    unit_stats(&x, &y, units, inner, &mut acc, bounds.0, bounds.1);
+                    let mut twice = reference(&x, &y, units, inner, bounds);
+                    for f in [ACTIVE, ZEROS, SUM_ABS, SUM, SUM_SQ, SATURATED] {
                         for v in &mut twice[f * units..(f + 1) * units] {
                             *v *= 2.0;
                         }
@@ -535,7 +584,7 @@ mod tests {
         let x = sample(outer * units * inner, 9);
         let run = || {
             let mut acc = fresh(units);
-            unit_stats(&x, &x, units, inner, &mut acc);
+            unit_stats(&x, &x, units, inner, &mut acc, -1.0, 1.0);
             acc
         };
         let reference = with_isa(Isa::Scalar, run);
@@ -556,20 +605,32 @@ mod tests {
         let pre = [-1.0, -1.0, 0.0, -2.0, 3.0, f32::NAN, -0.0, -1.0, -0.0];
         let y = relu(&pre);
         let mut acc = fresh(3);
-        unit_stats(&pre, &y, 3, 1, &mut acc);
+        unit_stats(&pre, &y, 3, 1, &mut acc, f32::NAN, f32::NAN);
         assert_eq!(&acc[ACTIVE * 3..ACTIVE * 3 + 3], &[0.0, 1.0, 1.0]);
         assert!(acc[SUM * 3 + 2].is_nan());
         // ReLU's output can stand in for its input.
         let mut from_y = fresh(3);
-        unit_stats(&y, &y, 3, 1, &mut from_y);
+        unit_stats(&y, &y, 3, 1, &mut from_y, f32::NAN, f32::NAN);
         assert_eq!(&from_y[ACTIVE * 3..ACTIVE * 3 + 3], &[0.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn saturated_counts_outputs_at_or_beyond_either_bound_and_none_for_nan_bounds() {
+        // Two units of a sigmoid-like layer with bounds (0.01, 0.99); NaN is never saturated.
+        let y = [0.01, 0.5, 0.995, 0.99, 0.0, f32::NAN, 0.011, 1.0];
+        let mut acc = fresh(2);
+        unit_stats(&y, &y, 2, 1, &mut acc, 0.01, 0.99);
+        assert_eq!(&acc[SATURATED * 2..SATURATED * 2 + 2], &[3.0, 2.0]);
+        let mut none = fresh(2);
+        unit_stats(&y, &y, 2, 1, &mut none, f32::NAN, f32::NAN);
+        assert_eq!(&none[SATURATED * 2..SATURATED * 2 + 2], &[0.0, 0.0]);
     }
 
     #[test]
     #[should_panic(expected = "not a whole number")]
     fn unit_stats_reject_a_layout_that_does_not_divide() {
         let mut acc = fresh(3);
-        unit_stats(&[0.0; 10], &[0.0; 10], 3, 1, &mut acc);
+        unit_stats(&[0.0; 10], &[0.0; 10], 3, 1, &mut acc, f32::NAN, f32::NAN);
     }
 
     #[test]
@@ -647,7 +708,8 @@ mod timing {
                 with_isa(isa, || {
                     let mut acc = vec![0.0; FIELDS * units];
                     let mut y = vec![0.0; n];
-                    let dt = best(|| unit_stats(&x, &x, units, inner, &mut acc));
+                    let dt =
+                        best(|| unit_stats(&x, &x, units, inner, &mut acc, f32::NAN, f32::NAN));
                     let dr = best(|| crate::activation::relu_forward(&x, &mut y));
                     let mut hist = vec![0.0; HIST_BINS];
                     let dh = best(|| sampled_histogram(&y, 1024, 7, &mut hist));

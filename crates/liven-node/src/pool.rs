@@ -251,3 +251,63 @@ pub fn global_max_pool_backward(
     pool::global_max_pool_backward(dy, &indices, dx, hw);
     Ok(())
 }
+
+/// Checks the sizes of an adaptive pooling of `planes` planes; returns them as `usize`.
+fn adaptive_dims(kernel: &str, dims: [u32; 5]) -> Result<[usize; 5]> {
+    let [planes, h, w, oh, ow] = dims.map(|d| d as usize);
+    pool::adaptive_check(h, w, oh, ow).map_err(|e| invalid(format!("{kernel}: {e}")))?;
+    Ok([planes, h, w, oh, ow])
+}
+
+/// `[planes, h, w]` → `[planes, oh, ow]`: the mean of each of PyTorch's adaptive bins.
+#[allow(clippy::too_many_arguments)]
+#[napi(js_name = "adaptiveAvgPool2dForward", catch_unwind)]
+pub fn adaptive_avg_pool2d_forward(
+    x: Float32Array,
+    mut y: Float32Array,
+    planes: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+) -> Result<()> {
+    const K: &str = "adaptiveAvgPool2dForward";
+    let x = x.view()?;
+    let [planes, h, w, oh, ow] = adaptive_dims(K, [planes, h, w, oh, ow])?;
+    same_len(K, "x", x.len(), planes * h * w)?;
+    same_len(K, "y", y.view()?.len(), planes * oh * ow)?;
+    check_apart(K, "y", span(y.view()?), &[("x", span(x))])?;
+    // SAFETY: checked apart from the input just above.
+    let y = unsafe { y.view_mut() }?;
+    pool::adaptive_avg_pool2d_forward(x, y, planes, h, w, oh, ow);
+    Ok(())
+}
+
+/// Overwrites `dx` with each output gradient spread evenly over its bin.
+#[allow(clippy::too_many_arguments)]
+#[napi(js_name = "adaptiveAvgPool2dBackward", catch_unwind)]
+pub fn adaptive_avg_pool2d_backward(
+    dy: Float32Array,
+    mut dx: Float32Array,
+    planes: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+) -> Result<()> {
+    const K: &str = "adaptiveAvgPool2dBackward";
+    let dy = dy.view()?;
+    let [planes, h, w, oh, ow] = adaptive_dims(K, [planes, h, w, oh, ow])?;
+    same_len(K, "gradOutput", dy.len(), planes * oh * ow)?;
+    same_len(K, "gradInput", dx.view()?.len(), planes * h * w)?;
+    check_apart(
+        K,
+        "gradInput",
+        span(dx.view()?),
+        &[("gradOutput", span(dy))],
+    )?;
+    // SAFETY: checked apart from the input just above.
+    let dx = unsafe { dx.view_mut() }?;
+    pool::adaptive_avg_pool2d_backward(dy, dx, planes, h, w, oh, ow);
+    Ok(())
+}

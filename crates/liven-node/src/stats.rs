@@ -5,8 +5,9 @@ use liven_core::stats;
 use napi::Result;
 use napi_derive::napi;
 
-/// Merges one forward's per-unit statistics into `acc` (`8 × units` float64, field-major:
-/// active, zeros, maxAbs, sumAbs, sum, sumSq, min, max). `pre` and `y` may be the same array.
+/// Merges one forward's per-unit statistics into `acc` (`9 × units` float64, field-major:
+/// active, zeros, maxAbs, sumAbs, sum, sumSq, min, max, saturated). `pre` and `y` may be the
+/// same array; outputs `<= lo` or `>= hi` count as saturated (NaN bounds: none).
 #[napi(catch_unwind)]
 pub fn unit_stats(
     pre: Float32Array,
@@ -14,6 +15,8 @@ pub fn unit_stats(
     units: u32,
     inner: u32,
     mut acc: Float64Array,
+    lo: f64,
+    hi: f64,
 ) -> Result<()> {
     const K: &str = "unitStats";
     let (pre, y) = (pre.view()?, y.view()?);
@@ -29,7 +32,8 @@ pub fn unit_stats(
     )?;
     // SAFETY: acc shares no memory with the inputs (checked above); the call is synchronous.
     let acc = unsafe { acc.view_mut()? };
-    stats::unit_stats(pre, y, units as usize, inner as usize, acc);
+    let (lo, hi) = (lo as f32, hi as f32);
+    stats::unit_stats(pre, y, units as usize, inner as usize, acc, lo, hi);
     Ok(())
 }
 

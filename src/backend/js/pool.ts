@@ -125,3 +125,36 @@ export function globalMaxPoolBackward(dy: Float32Array, indices: Uint32Array, dx
   dx.fill(0);
   for (let p = 0; p < dy.length; p++) dx[p * hw + indices[p]!] = dy[p]!;
 }
+
+/** PyTorch's adaptive bin `i` of `out` over an axis of `input`: [⌊i·input/out⌋, ⌈(i+1)·input/out⌉). */
+export function adaptiveBin(i: number, input: number, out: number): [number, number] {
+  return [Math.floor((i * input) / out), Math.ceil(((i + 1) * input) / out)];
+}
+
+export function adaptiveAvgPool2dForward(x: Float32Array, y: Float32Array, planes: number, h: number, w: number, oh: number, ow: number): void {
+  for (let p = 0; p < planes; p++) {
+    for (let i = 0; i < oh; i++) {
+      const [h0, h1] = adaptiveBin(i, h, oh);
+      for (let j = 0; j < ow; j++) {
+        const [w0, w1] = adaptiveBin(j, w, ow);
+        let sum = 0;
+        for (let ih = h0; ih < h1; ih++) for (let iw = w0; iw < w1; iw++) sum += x[(p * h + ih) * w + iw]!;
+        y[(p * oh + i) * ow + j] = sum / ((h1 - h0) * (w1 - w0));
+      }
+    }
+  }
+}
+
+export function adaptiveAvgPool2dBackward(dy: Float32Array, dx: Float32Array, planes: number, h: number, w: number, oh: number, ow: number): void {
+  dx.fill(0, 0, planes * h * w);
+  for (let p = 0; p < planes; p++) {
+    for (let i = 0; i < oh; i++) {
+      const [h0, h1] = adaptiveBin(i, h, oh);
+      for (let j = 0; j < ow; j++) {
+        const [w0, w1] = adaptiveBin(j, w, ow);
+        const share = dy[(p * oh + i) * ow + j]! / ((h1 - h0) * (w1 - w0));
+        for (let ih = h0; ih < h1; ih++) for (let iw = w0; iw < w1; iw++) dx[(p * h + ih) * w + iw]! += share;
+      }
+    }
+  }
+}

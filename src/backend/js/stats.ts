@@ -3,8 +3,8 @@
 // against. JS numbers are float64, so the sums here are exact up to ordering.
 
 /** Accumulator fields per unit, field-major: `acc[field * units + unit]`. */
-export const STAT_FIELDS = { active: 0, zeros: 1, maxAbs: 2, sumAbs: 3, sum: 4, sumSq: 5, min: 6, max: 7 } as const;
-export const STAT_FIELD_COUNT = 8;
+export const STAT_FIELDS = { active: 0, zeros: 1, maxAbs: 2, sumAbs: 3, sum: 4, sumSq: 5, min: 6, max: 7, saturated: 8 } as const;
+export const STAT_FIELD_COUNT = 9;
 /** |y| in [2^e, 2^(e+1)) has a bin of its own for e in [HIST_MIN_EXP, HIST_MAX_EXP]. */
 export const HIST_MIN_EXP = -14;
 export const HIST_MAX_EXP = 9;
@@ -12,13 +12,17 @@ const OCTAVES = HIST_MAX_EXP - HIST_MIN_EXP + 1;
 /** OCTAVES negative bins (most negative first), one for ±0, OCTAVES positive bins. */
 export const HIST_BINS = 2 * OCTAVES + 1;
 
-export function unitStats(pre: Float32Array, y: Float32Array, units: number, inner: number, acc: Float64Array): void {
+/** `lo`, `hi`: outputs `<= lo` or `>= hi` count as saturated (NaN bounds: none). */
+export function unitStats(pre: Float32Array, y: Float32Array, units: number, inner: number, acc: Float64Array, lo: number, hi: number): void {
+  const satLo = Math.fround(lo);
+  const satHi = Math.fround(hi);
   const block = units * inner;
   const outer = y.length / block;
   const F = STAT_FIELDS;
   for (let u = 0; u < units; u++) {
     let active = 0;
     let zeros = 0;
+    let saturated = 0;
     let maxAbs = 0;
     let sumAbs = 0;
     let sum = 0;
@@ -32,6 +36,7 @@ export function unitStats(pre: Float32Array, y: Float32Array, units: number, inn
         const v = y[i]!;
         if (!(p <= 0)) active++;
         if (v === 0) zeros++;
+        if (v <= satLo || v >= satHi) saturated++;
         const a = Math.abs(v);
         if (a > maxAbs) maxAbs = a;
         if (v < min) min = v;
@@ -43,6 +48,7 @@ export function unitStats(pre: Float32Array, y: Float32Array, units: number, inn
     }
     acc[F.active * units + u]! += active;
     acc[F.zeros * units + u]! += zeros;
+    acc[F.saturated * units + u]! += saturated;
     acc[F.maxAbs * units + u] = Math.max(acc[F.maxAbs * units + u]!, maxAbs);
     acc[F.sumAbs * units + u]! += sumAbs;
     acc[F.sum * units + u]! += sum;
