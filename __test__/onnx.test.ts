@@ -54,15 +54,34 @@ describeEachBackend('io.loadOnnx: PyTorch parity', () => {
       const g = io.loadOnnx(join(dir, `${name}.onnx`));
       expect(g.training).toBe(false);
       const monitor = new diag.ActivationMonitor(g);
+      // Each activation's pre-activation: per unit, its largest value over samples and positions.
+      const largest = new Map<string, { unit: Float64Array; scale: number }>();
+      for (const layer of monitor.layers) {
+        (g.at(layer) as nn.Module).registerForwardHook((_m, x) => {
+          const { outer, units, inner } = diag.unitLayout(x.shape);
+          const unit = new Float64Array(units).fill(-Infinity);
+          let scale = 0;
+          for (let n = 0; n < outer; n++) for (let u = 0; u < units; u++) for (let i = 0; i < inner; i++) {
+            const v = x.data[(n * units + u) * inner + i]!;
+            unit[u] = Math.max(unit[u]!, v);
+            scale = Math.max(scale, Math.abs(v));
+          }
+          largest.set(layer, { unit, scale });
+        });
+      }
       const y = g.forward(input(name));
       expectClose(y, want.logits, `${name} logits`, { atol: 2e-4, rtol: 2e-4 });
-      const rows = new Map(monitor.report().map((r) => [r.layer, r]));
       const acts = want.activations.filter(judged).filter((a) => monitor.layers.includes(io.onnxGraphName(a.node)));
       expect(acts.length).toBeGreaterThan(0);
       for (const a of acts) {
+        // Equal, but for a unit whose largest pre-activation is 0 up to float32 rounding (the
+        // summation order differs from PyTorch's): dead or not, either side is right.
         const layer = io.onnxGraphName(a.node);
-        expect(rows.get(layer)!.dead, `${name} ${a.node}`).toBe(a.dead.length);
-        expect(flagged(monitor.unitReport(layer).dead), `${name} ${a.node}`).toEqual(a.dead);
+        const { unit, scale } = largest.get(layer)!;
+        const ours = flagged(monitor.unitReport(layer).dead)!;
+        const differ = [...ours.filter((u) => !a.dead.includes(u)), ...a.dead.filter((u) => !ours.includes(u))];
+        for (const u of differ) expect(Math.abs(unit[u]!), `${name} ${a.node} unit ${u}: dead here ${ours.includes(u)}, in PyTorch ${a.dead.includes(u)}`).toBeLessThanOrEqual(1e-5 * scale);
+        expect(differ.length, `${name} ${a.node}`).toBeLessThanOrEqual(1);
       }
       // Saturated units of the bounded kinds, against PyTorch's outputs by the same rule.
       for (const a of want.activations.filter((row) => row.saturated !== undefined)) {
