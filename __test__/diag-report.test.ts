@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { diag, nn } from '../src/index.js';
+import { Tensor, diag, nn } from '../src/index.js';
 import { Chain, trainDyingMlp } from './helpers/diag-models.js';
 import { randomTensor } from './helpers/numeric.js';
 
@@ -59,8 +59,10 @@ describe('diag.renderReport', () => {
     expect(html).toContain('0 training steps');
     const model = new Chain(new nn.ReLU());
     const mon = new diag.ActivationMonitor(model);
-    const empty = diag.renderReport({ monitor: mon, history: [] });
-    expect(empty).toContain('no outputs (other than NaN) in the window');
+    expect(() => diag.renderReport({ monitor: mon, history: [] })).toThrow(/no forward reached layer "0"/);
+    model.forward(Tensor.from(new Float32Array(3).fill(NaN), [1, 3]));
+    expect(diag.renderReport({ monitor: mon, history: [] })).toContain('no outputs (other than NaN) in the window');
+    mon.reset();
     model.forward(randomTensor([4, 3, 5, 5], 1));
     expect(diag.renderReport({ monitor: mon })).toContain('<td>0</td><td>ReLU</td><td class="num">3</td>');
     expect(() => diag.renderReport({ monitor: {} as never })).toThrow(TypeError);

@@ -201,7 +201,10 @@ describeEachBackend('diag.ActivationMonitor', () => {
     model.forward(rows([[-1, 1]]));
     expect(mon.report()[0]).toMatchObject({ units: 2, dead: 1, samples: 1 });
     mon.reset();
-    expect(mon.report()[0]).toMatchObject({ units: 0, dead: 0, samples: 0 });
+    // An empty window is an Error, not a row of zeros that reads as a healthy layer.
+    expect(() => mon.report()).toThrow(/no forward reached layer "0" \(ReLU\).*ModelWorker/);
+    expect(() => mon.unitReport('0')).toThrow(/no forward reached layer "0"/);
+    expect(mon.hasData).toBe(false);
     expect(mon.histograms()[0]!.counts.every((c) => c === 0)).toBe(true);
     // After a reset the layer may take another shape.
     model.forward(rows([[1, 1, -1]]));
@@ -330,6 +333,29 @@ describe('diag.gradientStats and updateRatios', () => {
 });
 
 describe('diag.TrainingMonitor', () => {
+  it('leaves the last step\'s window readable: mon.report() after the loop is the last step\'s, and the next forward starts a new one', () => {
+    const model = new Chain(new nn.ReLU());
+    const mon = new diag.ActivationMonitor(model);
+    const tm = new diag.TrainingMonitor({ activations: mon });
+    // Before any forward: no dead fractions recorded (not zeros), and report() says why.
+    tm.step({ loss: 1 });
+    expect(tm.history[0]!.deadFraction).toEqual({});
+    model.forward(rows([[-1, 1, 2]]));
+    tm.step({ loss: 1 });
+    model.forward(rows([[-1, -1, 2]]));
+    tm.step({ loss: 1 });
+    expect(tm.history[2]!.deadFraction).toEqual({ '0': 2 / 3 });
+    expect(mon.report()).toEqual(tm.lastReport);
+    expect(mon.report()[0]).toMatchObject({ units: 3, dead: 2, samples: 1 });
+    // A step without a forward since the last one does not count the same window twice.
+    tm.step({ loss: 1 });
+    expect(tm.history[3]!.deadFraction).toEqual({});
+    expect(tm.lastReport).toEqual([]);
+    expect(mon.report()[0]).toMatchObject({ units: 3, dead: 2, samples: 1 });
+    model.forward(rows([[1, 1, 2]]));
+    expect(mon.report()[0]).toMatchObject({ units: 3, dead: 0, samples: 1 });
+  });
+
   it('records each step and warns when units die after the learning rate rises', () => {
     let mon!: diag.ActivationMonitor;
     let tm!: diag.TrainingMonitor;

@@ -50,7 +50,8 @@ describeEachBackend('ActivationMonitor on every activation kind', () => {
   it('watches every kind, with the dead rule for the ReLU family and saturated for the bounded kinds', () => {
     const m = model();
     const mon = new diag.ActivationMonitor(m);
-    expect(mon.report().map((r) => r.kind)).toEqual(kinds.map(([k]) => k));
+    // Before a forward there is nothing to report: an Error, not rows of zeros.
+    expect(() => mon.report()).toThrow(/no forward reached layer "1" \(ReLU\)/);
     // Inputs to every activation and its outputs, as seen by hooks of our own.
     const seen = new Map<nn.Module, { x: number[][]; y: number[][] }>();
     const activations = m.namedChildren().filter((_, i) => i % 2 === 1).map(([, a]) => a);
@@ -64,6 +65,7 @@ describeEachBackend('ActivationMonitor on every activation kind', () => {
     for (let step = 0; step < 3; step++) m.forward(randomTensor([5, 4], 10 + step, -3, 3));
 
     const report = mon.report();
+    expect(report.map((r) => r.kind)).toEqual(kinds.map(([k]) => k));
     activations.forEach((a, li) => {
       const [kind, , range] = kinds[li]!;
       const xs = seen.get(a)!.x.flat();

@@ -26,7 +26,10 @@ function main(argv: string[]): number {
         console.error(`liven clinic: ${(e as Error).message}\n\n${clinicUsage}`);
         return 2;
       }
-      runClinic(options);
+      runClinic(options).catch((e: unknown) => {
+        console.error(e instanceof Error ? e.message : e);
+        process.exitCode = 1;
+      });
       return 0;
     }
     case 'diagnose':

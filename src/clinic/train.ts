@@ -1,6 +1,6 @@
 // The training loop every clinic experiment shares, and the numbers it reports.
 import { DataLoader, accuracy, digitsDataset, type Column } from '../data/loader.js';
-import type { Digits } from '../data/mnist.js';
+import { loadDigits, subset, trainTestSplit, type Digits } from '../data/mnist.js';
 import * as diag from '../diag/index.js';
 import { manualSeed } from '../init/rng.js';
 import { CrossEntropyLoss } from '../nn/loss.js';
@@ -34,6 +34,10 @@ export interface RunResult {
   /** Warnings the training monitor raised (dead layers, jumps after lr changes, ...). */
   warnings: diag.TrainingWarning[];
   diverged: boolean;
+  /** Units `diag.recycleDormant` recycled over the run (0 without `spec.recycle`). */
+  recycled: number;
+  /** Test accuracy every `spec.evalEvery` steps: [step, accuracy] (empty without it). */
+  accuracyCurve: [number, number][];
   seconds: number;
 }
 
@@ -50,6 +54,18 @@ export interface RunSpec {
   /** Clip the gradient norm to this before each step. */
   clipNorm?: number;
   nearlyDeadThreshold?: number;
+  /** ReDo: every `every` steps, `diag.recycleDormant` over that step's batch with this `tau`. */
+  recycle?: { every: number; tau: number };
+  /** Measure test accuracy every this many steps (for accuracy over time). */
+  evalEvery?: number;
+}
+
+/** The clinic's data: the bundled digits split by `splitSeed` (a few hundred with `quick`); the same in every worker thread. */
+export function clinicData(splitSeed: number, quick: boolean): { train: Digits; test: Digits } {
+  const data = trainTestSplit(loadDigits(), { seed: splitSeed });
+  if (!quick) return data;
+  const first = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
+  return { train: subset(data.train, first(256)), test: subset(data.test, first(200)) };
 }
 
 /** Endless batches: pass after pass of `loader`, each in a new order. */
@@ -97,6 +113,8 @@ export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed
   const training = new diag.TrainingMonitor({ activations: monitor, model, resetEachStep: true });
   const train = batches(new DataLoader(digitsDataset(data.train, { flat: !spec.images }), { batchSize: spec.batchSize, shuffle: true, dropLast: true, seed: seed + 1 }));
   const losses: number[] = [];
+  const accuracyCurve: [number, number][] = [];
+  let recycled = 0;
   let diverged = false;
   model.train();
   for (let step = 0; step < spec.steps; step++) {
@@ -122,6 +140,12 @@ export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed
       throw e;
     }
     training.step({ loss, lr });
+    // The monitor's window is still this step's batch (it starts anew at the next forward).
+    if (spec.recycle && (step + 1) % spec.recycle.every === 0) recycled += diag.recycleDormant(model, monitor, { tau: spec.recycle.tau, optimizer: opt });
+    if (spec.evalEvery && (step + 1) % spec.evalEvery === 0) {
+      accuracyCurve.push([step + 1, evaluate(model, data.test, spec.images, nearlyDeadThreshold).accuracy]);
+      monitor.reset(); // it watched the test forwards too: the next step starts a clean window
+    }
     sched?.step();
     onStep?.(step + 1);
   }
@@ -137,6 +161,8 @@ export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed
     history: training.history,
     warnings: training.warnings,
     diverged,
+    recycled,
+    accuracyCurve,
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -4,3 +4,4 @@ export { gradientStats, updateRatios, totalGradNorm, type HasLearningRate, type 
 export { TrainingMonitor, type TrainingMonitorOptions, type TrainingRecord, type TrainingWarning, type WarningKind } from './training.js';
 export { renderReport, renderComparison, type ReportInput, type ComparisonSection } from './report.js';
 export { staticDeadUnits, type StaticDeadReport } from './static.js';
+export { recycleDormant, type RecycleOptions } from './recycle.js';

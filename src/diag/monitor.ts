@@ -220,6 +220,8 @@ export class ActivationMonitor {
   readonly dormantThreshold: number;
   readonly #layers: Watched[] = [];
   #attached = true;
+  /** Set by `resetOnNextForward`: the next forward starts a new window. */
+  #resetPending = false;
 
   constructor(model: Module, options?: ActivationMonitorOptions) {
     if (!(model instanceof Module)) throw new TypeError(`ActivationMonitor needs a Module, got ${describeValue(model)}`);
@@ -247,9 +249,15 @@ export class ActivationMonitor {
     return this.#attached;
   }
 
+  /** The watched module at `layer` (a path of `layers`). */
+  module(layer: string): Module {
+    return this.#find(layer).module;
+  }
+
   #observe(w: Watched, m: Module, input: Tensor, output: Tensor): void {
     const { outer, units, inner } = unitLayout(output.shape);
     if (output.size === 0) return;
+    if (this.#resetPending) this.reset();
     if (w.acc !== null && (units !== w.units || inner !== w.inner)) {
       throw new RangeError(`ActivationMonitor: layer "${w.path}" (${w.kind}) had ${w.units} units × ${w.inner} positions in this window, but got an output of shape ${formatShape(output.shape)}; call reset() between inputs of different shapes`);
     }
@@ -266,8 +274,18 @@ export class ActivationMonitor {
     w.samples += outer;
   }
 
+  /**
+   * Keeps the current window readable until the next forward of the model, which starts a new
+   * one (as `reset()` would). `TrainingMonitor` uses it so that `report()` after a training loop
+   * describes the last step's batch.
+   */
+  resetOnNextForward(): void {
+    this.#resetPending = true;
+  }
+
   /** Starts a new window: forgets every statistic collected so far. */
   reset(): void {
+    this.#resetPending = false;
     for (const w of this.#layers) {
       w.acc = null;
       w.units = 0;
@@ -289,11 +307,29 @@ export class ActivationMonitor {
     return w;
   }
 
-  /** Per-unit flags and scores of one layer (empty arrays before its first forward). */
+  /** True after `resetOnNextForward()` until the next forward: the window has been read and ends there. */
+  get resetPending(): boolean {
+    return this.#resetPending;
+  }
+
+  /** Whether every watched layer has seen a forward in the current window (else `report()` throws). */
+  get hasData(): boolean {
+    return this.#layers.every((w) => w.acc !== null);
+  }
+
+  #noForward(layers: Watched[], what: string): Error {
+    return new Error(`ActivationMonitor.${what}: no forward reached ${layers.map((w) => `layer "${w.path}" (${w.kind})`).join(', ')} since the monitor was made or last reset, so there is nothing to report (a model run through nn.ModelWorker runs in the worker's thread, where this monitor sees none of its forwards: diagnose it in this thread)`);
+  }
+
+  /**
+   * Per-unit flags and scores of one layer over the window. An Error when no forward has
+   * reached the layer in the window (no rows of zeros).
+   */
   unitReport(layer: string): UnitReport {
     const w = this.#find(layer);
-    const U = w.acc === null ? 0 : w.units;
-    const acc = w.acc ?? new Float64Array(0);
+    if (w.acc === null) throw this.#noForward([w], 'unitReport');
+    const U = w.units;
+    const acc = w.acc;
     const perUnit = w.samples * w.inner;
     const r: UnitReport = {
       layer,
@@ -328,11 +364,17 @@ export class ActivationMonitor {
     return r;
   }
 
-  /** One line per watched layer (API.md's definitions), over the window since the last reset. */
+  /**
+   * One line per watched layer (API.md's definitions), over the window since the last reset.
+   * An Error when a watched layer has seen no forward in the window (after `reset()`, or a model
+   * driven only through `nn.ModelWorker`): a row of zeros would read as a healthy layer.
+   */
   report(): LayerReport[] {
+    const empty = this.#layers.filter((w) => w.acc === null);
+    if (empty.length > 0) throw this.#noForward(empty, 'report');
     return this.#layers.map((w) => {
-      const U = w.acc === null ? 0 : w.units;
-      const acc = w.acc ?? new Float64Array(0);
+      const U = w.units;
+      const acc = w.acc!;
       const u = this.unitReport(w.path);
       const count = (a: Uint8Array): number => a.reduce((s, v) => s + v, 0);
       let zeros = 0;
@@ -359,11 +401,11 @@ export class ActivationMonitor {
         kind: w.kind,
         units: U,
         dead,
-        deadFraction: U > 0 ? dead / U : 0,
+        deadFraction: dead / U,
         nearlyDead: count(u.nearlyDead),
         dormant: count(u.dormant),
         saturated: u.saturated === null ? null : count(u.saturated),
-        zeroFraction: n > 0 ? zeros / n : 0,
+        zeroFraction: zeros / n,
         mean,
         std: Math.sqrt(variance),
         // Without a non-NaN output min stays +∞ and max −∞: there is no extreme to report.

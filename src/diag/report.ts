@@ -35,6 +35,8 @@ function pct(v: number): string {
 interface Series {
   name: string;
   points: [number, number][];
+  /** A shaded band around the line: [x, low, high] (the spread over seeds). */
+  band?: [number, number, number][];
 }
 
 /** Tick values for a linear axis over [lo, hi]: 1, 2 or 5 times a power of ten apart. */
@@ -67,7 +69,7 @@ function lineChart(title: string, series: Series[], { percent = false, yLabel = 
   const top = M.top + legendRows * LEGEND_ROW;
   const H = 230 + legendRows * LEGEND_ROW;
   const usable = (y: number, log: boolean): boolean => Number.isFinite(y) && (!log || y > 0);
-  const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
+  const all = series.flatMap((s) => [...s.points, ...(s.band ?? []).flatMap(([x, lo, hi]): [number, number][] => [[x, lo], [x, hi]])]).filter(([, y]) => Number.isFinite(y));
   const xs = series.flatMap((s) => s.points.map(([x]) => x));
   const head = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}"><text x="${M.left}" y="18" class="title">${esc(title)}</text>`;
   if (all.length === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="muted">no data</text></svg>`;
@@ -109,6 +111,11 @@ function lineChart(title: string, series: Series[], { percent = false, yLabel = 
   if (yLabel) parts.push(`<text transform="translate(14 ${top + ph / 2}) rotate(-90)" text-anchor="middle" class="label">${esc(yLabel)}${log ? ' (log)' : ''}</text>`);
   series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length]!;
+    const band = (s.band ?? []).filter(([, lo, hi]) => usable(lo, log) && usable(hi, log));
+    if (band.length > 1) {
+      const edge = [...band.map(([x, , hi]) => `${px(x).toFixed(1)},${py(hi).toFixed(1)}`), ...band.reverse().map(([x, lo]) => `${px(x).toFixed(1)},${py(lo).toFixed(1)}`)];
+      parts.push(`<polygon points="${edge.join(' ')}" fill="${color}" fill-opacity="0.15" stroke="none"/>`);
+    }
     const runs: string[] = [];
     let run: string[] = [];
     for (const [x, y] of s.points) {
@@ -224,15 +231,12 @@ export function renderReport(input: ReportInput): string {
   const records: readonly TrainingRecord[] = history instanceof TrainingMonitor ? history.history : (history ?? []);
   const warnings: readonly TrainingWarning[] = history instanceof TrainingMonitor ? history.warnings : [];
 
-  // The monitor's current window, or the last step's when it has just been reset.
-  let rows = monitor?.report() ?? [];
-  let hists = monitor?.histograms() ?? [];
-  let windowNote = 'the monitor\'s current window';
-  if (!rows.some((r) => r.samples > 0) && history instanceof TrainingMonitor && history.lastReport.length > 0) {
-    rows = history.lastReport;
-    hists = history.lastHistograms;
-    windowNote = `the window of the last training step (${records.length - 1})`;
-  }
+  // The monitor's current window, or the last step's when it has been reset since (a monitor
+  // with neither throws: no rows of zeros).
+  const fromHistory = monitor !== undefined && !monitor.hasData && history instanceof TrainingMonitor && history.lastReport.length > 0;
+  const rows = fromHistory ? history.lastReport : (monitor?.report() ?? []);
+  const hists = fromHistory ? history.lastHistograms : (monitor?.histograms() ?? []);
+  const windowNote = fromHistory ? `the window of the last training step (${records.length - 1})` : 'the monitor\'s current window';
 
   const out: string[] = [];
   out.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${CSS}</style></head><body>`);
@@ -269,9 +273,25 @@ export function renderReport(input: ReportInput): string {
 /** One experiment of a comparison page: several runs' curves, its tables and its verdict. */
 export interface ComparisonSection {
   title: string;
-  runs: readonly { name: string; history: readonly TrainingRecord[] }[];
+  /**
+   * The runs compared. With `histories` (one per seed), each curve is their mean, drawn inside
+   * the band from their minimum to their maximum at each step; `history` is one run's.
+   */
+  runs: readonly { name: string; history?: readonly TrainingRecord[]; histories?: readonly (readonly TrainingRecord[])[] }[];
   tables?: readonly { title?: string; header: readonly string[]; rows: readonly (readonly string[])[] }[];
+  /** More charts of [step, value] points per run, one curve per seed (drawn as the runs' curves are, unsmoothed). */
+  curves?: readonly { title: string; percent?: boolean; yLabel?: string; runs: readonly { name: string; perSeed: readonly (readonly [number, number])[][] }[] }[];
   verdict?: string;
+}
+
+/** One curve from several seeds' curves: the mean at each x, and their min–max band (with several). */
+function overSeeds(name: string, curves: [number, number][][]): Series {
+  const at = new Map<number, number[]>();
+  for (const c of curves) for (const [x, y] of c) if (Number.isFinite(y)) at.set(x, [...(at.get(x) ?? []), y]);
+  const xs = [...at.keys()].sort((a, b) => a - b);
+  const points = xs.map((x): [number, number] => [x, at.get(x)!.reduce((a, b) => a + b, 0) / at.get(x)!.length]);
+  if (curves.length < 2) return { name, points };
+  return { name, points, band: xs.map((x): [number, number, number] => [x, Math.min(...at.get(x)!), Math.max(...at.get(x)!)]) };
 }
 
 /** The trailing mean of `values` over `window` entries (the raw per-step numbers are noisy). */
@@ -316,10 +336,9 @@ export function renderComparison(input: { title: string; intro?: readonly string
   for (const p of input.intro ?? []) out.push(`<p class="meta">${esc(p)}</p>`);
   for (const section of sections) {
     out.push(`<h2>${esc(section.title)}</h2>`);
-    const runs = section.runs.filter((r) => r.history.length > 0);
+    const runs = section.runs.map((r) => ({ name: r.name, histories: r.histories ?? [r.history ?? []] })).filter((r) => r.histories.some((h) => h.length > 0));
     if (runs.length > 0) {
-      const curve = (pick: (r: TrainingRecord) => number) =>
-        runs.map((run) => ({ name: run.name, points: movingAverage(run.history.map((r) => [r.step, pick(r)] as [number, number]), smooth) }));
+      const curve = (pick: (r: TrainingRecord) => number) => runs.map((run) => overSeeds(run.name, run.histories.map((h) => movingAverage(h.map((r) => [r.step, pick(r)] as [number, number]), smooth))));
       const meanDead = (r: TrainingRecord) => {
         const v = Object.values(r.deadFraction);
         return v.length > 0 ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
@@ -328,9 +347,12 @@ export function renderComparison(input: { title: string; intro?: readonly string
         lineChart(`training loss (mean of ${smooth} steps)`, curve((r) => r.loss), { yLabel: 'loss' }),
         lineChart('dead units, mean over layers (per batch)', curve(meanDead), { percent: true, yLabel: 'dead fraction' }),
       ];
-      const lrs = runs.flatMap((run) => run.history.map((r) => r.lr ?? NaN)).filter(Number.isFinite);
+      const lrs = runs.flatMap((run) => run.histories[0]!.map((r) => r.lr ?? NaN)).filter(Number.isFinite);
       if (lrs.length > 0 && Math.min(...lrs) !== Math.max(...lrs)) {
-        charts.push(lineChart('learning rate', runs.map((run) => ({ name: run.name, points: run.history.map((r) => [r.step, r.lr ?? NaN] as [number, number]) })), { yLabel: 'lr' }));
+        charts.push(lineChart('learning rate', runs.map((run) => ({ name: run.name, points: run.histories[0]!.map((r) => [r.step, r.lr ?? NaN] as [number, number]) })), { yLabel: 'lr' }));
+      }
+      for (const c of section.curves ?? []) {
+        charts.push(lineChart(c.title, c.runs.map((r) => overSeeds(r.name, r.perSeed.map((points) => points.map(([x, y]): [number, number] => [x, y])))), { percent: c.percent ?? false, yLabel: c.yLabel ?? '' }));
       }
       out.push(`<div class="charts">${charts.join('')}</div>`);
     }

@@ -30,7 +30,12 @@ export interface TrainingWarning {
 }
 
 export interface TrainingMonitorOptions {
-  /** Watched activations; its window is read and reset at every step (unless resetEachStep is false). */
+  /**
+   * Watched activations; its window is read at every step and a new one starts at the next
+   * forward (unless resetEachStep is false), so `activations.report()` after the loop describes
+   * the last step. A step whose window no forward reached (a model run only through
+   * nn.ModelWorker, say) has an empty `deadFraction`, not zeros.
+   */
   activations?: ActivationMonitor;
   /** The model whose gradient norms are recorded (call `step` after backward, before zeroGrad). */
   model?: Module;
@@ -176,15 +181,24 @@ export class TrainingMonitor {
     const lr = e.lr ?? null;
     const previous = this.history[step - 1];
     const deadFraction: Record<string, number> = {};
-    if (this.activations) {
-      this.lastReport = this.activations.report();
-      this.lastHistograms = this.activations.histograms();
+    // A window no forward has reached since the last step (the monitor made after this step's
+    // forward, or a model run only through nn.ModelWorker) records no dead fractions for the
+    // step, rather than zeros or the last step's again.
+    const a = this.activations;
+    const fresh = a !== undefined && a.hasData && !(this.resetEachStep && a.resetPending);
+    if (a && !fresh) {
+      this.lastReport = [];
+      this.lastHistograms = [];
+    }
+    if (a && fresh) {
+      this.lastReport = a.report();
+      this.lastHistograms = a.histograms();
       for (const r of this.lastReport) {
-        if (r.units === 0) continue;
         deadFraction[r.layer] = r.deadFraction;
         if (r.nonFinite > 0) once(`activation ${r.layer}`, () => warn('nonFiniteActivation', r.nonFinite, `layer "${r.layer}" (${r.kind}): ${r.nonFinite} of its ${r.units} units produced NaN or infinite outputs`, r.layer));
       }
-      if (this.resetEachStep) this.activations.reset();
+      // The window stays readable (mon.report() after the loop is the last step's) until the next forward.
+      if (this.resetEachStep) a.resetOnNextForward();
     }
 
     // A learning-rate change opens a window in which a rise in dead fraction is blamed on it.
