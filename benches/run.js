@@ -15,6 +15,8 @@ const suites = {
   diag: () => import('./suites/diag.js'),
   linear: () => import('./suites/linear.js'),
   conv: () => import('./suites/conv.js'),
+  speed: () => import('./suites/speed.js'),
+  resnet: () => import('./suites/resnet.js'),
 };
 
 const args = process.argv.slice(2);

@@ -789,6 +789,115 @@ def whole_cnn():
     }
 
 
+def formula_values(key, shape):
+    """Deterministic weights for the state-dict entry `key`, bit-identical to the same formula in
+    __test__/models.test.ts: each element's 32-bit hash of (key, index) gives u in [0, 1) with
+    24 bits, scaled in float64 by the entry's role, then rounded once to float32."""
+    import numpy as np
+    seed = 0x811c9dc5
+    for b in key.encode():
+        seed = ((seed ^ b) * 0x01000193) & 0xffffffff
+    n = math.prod(shape)
+    h = np.uint32(seed) ^ (np.arange(1, n + 1, dtype=np.uint32) * np.uint32(0x9e3779b1))
+    h ^= h >> np.uint32(16)
+    h *= np.uint32(0x85ebca6b)
+    h ^= h >> np.uint32(13)
+    h *= np.uint32(0xc2b2ae35)
+    h ^= h >> np.uint32(16)
+    u = (h >> np.uint32(8)).astype(np.float64) / 2.0**24
+    if key == 'input':
+        v = (2 * u - 1) * 2
+    elif key.endswith('running_mean'):
+        v = (2 * u - 1) * 0.1
+    elif key.endswith('running_var'):
+        v = 0.5 + u
+    elif len(shape) == 1 and key.endswith('weight'):  # BatchNorm's scale
+        v = 0.75 + 0.5 * u
+    elif len(shape) == 1:  # a bias
+        v = (2 * u - 1) * 0.1
+    else:  # a conv or linear weight: He-uniform over its fan-in
+        v = (2 * u - 1) * math.sqrt(6 / math.prod(shape[1:]))
+    return torch.from_numpy(v).to(torch.float32).reshape(shape)
+
+
+def set_formula_weights(model):
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            if v.dtype == torch.float32:
+                v.copy_(formula_values(k, list(v.shape)))
+
+
+def summary(x):
+    """A tensor too large to commit, as its sum, L2 norm and up to 16 evenly spread entries."""
+    x = x.detach().to(torch.float64).flatten()
+    step = max(1, x.numel() // 16)
+    at = list(range(step // 2, x.numel(), step))[:16]
+    return {'size': x.numel(), 'sum': float(x.sum()), 'norm': float(x.norm()),
+            'at': at, 'values': [float(x[i]) for i in at]}
+
+
+def model_run(model, shape, target):
+    """One training-mode forward and backward from the formula weights on the formula input, then
+    eval logits from the formula weights: what liven must reproduce without any weight file."""
+    set_formula_weights(model)
+    x = formula_values('input', shape)
+    model.eval()
+    with torch.no_grad():
+        eval_logits = model(x)
+    model.train()
+    x.requires_grad_(True)
+    logits = model(x)
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(target))
+    loss.backward()
+    return {
+        'inputShape': list(shape), 'target': target,
+        'evalLogits': t(eval_logits), 'logits': t(logits), 'loss': float(loss),
+        'gradInput': summary(x.grad),
+        'grads': {n: summary(p.grad) for n, p in model.named_parameters()},
+        'buffers': {n: summary(b) for n, b in model.named_buffers()},
+    }
+
+
+def models():
+    """torchvision's ResNet-18/34 and MobileNetV2: state-dict keys and shapes for several
+    options, and runs from formula weights (formula_values) so that no weights are committed;
+    plus a small MobileNetV2 with random weights and trained running statistics saved by
+    PyTorch's safetensors (safetensors/mobilenet_v2_w025.safetensors) and its eval logits."""
+    import torchvision
+    tvm = torchvision.models
+    keys = lambda m: {k: list(v.shape) for k, v in m.state_dict().items()}
+    out = {'torch': torch.__version__, 'torchvision': torchvision.__version__, 'keys': {
+        'resnet18': keys(tvm.resnet18()),
+        'resnet18 numClasses 10': keys(tvm.resnet18(num_classes=10)),
+        'resnet34': keys(tvm.resnet34()),
+        'mobilenetV2': keys(tvm.mobilenet_v2()),
+        **{f'mobilenetV2 widthMult {w}': keys(tvm.mobilenet_v2(width_mult=w, num_classes=10))
+           for w in (0.25, 0.35, 0.5, 0.75, 1.3, 1.4)},
+    }}
+    probe = ['conv1.weight', 'layer1.0.bn1.running_var', 'fc.bias', 'input']
+    out['formulaProbe'] = {k: [float(v) for v in formula_values(k, [5, 3] if k != 'fc.bias' else [5]).flatten()[:5]] for k in probe}
+    out['resnet18'] = model_run(tvm.resnet18(num_classes=10), (2, 3, 64, 64), [3, 7])
+    out['resnet34'] = model_run(tvm.resnet34(num_classes=10), (2, 3, 64, 64), [0, 9])
+    out['mobilenetV2'] = model_run(tvm.mobilenet_v2(num_classes=10, dropout=0.0), (2, 3, 128, 128), [5, 1])
+
+    torch.manual_seed(13)
+    small = tvm.mobilenet_v2(num_classes=10, width_mult=0.25)
+    with torch.no_grad():
+        for m in small.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+        small.train()
+        for i in range(3):
+            small(torch.randn(4, 3, 32, 32) * (1 + 0.5 * i) + 0.2)
+    small.eval()
+    save_file(small.state_dict(), os.path.join(OUT, 'safetensors', 'mobilenet_v2_w025.safetensors'),
+              metadata={'format': 'pt'})
+    x = formula_values('input', [2, 3, 32, 32])
+    with torch.no_grad():
+        out['mobilenetV2File'] = {'options': {'numClasses': 10, 'widthMult': 0.25}, 'inputShape': [2, 3, 32, 32],
+                                  'evalLogits': t(small(x))}
+    return out
 def graph_model():
     """A residual + concatenation network, the one __test__/graph.test.ts builds as an nn.Graph node
     for node (attributes in node order, so state_dict() keys come in liven's order): 'relu'
@@ -989,5 +1098,6 @@ if __name__ == '__main__':
     write('linear.json', linear())
     write('conv.json', conv())
     write('whole-cnn.json', whole_cnn())
+    write('models.json', models())
     write('graph.json', graphs())
     write('tensor-ops.json', tensor_ops())

@@ -10,3 +10,5 @@ export { setBackend, getBackend, setNumThreads, getNumThreads, simdLevel } from 
 export type { BackendName } from './backend/index.js';
 // The 10,000 MNIST digits bundled with the `mnist` package, and batches for training loops.
 export * as data from './data/index.js';
+// torchvision's architectures (resnet18, resnet34, mobilenetV2) with torchvision's state-dict keys.
+export * as models from './models/index.js';

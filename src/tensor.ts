@@ -1,7 +1,25 @@
+import { native } from './backend/index.js';
 import { checkFloat32Array, checkShape, describeValue, formatShape, isDetached } from './check.js';
 import { argmaxAlong, broadcastBinary, broadcastShape, normalizeDim, split, sumDims, toNested, type BinaryOp } from './tensor-math.js';
 
 const POISON = Boolean(process.env.LIVEN_POISON_EMPTY);
+/**
+ * 32 MiB of float32: the smallest array `Tensor.empty` asks the native pool for. Below it,
+ * glibc's malloc (behind V8's arrays) reuses most freed blocks by itself.
+ */
+const POOL_MIN_ELEMENTS = 1 << 23;
+
+/**
+ * A Float32Array of `size` elements whose contents are unspecified (see `Tensor.empty`): from
+ * the addon's pool when it is loaded and the array is large, else from V8 without a fill.
+ */
+function unfilled(size: number): Float32Array {
+  const large = size >= POOL_MIN_ELEMENTS && typeof native?.pooledBuffer === 'function';
+  const pooled = large ? native!.pooledBuffer(size * 4) : null;
+  if (pooled) return new Float32Array(pooled, 0, size);
+  const bytes = Buffer.allocUnsafeSlow(size * 4);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, size);
+}
 
 /**
  * An n-dimensional array of float32 in row-major (C) order: a shape over a Float32Array.
@@ -52,15 +70,20 @@ export class Tensor {
   /**
    * A tensor whose values are unspecified until written: for outputs a kernel overwrites
    * entirely. Zero-filling a fresh array costs a pass over memory (a fresh `Float32Array` is
-   * calloc'd); this one comes from `Buffer.allocUnsafeSlow`, which skips it. With the
-   * environment variable LIVEN_POISON_EMPTY set (the test suite sets it) it is filled with NaN,
-   * so an element a kernel forgot to write shows up in every comparison.
+   * calloc'd), and a fresh mapping costs a page fault per 4 KiB on first write. So arrays of
+   * 32 MiB and more (which glibc maps afresh every time) come from the native addon's pool of
+   * recycled memory when the addon is loaded: a block returns to the pool only after V8 has
+   * collected the array that held it and the event loop has turned, so no tensor still
+   * reachable is ever handed out twice. Smaller ones, and all when the pool declines, come from
+   * `Buffer.allocUnsafeSlow`, which skips the fill. The pool lends at most 256 MiB that has not
+   * come back: a synchronous loop gets no block back until it yields to the event loop. With
+   * the environment variable LIVEN_POISON_EMPTY set (the test suite sets it) it is filled with
+   * NaN, so an element a kernel forgot to write shows up in every comparison.
    */
   static empty(shape: readonly number[]): Tensor {
     if (buildScope !== null) return scopedTensor(buildScope, shape);
     const size = checkShape(shape);
-    const bytes = Buffer.allocUnsafeSlow(size * 4);
-    const data = new Float32Array(bytes.buffer, bytes.byteOffset, size);
+    const data = unfilled(size);
     if (POISON) data.fill(NaN);
     return new Tensor(data, shape);
   }

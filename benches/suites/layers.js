@@ -5,7 +5,7 @@ import os from 'node:os';
 import { Tensor, getNumThreads, manualSeed, nn, setBackend, setNumThreads } from '../../dist/index.js';
 import { native } from '../../dist/backend/index.js';
 import { filled, formatTime, measure, table } from '../harness.js';
-import { hasTorch, torchTimes } from './torch.js';
+import { describeTorchEnv, hasTorch, torchTimes } from './torch.js';
 
 
 /** Multiply-adds of one forward (each backward product has as many). */
@@ -28,7 +28,7 @@ function batchOf(c) {
 }
 
 /** `{ forward, 'forward+backward' }` closures over a fresh layer and input. */
-function calls(c) {
+export function calls(c) {
   manualSeed(1);
   const m = c.layer === 'linear' ? new nn.Linear(c.inFeatures, c.outFeatures) : new nn.Conv2d(c.inChannels, c.outChannels, c.kernel, { padding: c.padding });
   const x = c.layer === 'linear' ? filledTensor([c.rows, c.inFeatures], 2) : filledTensor([c.batch, c.inChannels, c.height, c.width], 2);
@@ -91,7 +91,7 @@ export async function runLayerSuite(cases, { quick = false, log = console.log } 
         add('native', await measure(list, { quick }));
         if (torch) {
           add('torch', torchTimes(torchCases, threads, { quick }).times);
-          add('skx', torchTimes(torchCases, threads, { quick, coretype: 'SkylakeX' }).times);
+          add('skx', torchTimes(torchCases, threads, { quick, variant: 'tuned' }).times);
         }
       }
       for (const c of cases) {
@@ -112,9 +112,9 @@ export async function runLayerSuite(cases, { quick = false, log = console.log } 
     setNumThreads(saved);
     setBackend('native');
   }
-  log(table(['layer', 'pass', 'threads', 'native', 'GFLOP/s', 'js', 'vs js', 'PyTorch', 'GFLOP/s', 'vs PyTorch', 'PyTorch SkylakeX GFLOP/s', 'vs SkylakeX'], rows));
+  log(table(['layer', 'pass', 'threads', 'native', 'GFLOP/s', 'js', 'vs js', 'PyTorch', 'GFLOP/s', 'vs PyTorch', 'PyTorch tuned GFLOP/s', 'vs tuned'], rows));
   if (!torch) log('\n(PyTorch columns empty: /usr/bin/python3 cannot import torch)');
   log(`\nMedians over ${rounds} round(s) alternating liven and PyTorch. "vs X" = X\'s time / native time (above 1: native is faster). js: timed at a smaller batch and scaled by the batch ratio (its loops are linear in the batch).`);
-  log('PyTorch: Debian\'s python3-torch, same threads, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; "SkylakeX": OPENBLAS_CORETYPE=SkylakeX (OpenBLAS 0.3.21 detects this CPU as Prescott otherwise).');
+  log(`${describeTorchEnv()}.`);
   return { results };
 }

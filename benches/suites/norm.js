@@ -16,6 +16,7 @@ import { Tensor, getNumThreads, nn, setBackend } from '../../dist/index.js';
 import { native } from '../../dist/backend/index.js';
 import { jsKernels } from '../../dist/backend/js/index.js';
 import { filled, formatTime, table } from '../harness.js';
+import { torchEnv } from './torch.js';
 
 
 /** Median seconds per call of each `[name, fn]`, run interleaved for `rounds` rounds after two warm-up rounds. */
@@ -32,12 +33,9 @@ function interleaved(cases, rounds) {
 }
 
 /** PyTorch's medians for the same shapes and threads, or an error string. */
-function torchTimes(quick) {
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
+export function torchTimes(quick, threads = getNumThreads(), variant = 'defaults') {
   const script = fileURLToPath(new URL('../torch/norm.py', import.meta.url));
-  const r = spawnSync('/usr/bin/python3', [script, String(getNumThreads()), quick ? '1' : '0'], { env, encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/python3', [script, String(threads), quick ? '1' : '0'], { env: torchEnv(threads, variant), encoding: 'utf8' });
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || 'failed').trim().split('\n').pop() };
   return JSON.parse(r.stdout);
 }

@@ -2,13 +2,14 @@
 // second over a training epoch for an MLP 784-256-128-10 and a small CNN, liven native and JS
 // against TensorFlow.js (cpu, wasm), brain.js (MLP only) and PyTorch at the same thread count.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, getNumThreads, nn, optim, setBackend } from '../../dist/index.js';
 import { loadDigits, trainTestSplit } from '../../dist/data/mnist.js';
 import { ensurePeers, loadBrain, loadTf } from '../peers.js';
+import { torchEnv } from './torch.js';
 import { table } from '../harness.js';
 
 const BATCH = 64;
@@ -22,7 +23,7 @@ function median(xs) {
  * Images per second of `step(i)`: the median of `repeats` timed runs of up to `steps` steps each,
  * after a warm-up. Slow contenders run fewer steps, enough for about `seconds` per repeat.
  */
-async function rate(step, steps, repeats, seconds) {
+export async function rate(step, steps, repeats, seconds) {
   const t0 = performance.now();
   for (let i = 0; i < 3; i++) await step(i);
   const perStep = (performance.now() - t0) / 3 / 1000;
@@ -36,15 +37,15 @@ async function rate(step, steps, repeats, seconds) {
   return median(rates);
 }
 
-const mlp = () => new nn.Sequential(new nn.Linear(784, 256), new nn.ReLU(), new nn.Linear(256, 128), new nn.ReLU(), new nn.Linear(128, 10));
-const cnn = () =>
+export const mlp = () => new nn.Sequential(new nn.Linear(784, 256), new nn.ReLU(), new nn.Linear(256, 128), new nn.ReLU(), new nn.Linear(128, 10));
+export const cnn = () =>
   new nn.Sequential(
     new nn.Conv2d(1, 8, 3, { padding: 1 }), new nn.ReLU(), new nn.MaxPool2d(2),
     new nn.Conv2d(8, 16, 3, { padding: 1 }), new nn.ReLU(), new nn.MaxPool2d(2),
     new nn.Flatten(), new nn.Linear(16 * 7 * 7, 10),
   );
 
-function livenStepper(model, data, image) {
+export function livenStepper(model, data, image) {
   const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
   const loss = new nn.CrossEntropyLoss();
   const n = data.count;
@@ -101,20 +102,14 @@ function brainRate(brain, data, count) {
   return count / ((performance.now() - t0) / 1000);
 }
 
-function torchRates(data, threads, steps, repeats) {
+/** PyTorch's images/s for both models (benches/torch_training.py), or `{ error }`. */
+export function torchRates(data, threads, steps, repeats, variant = 'tuned') {
   const dir = mkdtempSync(join(tmpdir(), 'liven-bench-'));
   try {
     writeFileSync(join(dir, 'images.f32'), data.images);
     writeFileSync(join(dir, 'labels.i32'), data.labels);
-    const env = { ...process.env };
-    // PyTorch at its best on this CPU: Debian's OpenBLAS 0.3.21 does not recognise it and falls
-    // back to its SSE3 kernels (3x slower here), so on an AVX-512 machine name the core type that
-    // selects its AVX-512 kernels; for this command only.
-    delete env.OPENBLAS_L2_SIZE;
-    delete env.OPENBLAS_CORETYPE;
-    if (/\bavx512f\b/.test(readFileSync('/proc/cpuinfo', 'utf8'))) env.OPENBLAS_CORETYPE = 'SkylakeX';
     const script = fileURLToPath(new URL('../torch_training.py', import.meta.url));
-    const out = execFileSync('/usr/bin/python3', [script, dir, String(threads), String(steps), String(repeats)], { env, encoding: 'utf8' });
+    const out = execFileSync('/usr/bin/python3', [script, dir, String(threads), String(steps), String(repeats)], { env: torchEnv(threads, variant), encoding: 'utf8' });
     return JSON.parse(out);
   } catch (e) {
     return { error: `PyTorch: ${e.message.split('\n')[0]}` };

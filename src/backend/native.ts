@@ -10,6 +10,13 @@ export interface NativeAddon extends Kernels {
   supportedSimdLevels(): string[];
   setNumThreads(threads: number): void;
   getNumThreads(): number;
+  /**
+   * An ArrayBuffer of `bytes` bytes over recycled native memory (contents unspecified), or
+   * null when the pool declines (under 32 MiB, or too much already lent out).
+   */
+  pooledBuffer(bytes: number): ArrayBuffer | null;
+  /** [bytes waiting in the pool for reuse, bytes lent out to live or unfinalized arrays]. */
+  pooledBytes(): number[];
 }
 
 /** Where `npm run build:native` (a build from source) puts the addon. */

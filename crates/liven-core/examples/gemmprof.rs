@@ -1,74 +1,99 @@
-//! Times sgemm serially and split over 2 threads for square sizes: how PARALLEL_MIN_MACS was chosen.
-//! `cargo run --release --example gemmprof -p liven-core`
+//! Times sgemm on one thread, split by liven over the pool's threads (`Par::Auto`), and split
+//! by the `gemm` crate's own rayon code, interleaved round by round so that load from other
+//! processes hits all three alike; prints medians. How `PARALLEL_MIN_MACS` and the panel split
+//! were chosen.
+//! `cargo run --release --example gemmprof -p liven-core [-- THREADS]`
 use liven_core::gemm::*;
+use liven_core::threads;
 use std::time::Instant;
+
 fn med(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
-fn time(threads: usize, n: usize, force: bool) -> f64 {
-    liven_core::threads::set_num_threads(threads);
-    let a = vec![0.5f32; n * n];
-    let b = vec![0.25f32; n * n];
-    let mut c = vec![0f32; n * n];
-    let reps = (1 << 24) / (n * n * n) + 1;
-    let mut t = vec![];
-    for _ in 0..9 {
-        let s = Instant::now();
-        for _ in 0..reps {
-            if force && threads > 1 {
-                // SAFETY: the matrices are Vecs of exactly the sizes and strides passed.
-                liven_core::threads::install(|t| unsafe {
-                    gemm::gemm(
-                        n,
-                        n,
-                        n,
-                        c.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        a.as_ptr(),
-                        1,
-                        n as isize,
-                        b.as_ptr(),
-                        1,
-                        n as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::Rayon(t),
-                    )
-                });
-            } else {
-                sgemm(
-                    n,
-                    n,
-                    n,
-                    1.0,
-                    Operand::n(&a, n),
-                    Operand::n(&b, n),
-                    0.0,
-                    &mut c,
-                    n,
-                    Par::Serial,
-                );
+
+/// C = A·Bᵀ (a Linear forward) with the crate's rayon split over the pool's threads.
+fn crate_split(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    threads::install(|t| {
+        // SAFETY: a is m×k, b is n×k and c is m×n, row-major, exactly as the strides say.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                1,
+                k as isize,
+                b.as_ptr(),
+                k as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(t),
+            )
+        }
+    })
+}
+
+fn main() {
+    let threads: usize = std::env::args().nth(1).map_or(2, |s| s.parse().unwrap());
+    threads::set_num_threads(threads);
+    // Linear forwards: the 512×1024→1024, the MNIST MLP's layers at batch 64, squares.
+    let shapes = [
+        (512, 1024, 1024),
+        (64, 256, 784),
+        (64, 128, 256),
+        (128, 128, 128),
+        (192, 192, 192),
+        (256, 256, 256),
+    ];
+    for (m, n, k) in shapes {
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.25f32; n * k];
+        let mut c = vec![0f32; m * n];
+        let reps = (1 << 26) / (m * n * k) + 1;
+        let mut t = [vec![], vec![], vec![]];
+        for _ in 0..15 {
+            for (mode, times) in t.iter_mut().enumerate() {
+                let s = Instant::now();
+                for _ in 0..reps {
+                    match mode {
+                        0 | 1 => sgemm(
+                            m,
+                            n,
+                            k,
+                            1.0,
+                            Operand::n(&a, k),
+                            Operand::t(&b, k),
+                            0.0,
+                            &mut c,
+                            n,
+                            if mode == 0 { Par::Serial } else { Par::Auto },
+                        ),
+                        _ => crate_split(m, n, k, &a, &b, &mut c),
+                    }
+                }
+                times.push(s.elapsed().as_secs_f64() / reps as f64);
             }
         }
-        t.push(s.elapsed().as_secs_f64() / reps as f64);
-    }
-    med(t)
-}
-fn main() {
-    for n in [32, 48, 64, 96, 128, 160, 192, 256] {
-        let (s, p) = (time(1, n, false), time(2, n, true));
+        let [s, l, r] = t.map(med);
+        let gf = |t: f64| 2.0 * (m * n * k) as f64 / t / 1e9;
         println!(
-            "{n}^3 = {} MACs: serial {:.1} us, 2 threads {:.1} us, speed-up {:.2}",
-            n * n * n,
+            "{m}x{n}x{k} ({:.1}M MACs): serial {:.1} us ({:.0} GF/s); liven split {:.1} us ({:.2}x); crate split {:.1} us ({:.2}x)",
+            (m * n * k) as f64 / 1e6,
             s * 1e6,
-            p * 1e6,
-            s / p
+            gf(s),
+            l * 1e6,
+            s / l,
+            r * 1e6,
+            s / r
         );
     }
 }

@@ -14,11 +14,16 @@
 //! | OpenBLAS, `OPENBLAS_CORETYPE=SkylakeX`  | 94 GF/s      | 114 GF/s      |
 //!
 //! The two crates are within the noise of each other and of OpenBLAS's AVX-512 kernels;
-//! `gemm` decides it because it threads with rayon (so it runs on liven's pool, see
-//! [`threads::install`], and never brings its own threads) while `matrixmultiply` threads
-//! with its own pool, and because its transposed-B case (every Linear forward) is steadier.
-//! (OpenBLAS 0.3.21 does not recognise this CPU and falls back to its SSE3 "Prescott" kernels
+//! `gemm` decides it because its transposed-B case (every Linear forward) is steadier.
+//! (OpenBLAS 0.3.21 does not recognise that CPU and falls back to its SSE3 "Prescott" kernels
 //! unless told the core type.)
+//!
+//! Threads: the crate's own rayon mode splits every packed block over the threads and waits
+//! for all of them before the next, a dozen barriers per product; on a VM whose cores other
+//! processes also want, each barrier waits for the slowest thread, and with 2 threads the
+//! product ran slower than on one (`examples/gemmprof.rs`). So the crate always runs serially
+//! here, and [`sgemm`] splits C itself: once per call, into panels that the calling thread and
+//! the pool's claim one by one (`threads::for_each_piece`).
 //!
 //! The crate picks its kernels by itself, always the widest the CPU has. So the crate runs
 //! only when the active level is the CPU's best; a lowered level (`LIVEN_SIMD=avx2` on an
@@ -31,10 +36,9 @@ use crate::threads;
 use std::sync::OnceLock;
 
 /// Below this many multiply-adds (m·n·k) a product runs on one thread: splitting it costs more
-/// than it saves. Measured with `cargo run --release --example gemmprof -p liven-core` (square
-/// products, serial against the crate's rayon split on 2 threads, machine loaded): 64³ 3.5–5 µs
-/// serial, 11–13 µs split; 128³ 26 µs against 35–45 µs; 192³ (7M) 85–115 µs against 94–100 µs
-/// (even); 256³ (16.8M) 193–275 µs against 150–300 µs.
+/// than it saves. First measured against the crate's rayon split (64³ 3.5–5 µs serial, 11–13 µs
+/// split; 192³ (7M) even); `cargo run --release --example gemmprof -p liven-core` compares
+/// serial, liven's panel split and the crate's split side by side.
 pub const PARALLEL_MIN_MACS: usize = 1 << 23;
 
 /// One operand: a row-major matrix with leading dimension `ld` (the distance between rows as
@@ -62,6 +66,24 @@ impl<'a> Operand<'a> {
             data,
             ld,
             trans: true,
+        }
+    }
+
+    /// op(X) from row `r` on.
+    fn rows(self, r: usize) -> Self {
+        let (rs, _) = self.strides();
+        Operand {
+            data: &self.data[(r * rs).min(self.data.len())..],
+            ..self
+        }
+    }
+
+    /// op(X) from column `j` on.
+    fn cols(self, j: usize) -> Self {
+        let (_, cs) = self.strides();
+        Operand {
+            data: &self.data[(j * cs).min(self.data.len())..],
+            ..self
         }
     }
 
@@ -145,41 +167,92 @@ pub fn sgemm(
     if isa != best_level() {
         return portable(m, n, k, alpha, a, b, beta, c, ldc, isa);
     }
-    let mut run = |parallelism: gemm::Parallelism| {
-        let (ars, acs) = a.strides();
-        let (brs, bcs) = b.strides();
-        // SAFETY: the checks above keep every index inside the slices (the extents follow from
-        // m, n, k and the strides), and C is a unique borrow that aliases neither input.
-        // The crate computes dst = alpha·dst + beta·lhs·rhs, with its alpha and beta named the
-        // other way round from BLAS.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                c.as_mut_ptr(),
-                1,
-                ldc as isize,
-                beta != 0.0,
-                a.data.as_ptr(),
-                acs as isize,
-                ars as isize,
-                b.data.as_ptr(),
-                bcs as isize,
-                brs as isize,
-                beta,
-                alpha,
-                false,
-                false,
-                false,
-                parallelism,
-            )
+    let threads = threads::num_threads();
+    if par == Par::Serial || m * n * k < PARALLEL_MIN_MACS || threads == 1 {
+        // SAFETY: the checks above keep every index of C inside `c`, a unique borrow.
+        return unsafe { crate_gemm(m, n, k, alpha, a, b, beta, c.as_mut_ptr(), ldc) };
+    }
+    // One split per call: C is cut into panels along its longer side, and each panel is a
+    // serial product on one thread (see `threads::for_each_piece`). The crate's own rayon
+    // split synchronises all threads after every packed block, so on a shared VM each product
+    // waited several times for the slowest thread. Every element of C is computed by the same
+    // serial code whichever thread runs its panel, so the result does not depend on the split.
+    let by_rows = m > n;
+    let long = if by_rows { m } else { n };
+    let pieces = (threads * PANELS_PER_THREAD).min(long.div_ceil(PANEL_ALIGN));
+    let bounds = |i: usize| (long * i / pieces).next_multiple_of(PANEL_ALIGN).min(long);
+    let cp = threads::SendPtr(c.as_mut_ptr());
+    threads::for_each_piece(pieces, |i| {
+        let (lo, hi) = (bounds(i), bounds(i + 1));
+        if lo == hi {
+            return;
         }
-    };
-    if par == Par::Auto && m * n * k >= PARALLEL_MIN_MACS && threads::num_threads() > 1 {
-        threads::install(|t| run(gemm::Parallelism::Rayon(t)));
-    } else {
-        run(gemm::Parallelism::None);
+        let (start, a, b, (pm, pn)) = if by_rows {
+            (lo * ldc, a.rows(lo), b, (hi - lo, n))
+        } else {
+            (lo, a, b.cols(lo), (m, hi - lo))
+        };
+        // SAFETY: the panel (rows or columns lo..hi of C) lies inside `c`, checked above;
+        // panels are disjoint (`bounds` is increasing), so no element is written by two
+        // pieces, and `c` stays mutably borrowed until every piece has run.
+        unsafe { crate_gemm(pm, pn, k, alpha, a, b, beta, cp.get().add(start), ldc) };
+    });
+}
+
+/// Panels per thread in a parallel product: more than one, so that a thread slowed by other
+/// processes leaves its last panel to the others; few, since each panel packs its own copy of
+/// the other operand.
+const PANELS_PER_THREAD: usize = 3;
+
+/// Panel edges fall on multiples of this many rows or columns (the crate's register tiles).
+const PANEL_ALIGN: usize = 16;
+
+/// The `gemm` crate on the calling thread.
+///
+/// # Safety
+/// C (m×n, rows `ldc` apart from `c`) must be valid for writes and written by no one else
+/// meanwhile; the operands must hold op(A) m×k and op(B) k×n (as `Operand::check` verifies).
+#[allow(clippy::too_many_arguments)]
+unsafe fn crate_gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: Operand,
+    b: Operand,
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+) {
+    let (ars, acs) = a.strides();
+    let (brs, bcs) = b.strides();
+    // SAFETY: the caller's contract: every index of A and B is inside their slices (the
+    // extents follow from m, n, k and the strides), C is valid and unshared, and the inputs
+    // are shared borrows, which C cannot alias.
+    // The crate computes dst = alpha·dst + beta·lhs·rhs, with its alpha and beta named the
+    // other way round from BLAS.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c,
+            1,
+            ldc as isize,
+            beta != 0.0,
+            a.data.as_ptr(),
+            acs as isize,
+            ars as isize,
+            b.data.as_ptr(),
+            bcs as isize,
+            brs as isize,
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
     }
 }
 
@@ -349,6 +422,41 @@ mod tests {
                     }
                 }
             });
+        }
+    }
+
+    #[test]
+    fn split_products_equal_the_serial_product_bit_for_bit() {
+        // Panels along rows (m > n) and along columns, ragged edges, transposed operands.
+        for &(m, n, k, ta, tb) in &[
+            (700, 300, 100, false, true),
+            (130, 1000, 70, true, false),
+            (257, 259, 255, false, false),
+        ] {
+            let ad = uniform(m * k, 4, 1.0);
+            let bd = uniform(k * n, 5, 1.0);
+            let a = if ta {
+                Operand::t(&ad, m)
+            } else {
+                Operand::n(&ad, k)
+            };
+            let b = if tb {
+                Operand::t(&bd, k)
+            } else {
+                Operand::n(&bd, n)
+            };
+            let c0 = uniform(m * n, 6, 1.0);
+            let (mut serial, mut split) = (c0.clone(), c0.clone());
+            sgemm(m, n, k, 0.5, a, b, 0.75, &mut serial, n, Par::Serial);
+            threads::set_num_threads(3);
+            sgemm(m, n, k, 0.5, a, b, 0.75, &mut split, n, Par::Auto);
+            assert!(
+                serial
+                    .iter()
+                    .zip(&split)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{m}x{n}x{k}"
+            );
         }
     }
 

@@ -50,6 +50,7 @@ pub(crate) type Int32Array = Array<i32>;
 pub(crate) type Uint8Array = Array<u8>;
 
 pub mod activation;
+pub mod buffers;
 pub mod conv;
 pub mod linear;
 pub mod loss;
