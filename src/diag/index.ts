@@ -3,4 +3,5 @@ export { ActivationMonitor, SATURATION_MARGIN, deadUnits, histogramBinEdges, sat
 export { gradientStats, updateRatios, totalGradNorm, type HasLearningRate, type ParameterGradientStats } from './gradients.js';
 export { TrainingMonitor, type TrainingMonitorOptions, type TrainingRecord, type TrainingWarning, type WarningKind } from './training.js';
 export { renderReport, renderComparison, type ReportInput, type ComparisonSection } from './report.js';
+export { staticDeadUnits, type StaticDeadReport } from './static.js';
 export { recycleDormant, type RecycleOptions } from './recycle.js';
