@@ -200,6 +200,8 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
   MaxPool2d: { kernelSize: 2 },
   AvgPool2d: { kernelSize: 2 },
   AdaptiveAvgPool2d: { outputSize: 1 },
+  ConstantPad2d: { padding: 1 },
+  Reshape: { shape: [0, -1] },
   Sequential: { layers: [{ type: 'Linear', inFeatures: 4, outFeatures: 3 }, { type: 'BatchNorm1d', numFeatures: 3, affine: false }, { type: 'PReLU' }] },
   Graph: { inputs: ['x'], nodes: [{ name: 'fc', inputs: ['x'], module: { type: 'Linear', inFeatures: 4, outFeatures: 2 } }], outputs: ['fc'] },
 };

@@ -27,6 +27,8 @@ describe('the built package', () => {
       const pkg = join(dir, 'node_modules', 'liven');
       cpSync(join(root, 'dist'), join(pkg, 'dist'), { recursive: true });
       cpSync(join(root, 'package.json'), join(pkg, 'package.json'));
+      // as npm installs it: with its dependencies beside it (the protobuf runtime io.loadOnnx uses)
+      cpSync(join(root, 'node_modules', '@bufbuild'), join(dir, 'node_modules', '@bufbuild'), { recursive: true });
       const r = spawnSync(process.execPath, ['--input-type=module', '-e', "import { getBackend, setBackend, Tensor, nn } from 'liven'; console.log(getBackend(), new nn.LeakyReLU().forward(Tensor.from([-1], [1])).data[0]); try { setBackend('native') } catch (e) { console.log(e.message) }"], { cwd: dir, encoding: 'utf8' });
       expect(r.status).toBe(0);
       const lines = r.stdout.trim().split('\n');

@@ -270,6 +270,8 @@ describe('without the native addon', () => {
       const pkg = join(dir, 'node_modules', 'liven');
       cpSync(join(root, 'dist'), join(pkg, 'dist'), { recursive: true });
       cpSync(join(root, 'package.json'), join(pkg, 'package.json'));
+      // as npm installs it: with its dependencies beside it (the protobuf runtime io.loadOnnx uses)
+      cpSync(join(root, 'node_modules', '@bufbuild'), join(dir, 'node_modules', '@bufbuild'), { recursive: true });
       const path = fileURLToPath(new URL('sequential_bn.safetensors', fixtureDir));
       const script = `const { io, getBackend } = require('liven'); const t = io.loadSafetensors(${JSON.stringify(path)}); console.log(getBackend(), JSON.stringify(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, [...new Uint32Array(v.data.buffer)]]))))`;
       const r = spawnSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8' });

@@ -649,6 +649,188 @@ def conv():
     return {'torch': torch.__version__, 'cases': cases}
 
 
+def special_values():
+    """NaN and ±inf through every kernel family where PyTorch defines the result: NaN
+    propagation, infinite sums, 0·∞ = NaN, -inf log-probabilities, and the slope gradient of
+    PReLU over NaN inputs. A layer case's `config` builds the liven layer (nn.moduleFromConfig);
+    its parameters and buffers (`buffersBefore`) are set before the forward. Tensors use tf()."""
+    gen = torch.Generator().manual_seed(2468)
+    nn = torch.nn
+    nan, inf = float('nan'), float('inf')
+    # Every input value against every output-gradient value, as the two columns of a grid.
+    xs = [0.0, -0.0, 1.5, -1.5, nan, inf, -inf]
+    gs = [1.0, -0.5, 0.0, nan, inf, -inf]
+    grid_x = torch.tensor([[x for x in xs for _ in gs]])
+    grid_g = torch.tensor([[g for _ in xs for g in gs]])
+
+    def with_values(x, at):
+        """x with the flat positions in `at` set to the given values."""
+        x = x.clone()
+        for i, v in at.items():
+            x.view(-1)[i] = v
+        return x
+
+    def rand(*shape):
+        return torch.randn(shape, generator=gen)
+
+    def layer(name, module, config, x, gy=None, params=None, buffers=None, train=True):
+        with torch.no_grad():
+            for n, p in module.named_parameters():
+                p.copy_(params[n] if params and n in params else rand(*p.shape) * 0.5 + 0.5)
+            for n, b in (buffers or {}).items():
+                getattr(module, n).copy_(b)
+        module.train(train)
+        before = {n: tf(b.float()) for n, b in module.named_buffers() if n != 'num_batches_tracked'}
+        x = x.clone().requires_grad_(True)
+        y = module(x)
+        gy = rand(*y.shape) if gy is None else gy.reshape(y.shape)
+        y.backward(gy)
+        return {'name': name, 'config': config, 'train': train, 'input': tf(x), 'gradOutput': tf(gy),
+                'output': tf(y), 'gradInput': tf(x.grad),
+                'params': {n: tf(p) for n, p in module.named_parameters()},
+                'paramGrads': {n: tf(p.grad) for n, p in module.named_parameters()},
+                'buffersBefore': before,
+                'buffers': {n: tf(b.float()) for n, b in module.named_buffers() if n != 'num_batches_tracked'}}
+
+    relu = {'type': 'ReLU'}
+    leaky = lambda s: {'type': 'LeakyReLU', 'negativeSlope': s}
+    prelu = lambda c, init=0.25: {'type': 'PReLU', 'numParameters': c, 'init': init}
+    # [N, C, L]: channel 0 finite, channel 1 with NaN (its slope gradient is NaN), channel 2
+    # with -inf (±inf), channel 3 with -inf and one +inf gradient there (inf - inf = NaN).
+    pc = with_values(rand(2, 4, 5), {5: nan, 27: nan, 10: -inf, 31: -inf, 36: 2.0})
+    pc_g = with_values(rand(2, 4, 5), {31: -1.0, 15: inf, 35: inf})
+    layers = [
+        layer('relu grid', nn.ReLU(), relu, grid_x, grid_g),
+        layer('leaky relu 0.2 grid', nn.LeakyReLU(0.2), leaky(0.2), grid_x, grid_g),
+        layer('leaky relu slope 0 grid (-inf·0 = NaN)', nn.LeakyReLU(0.0), leaky(0.0), grid_x, grid_g),
+        layer('leaky relu slope -0.5 grid', nn.LeakyReLU(-0.5), leaky(-0.5), grid_x, grid_g),
+        layer('prelu one slope grid', nn.PReLU(), prelu(1), grid_x, grid_g, {'weight': torch.tensor([0.25])}),
+        layer('prelu one slope, NaN input', nn.PReLU(), prelu(1), with_values(rand(3, 5), {7: nan}),
+              params={'weight': torch.tensor([0.25])}),
+        layer('prelu one slope 0, -inf input', nn.PReLU(), prelu(1), with_values(rand(3, 5), {2: -inf}),
+              params={'weight': torch.tensor([0.0])}),
+        layer('prelu per channel [N, C, L]', nn.PReLU(4), prelu(4), pc, pc_g,
+              {'weight': torch.tensor([0.1, 0.2, -0.3, 0.0])}),
+        layer('prelu per channel [N, C], NaN in channel 2 only', nn.PReLU(3), prelu(3),
+              with_values(rand(4, 3), {5: nan, 8: inf}), params={'weight': torch.tensor([0.1, 0.2, 0.3])}),
+    ]
+
+    # Pooling: NaN wins its max window; a window with +inf and -inf averages to NaN; gradients
+    # of ±inf and NaN are routed or shared like any other.
+    px = with_values(rand(2, 2, 6, 7), {0: nan, 9: inf, 10: inf, 20: -inf, 22: inf, 50: -inf, 60: nan, 63: inf})
+    pg = lambda *shape: with_values(rand(*shape), {1: inf, 4: nan, 7: -inf})
+    mp = lambda k, s, p: {'type': 'MaxPool2d', 'kernelSize': k, 'stride': s, 'padding': p, 'dilation': 1, 'ceilMode': False}
+    ap = lambda k, s, p, cip: {'type': 'AvgPool2d', 'kernelSize': k, 'stride': s, 'padding': p, 'ceilMode': False,
+                               'countIncludePad': cip}
+    layers += [
+        layer('max 3x3/2 pad 1, NaN, ±inf and +inf ties', nn.MaxPool2d(3, 2, 1), mp(3, 2, 1), px, pg(2, 2, 3, 4)),
+        layer('max 2x2 stride 1, overlapping ±inf gradients', nn.MaxPool2d(2, 1), mp(2, 1, 0), px, pg(2, 2, 5, 6)),
+        layer('avg 3x3/2 pad 1, include pad', nn.AvgPool2d(3, 2, 1), ap(3, 2, 1, True), px, pg(2, 2, 3, 4)),
+        layer('avg 2x2 stride 1, exclude pad', nn.AvgPool2d(2, 1, 0, count_include_pad=False),
+              ap(2, 1, 0, False), px, pg(2, 2, 5, 6)),
+    ]
+
+    class GlobalMax(nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.adaptive_max_pool2d(x, 1).flatten(1)
+
+    class GlobalAvg(nn.Module):
+        def forward(self, x):
+            return x.mean((2, 3))
+
+    layers += [
+        layer('global avg', GlobalAvg(), {'type': 'GlobalAvgPool2d'}, px, torch.tensor([inf, nan, -inf, 1.0])),
+        layer('global max, +inf ties', GlobalMax(), {'type': 'GlobalMaxPool2d'}, px, torch.tensor([inf, nan, -inf, 1.0])),
+    ]
+
+    # Normalisation: a NaN or infinite value makes its group's statistics (and so its outputs
+    # and gradients) NaN and leaves the other groups alone.
+    bn = lambda kind, c: {'type': kind, 'numFeatures': c, 'eps': 1e-5, 'momentum': 0.1, 'affine': True,
+                          'trackRunningStats': True}
+    nx = with_values(rand(3, 3, 2, 2), {1: nan, 6: inf})
+    ng = with_values(rand(3, 3, 2, 2), {30: inf, 26: nan})
+    stats = {'running_mean': torch.tensor([0.5, -0.5, 0.1]), 'running_var': torch.tensor([2.0, 0.5, 1.0])}
+    lx = with_values(rand(5, 6), {2: nan, 8: inf, 15: -inf, 16: inf})
+    l2x = with_values(rand(2, 4, 3), {0: inf, 4: nan, 14: -inf, 17: inf})
+    l2x[1, :, 2] = 0.0
+    layers += [
+        layer('bn2d train, NaN in channel 0, +inf in channel 1', nn.BatchNorm2d(3), bn('BatchNorm2d', 3), nx,
+              with_values(rand(3, 3, 2, 2), {}), buffers=stats),
+        layer('bn2d train, ±inf and NaN gradients', nn.BatchNorm2d(3), bn('BatchNorm2d', 3), rand(3, 3, 2, 2), ng,
+              buffers=stats),
+        layer('bn2d eval, NaN and ±inf inputs and gradients', nn.BatchNorm2d(3), bn('BatchNorm2d', 3),
+              with_values(nx, {20: -inf}), ng, buffers=stats, train=False),
+        layer('bn1d train [N, C], NaN in channel 1', nn.BatchNorm1d(3), bn('BatchNorm1d', 3),
+              with_values(rand(4, 3), {4: nan}), buffers=stats),
+        layer('gn 3 groups, NaN in group 0, +inf in group 1', nn.GroupNorm(3, 6),
+              {'type': 'GroupNorm', 'numGroups': 3, 'numChannels': 6, 'eps': 1e-5, 'affine': True},
+              with_values(rand(2, 6, 3), {1: nan, 7: inf, 30: -inf}), with_values(rand(2, 6, 3), {30: inf})),
+        layer('ln rows with NaN, +inf, -inf, ±inf', nn.LayerNorm(6),
+              {'type': 'LayerNorm', 'normalizedShape': [6], 'eps': 1e-5, 'elementwiseAffine': True}, lx,
+              with_values(rand(5, 6), {25: inf, 26: nan})),
+        layer('l2 dim 1, ±inf, NaN and a zero vector', L2Norm(1), {'type': 'L2Norm', 'dim': 1, 'eps': 1e-12},
+              l2x, with_values(rand(2, 4, 3), {19: nan})),
+        layer('l2 dim -1 with scale, +inf gradient', L2Norm(-1, scale=2.0, num_channels=5),
+              {'type': 'L2Norm', 'dim': -1, 'eps': 1e-12, 'scale': 2.0, 'numChannels': 5},
+              rand(3, 5), with_values(rand(3, 5), {6: inf})),
+    ]
+
+    # Softmax: -inf logits get probability 0 (log-probability -inf); a row of -inf, a +inf or a
+    # NaN logit makes its row NaN.
+    sx = torch.stack([rand(5), torch.tensor([1.0, -inf, 2.0, -inf, 0.5]), torch.full((5,), -inf),
+                      torch.tensor([1.0, inf, 2.0, 0.0, 0.5]), torch.tensor([1.0, nan, 2.0, 0.0, 0.5]), rand(5), rand(5)])
+    sg = with_values(rand(7, 5), {27: inf, 33: nan, 6: inf})
+    for kind, cls in (('Softmax', nn.Softmax), ('LogSoftmax', nn.LogSoftmax)):
+        layers += [
+            layer(f'{kind} rows of -inf, +inf and NaN', cls(dim=-1), {'type': kind, 'dim': -1}, sx, sg),
+            layer(f'{kind} dim 1 of 3-D', cls(dim=1), {'type': kind, 'dim': 1}, sx.t().reshape(1, 5, 7), sg.t().reshape(1, 5, 7)),
+        ]
+
+    # Linear and Conv2d: sums of products; NaN and ±inf spread along their rows and windows.
+    layers += [
+        layer('linear, NaN and ±inf inputs', nn.Linear(4, 3),
+              {'type': 'Linear', 'inFeatures': 4, 'outFeatures': 3, 'bias': True},
+              with_values(rand(5, 4), {1: nan, 6: inf, 12: -inf, 13: inf}), with_values(rand(5, 3), {14: inf})),
+        layer('conv 3x3 pad 1, NaN and ±inf inputs', nn.Conv2d(2, 3, 3, padding=1),
+              {'type': 'Conv2d', 'inChannels': 2, 'outChannels': 3, 'kernelSize': 3, 'stride': 1, 'padding': 1,
+               'dilation': 1, 'groups': 1, 'bias': True},
+              with_values(rand(1, 2, 5, 5), {7: nan, 18: inf, 30: -inf, 40: inf}),
+              with_values(rand(1, 3, 5, 5), {60: inf})),
+        # A batch of one takes PyTorch's im2col path, where taps in the zero padding multiply
+        # the weight: 0·∞ = NaN. (Its mkldnn path, taken for larger batches, skips those taps.)
+        layer('conv 3x3 pad 1, an infinite weight, batch 1', nn.Conv2d(1, 2, 3, padding=1),
+              {'type': 'Conv2d', 'inChannels': 1, 'outChannels': 2, 'kernelSize': 3, 'stride': 1, 'padding': 1,
+               'dilation': 1, 'groups': 1, 'bias': True},
+              rand(1, 1, 4, 4), params={'weight': with_values(rand(2, 1, 3, 3), {0: inf}),
+                                        'bias': torch.tensor([0.1, -0.2])}),
+    ]
+
+    losses = []
+
+    def ce(name, x, target, smoothing=0.0, reduction='mean'):
+        x = x.clone().requires_grad_(True)
+        loss = nn.CrossEntropyLoss(reduction=reduction, label_smoothing=smoothing)(x, torch.tensor(target))
+        loss.backward()
+        losses.append({'name': name, 'loss': 'CrossEntropyLoss', 'options': {'reduction': reduction, 'labelSmoothing': smoothing},
+                       'input': tf(x), 'target': target, 'output': tf(loss.reshape(1)), 'gradInput': tf(x.grad)})
+
+    def mse(name, x, target, reduction='mean'):
+        x = x.clone().requires_grad_(True)
+        loss = nn.MSELoss(reduction=reduction)(x, target)
+        loss.backward()
+        losses.append({'name': name, 'loss': 'MSELoss', 'options': {'reduction': reduction}, 'input': tf(x),
+                       'target': tf(target), 'output': tf(loss.reshape(1)), 'gradInput': tf(x.grad)})
+
+    ce('ce -inf logits away from the target', with_values(rand(3, 4), {1: -inf, 6: -inf}), [0, 1, 3])
+    ce('ce -inf logit at the target (loss +inf)', with_values(rand(3, 4), {5: -inf}), [0, 1, 3], reduction='sum')
+    ce('ce -inf logit, label smoothing 0.1 (loss +inf)', with_values(rand(3, 4), {2: -inf}), [0, 1, 3], 0.1)
+    ce('ce +inf logit', with_values(rand(3, 4), {4: inf}), [0, 1, 3])
+    ce('ce NaN logit', with_values(rand(3, 4), {9: nan}), [0, 1, 3], reduction='sum')
+    mse('mse ±inf and NaN', with_values(rand(3, 4), {0: inf, 5: -inf, 9: nan}), rand(3, 4))
+    mse('mse inf - inf', with_values(rand(2, 3), {2: inf}), with_values(rand(2, 3), {2: inf}), 'sum')
+    return {'torch': torch.__version__, 'cases': layers, 'losses': losses}
+
+
 class GlobalAvgPool2d(torch.nn.Module):
     """liven's nn.GlobalAvgPool2d ([N, C, H, W] -> [N, C]); torch has none, and a module of its
     own keeps the Sequential's indices, so the state-dict keys, equal to liven's."""
@@ -1101,3 +1283,4 @@ if __name__ == '__main__':
     write('models.json', models())
     write('graph.json', graphs())
     write('tensor-ops.json', tensor_ops())
+    write('special-values.json', special_values())

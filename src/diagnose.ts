@@ -10,14 +10,21 @@ import { moduleFromConfig } from './nn/index.js';
 import type { Module, ModuleConfig } from './nn/module.js';
 import { Sequential } from './nn/sequential.js';
 import { Tensor } from './tensor.js';
+import { formatStaticTable, isOnnxPath, loadOnnxModel, staticReport } from './diagnose-onnx.js';
+import type { StaticDeadReport } from './diag/static.js';
+import type { Graph } from './nn/graph.js';
 
 export const diagnoseUsage = `usage: liven diagnose --model model.json --weights model.safetensors --input batch.safetensors [options]
+       liven diagnose --model model.onnx [--input batch.safetensors] [options]
 
 Runs the model in eval mode on the tensor named "input" in the batch file and prints, per
 ReLU / LeakyReLU / PReLU layer, its units, dead, nearly dead and dormant units, the fraction of
 exact zeros, and the mean, std, min and max of its outputs (diag.ActivationMonitor's report).
 
-  --model FILE     the model config: JSON of model.toConfig() (a Sequential or a single layer)
+  --model FILE     the model config: JSON of model.toConfig() (a Sequential or a single layer),
+                   or an ONNX file (torch.onnx.export; external-data files beside it), which
+                   carries its weights; without --input, an ONNX model's report lists the units
+                   dead on every input, from the weights alone (diag.staticDeadUnits)
   --weights FILE   the state dict as safetensors (io.saveSafetensors, or PyTorch's save_file)
   --input FILE     safetensors with a tensor "input" of shape [N, ...] (N samples)
   --json           print the report array as JSON on stdout instead of the table
@@ -46,8 +53,10 @@ export class DiagnoseError extends Error {}
 
 export interface DiagnoseOptions {
   model: string;
-  weights: string;
-  input: string;
+  /** null for an ONNX model, which carries its weights. */
+  weights: string | null;
+  /** null: for an ONNX model, the report from the weights alone. */
+  input: string | null;
   json: boolean;
   report: string | null;
   chunk: number | null;
@@ -89,7 +98,10 @@ export function parseDiagnoseArgs(argv: readonly string[]): DiagnoseOptions {
     if (value === undefined || value === '' || (flag === arg && value.startsWith('--'))) throw new DiagnoseError(`${flag} needs a value`);
     values.set(flag, value);
   }
-  const missing = ['--model', '--weights', '--input'].filter((f) => !values.has(f));
+  const onnx = values.has('--model') && isOnnxPath(values.get('--model')!);
+  if (onnx && values.has('--weights')) throw new DiagnoseError('--weights is for a JSON config; an .onnx model carries its weights');
+  if (onnx && values.has('--report') && !values.has('--input')) throw new DiagnoseError('--report needs --input (the report without data is the table or --json)');
+  const missing = (onnx ? ['--model'] : ['--model', '--weights', '--input']).filter((f) => !values.has(f));
   if (missing.length > 0) throw new DiagnoseError(`missing ${missing.join(', ')}`);
   let chunk: number | null = null;
   if (values.has('--chunk')) {
@@ -101,7 +113,7 @@ export function parseDiagnoseArgs(argv: readonly string[]): DiagnoseOptions {
   for (const [flag, key] of Object.entries(SIZE_FLAGS)) {
     if (values.has(flag)) limits[key] = parseSize(flag, values.get(flag)!);
   }
-  return { model: values.get('--model')!, weights: values.get('--weights')!, input: values.get('--input')!, json, report: values.get('--report') ?? null, chunk, ...limits };
+  return { model: values.get('--model')!, weights: values.get('--weights') ?? null, input: values.get('--input') ?? null, json, report: values.get('--report') ?? null, chunk, ...limits };
 }
 
 /** An error's message on one line. */
@@ -161,8 +173,10 @@ export function readConfig(path: string | ModuleConfig, maxBytes = DIAGNOSE_LIMI
  * every key, of the right shape, and no other), checking both and the memory limit before
  * anything is allocated (io.buildWithWeights).
  */
-export function loadModel(modelPath: string | ModuleConfig, weightsPath: DiagnoseSource, limits: Partial<Pick<DiagnoseOptions, 'maxModelBytes' | 'maxConfigBytes'>> = {}): Module {
+export function loadModel(modelPath: string | ModuleConfig, weightsPath: DiagnoseSource | null, limits: Partial<Pick<DiagnoseOptions, 'maxModelBytes' | 'maxConfigBytes'>> = {}): Module {
   const maxModelBytes = limits.maxModelBytes ?? DIAGNOSE_LIMITS.maxModelBytes;
+  if (typeof modelPath === 'string' && isOnnxPath(modelPath)) return loadOnnxFile(modelPath, maxModelBytes);
+  if (weightsPath === null) throw new DiagnoseError(`missing --weights for the model config ${named(modelPath)}`);
   const config = readConfig(modelPath, limits.maxConfigBytes);
   const bytes = readFile(weightsPath, 'weights', maxModelBytes, '--max-model-bytes');
   const notSafetensors = (e: unknown) => new DiagnoseError(`the weights file ${named(weightsPath)} is not a valid safetensors file: ${reason(e, 'weights')}`);
@@ -192,6 +206,22 @@ export function loadModel(modelPath: string | ModuleConfig, weightsPath: Diagnos
     }
     // A tensor that cannot be converted (an I64 beyond 2^53).
     throw notSafetensors(e);
+  }
+}
+
+/**
+ * An ONNX model (io.loadOnnx) read under --max-model-bytes: the .onnx file and each external-data
+ * file beside it must be regular files within the limit.
+ */
+function loadOnnxFile(path: string, maxModelBytes: number): Graph {
+  const bytes = readFile(path, 'model', maxModelBytes, '--max-model-bytes');
+  try {
+    return loadOnnxModel(path, bytes, (p) => readRegularFile(p, maxModelBytes), maxModelBytes);
+  } catch (e) {
+    if (e instanceof ModelTooLargeError) {
+      throw new DiagnoseError(`the model in ${JSON.stringify(path)} needs ${formatBytes(e.bytes)} for its parameters, their gradients and its buffers, more than --max-model-bytes, ${formatBytes(e.maxBytes)}`);
+    }
+    throw new DiagnoseError(`the model file ${JSON.stringify(path)} cannot be imported: ${oneLine(e).replace(/^loadOnnx: /, '')}`);
   }
 }
 
@@ -250,9 +280,10 @@ export interface DiagnoseResult {
  * DiagnoseError. `onProgress(done, total)` is called after each chunk.
  */
 export function diagnose(
-  o: { model: string | ModuleConfig; weights: DiagnoseSource; input: DiagnoseSource | Tensor } & Pick<DiagnoseOptions, 'chunk'> & Partial<Pick<DiagnoseOptions, 'maxModelBytes' | 'maxInputBytes' | 'maxConfigBytes'>>,
+  o: { model: string | ModuleConfig; weights: DiagnoseSource | null; input: DiagnoseSource | Tensor | null } & Pick<DiagnoseOptions, 'chunk'> & Partial<Pick<DiagnoseOptions, 'maxModelBytes' | 'maxInputBytes' | 'maxConfigBytes'>>,
   onProgress?: (done: number, total: number) => void,
 ): DiagnoseResult {
+  if (o.input === null) throw new DiagnoseError('missing --input');
   const model = loadModel(o.model, o.weights, o);
   const x = loadInput(o.input, o.maxInputBytes);
   model.eval();
@@ -273,6 +304,16 @@ export function diagnose(
   return { model, monitor, report: monitor.report(), inputShape: x.shape, chunks };
 }
 
+/**
+ * The report without data of an ONNX model: per ReLU, ReLU6, LeakyReLU and PReLU layer, the
+ * units dead on every input, from the weights alone (diag.staticDeadUnits, which states the rule).
+ */
+export function diagnoseWithoutData(o: Pick<DiagnoseOptions, 'model'> & Partial<Pick<DiagnoseOptions, 'maxModelBytes'>>): { model: Graph; report: StaticDeadReport[] } {
+  if (!isOnnxPath(o.model)) throw new DiagnoseError('missing --input (only an .onnx model can be judged from its weights alone)');
+  const model = loadOnnxFile(o.model, o.maxModelBytes ?? DIAGNOSE_LIMITS.maxModelBytes);
+  return { model, report: staticReport(model) };
+}
+
 function num(v: number): string {
   if (Number.isNaN(v)) return '-';
   if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
@@ -287,8 +328,11 @@ function pct(f: number): string {
 
 /** The report as an aligned text table: text columns left-aligned, numbers right-aligned. */
 export function formatDiagnoseTable(report: readonly LayerReport[]): string {
-  const head = ['layer', 'kind', 'units', 'dead', 'dead %', 'nearly dead', 'dormant', 'zeros %', 'mean', 'std', 'min', 'max'];
-  const rows = report.map((r) => [r.layer || '(model)', r.kind, String(r.units), String(r.dead), pct(r.deadFraction), String(r.nearlyDead), String(r.dormant), pct(r.zeroFraction), num(r.mean), num(r.std), num(r.min), num(r.max)]);
+  // Saturating activations (Sigmoid, Tanh, Hardtanh, Hardsigmoid, ReLU6) report `saturated` units.
+  const saturated = (r: LayerReport): number | undefined => (r as { saturated?: number }).saturated;
+  const withSaturated = report.some((r) => typeof saturated(r) === 'number');
+  const head = ['layer', 'kind', 'units', 'dead', 'dead %', 'nearly dead', 'dormant', ...(withSaturated ? ['saturated'] : []), 'zeros %', 'mean', 'std', 'min', 'max'];
+  const rows = report.map((r) => [r.layer || '(model)', r.kind, String(r.units), String(r.dead), pct(r.deadFraction), String(r.nearlyDead), String(r.dormant), ...(withSaturated ? [saturated(r) === undefined ? '-' : String(saturated(r))] : []), pct(r.zeroFraction), num(r.mean), num(r.std), num(r.min), num(r.max)]);
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
   const line = (cells: string[]) => cells.map((s, c) => (c < 2 ? s.padEnd(widths[c]!) : s.padStart(widths[c]!))).join('  ').trimEnd();
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
@@ -325,6 +369,18 @@ export function runDiagnose(argv: readonly string[]): number {
     } catch (e) {
       throw new DiagnoseError(`${(e as Error).message} (see liven diagnose --help)`);
     }
+    if (o.input === null) {
+      const { report } = diagnoseWithoutData(o);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        return 0;
+      }
+      console.log(`${o.model}, eval mode, no input: the units dead on every input, judged from the weights alone\n`);
+      if (report.length === 0) console.log('No ReLU, ReLU6, LeakyReLU or PReLU layer has a unit count the weights fix.');
+      else console.log(formatStaticTable(report));
+      return 0;
+    }
+    const input = o.input;
     let multi = false;
     const result = diagnose(o, (done, total) => {
       multi ||= done < total;
@@ -332,7 +388,7 @@ export function runDiagnose(argv: readonly string[]): number {
     });
     bar.end();
     if (o.report !== null) {
-      const html = renderReport({ monitor: result.monitor, title: `liven diagnose: ${o.model} on ${o.input}` });
+      const html = renderReport({ monitor: result.monitor, title: `liven diagnose: ${o.model} on ${input}` });
       try {
         writeFileSync(o.report, html);
       } catch (e) {
@@ -344,7 +400,7 @@ export function runDiagnose(argv: readonly string[]): number {
       return 0;
     }
     const n = result.inputShape[0]!;
-    console.log(`${o.model} with ${o.weights}, eval mode, on ${n} sample${n === 1 ? '' : 's'} of shape [${result.inputShape.slice(1).join(', ')}] from ${o.input}${result.chunks > 1 ? ` (${result.chunks} chunks)` : ''}\n`);
+    console.log(`${o.model}${o.weights === null ? '' : ` with ${o.weights}`}, eval mode, on ${n} sample${n === 1 ? '' : 's'} of shape [${result.inputShape.slice(1).join(', ')}] from ${input}${result.chunks > 1 ? ` (${result.chunks} chunks)` : ''}\n`);
     if (result.report.length === 0) console.log('The model has no ReLU, LeakyReLU or PReLU layer to watch.');
     else console.log(formatDiagnoseTable(result.report));
     if (o.report !== null) console.log(`\nreport written to ${o.report}`);

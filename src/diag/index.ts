@@ -4,4 +4,5 @@ export { gradientStats, updateRatios, totalGradNorm, type HasLearningRate, type 
 export { TrainingMonitor, type TrainingMonitorOptions, type TrainingRecord, type TrainingWarning, type WarningKind } from './training.js';
 export { renderReport, renderComparison, type ReportInput, type ComparisonSection } from './report.js';
 export { AnalysisPool, AnalysisJobError, type AnalysisJob, type AnalysisModel, type AnalysisPoolOptions } from './analysis-pool.js';
+export { staticDeadUnits, type StaticDeadReport } from './static.js';
 export { recycleDormant, type RecycleOptions } from './recycle.js';

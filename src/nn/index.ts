@@ -6,8 +6,11 @@ import * as flatten from './flatten.js';
 import * as graph from './graph.js';
 import * as linear from './linear.js';
 import * as merge from './merge.js';
+import * as mul from './mul.js';
 import * as norm from './norm.js';
+import * as pad from './pad.js';
 import * as pool from './pool.js';
+import * as reshape from './reshape.js';
 import * as sequential from './sequential.js';
 import * as softmax from './softmax.js';
 
@@ -28,8 +31,11 @@ export { Softmax, LogSoftmax } from './softmax.js';
 export { Loss, CrossEntropyLoss, MSELoss, type Reduction } from './loss.js';
 export { Linear } from './linear.js';
 export { Conv2d } from './conv.js';
+export { Reshape } from './reshape.js';
+export { ConstantPad2d } from './pad.js';
+export { Mul } from './mul.js';
 
 // Every layer class of these files (a Module with its own static fromConfig) becomes a config
 // type under its name: a new layer file is added to this list, a new class in a listed file
 // needs nothing. (Only here, so that no layer file imports the registry's users.)
-registerLayers(activation, conv, dropout, flatten, graph, linear, merge, norm, pool, sequential, softmax);
+registerLayers(activation, conv, dropout, flatten, graph, linear, merge, mul, norm, pad, pool, reshape, sequential, softmax);

@@ -294,7 +294,8 @@ mod tests {
         at_every_level(|| {
             for len in LENS {
                 let x = sample(len, 1);
-                let dy = sample(len, 2);
+                // Shifted by 3, so that the zeros and NaN of x meet non-zero gradients.
+                let dy = sample(len + 3, 2)[3..].to_vec();
                 let mut y = vec![7.0; len];
                 let mut dx = vec![7.0; len];
                 relu_forward(&x, &mut y);
@@ -335,12 +336,25 @@ mod tests {
     }
 
     #[test]
+    fn leaky_relu_uses_the_slope_at_zero_and_for_nan() {
+        let x = [0.0, -0.0, f32::NAN, f32::NEG_INFINITY, f32::INFINITY, 2.0];
+        let mut dx = [9.0; 6];
+        leaky_relu_backward(&x, &[1.0; 6], &mut dx, 0.25);
+        assert_eq!(dx, [0.25, 0.25, 0.25, 0.25, 1.0, 1.0]);
+        let mut y = [9.0; 6];
+        leaky_relu_forward(&x, &mut y, 0.0);
+        // -inf · 0 is NaN, as in PyTorch.
+        assert!(y[2].is_nan() && y[3].is_nan());
+        assert_eq!([y[0], y[4], y[5]], [0.0, f32::INFINITY, 2.0]);
+    }
+
+    #[test]
     fn leaky_relu_matches_the_definition() {
         let slope = 0.2;
         at_every_level(|| {
             for len in LENS {
                 let x = sample(len, 3);
-                let dy = sample(len, 4);
+                let dy = sample(len + 3, 4)[3..].to_vec();
                 let mut y = vec![7.0; len];
                 let mut dx = vec![7.0; len];
                 leaky_relu_forward(&x, &mut y, slope);
@@ -399,9 +413,15 @@ mod tests {
 
     #[test]
     fn prelu_matches_the_definition_per_channel_and_shared() {
-        // (outer, channels, inner): shared slope, [N, C], [N, C, H, W], and one big enough to
-        // split across threads with chunks that start mid-plane.
-        let layouts = [(1, 1, 1000), (7, 5, 1), (3, 4, 9), (2, 3, GRAIN + 13)];
+        // (outer, channels, inner): shared slope, [N, C], [N, C, H, W], one big enough to split
+        // across threads with chunks that start mid-plane, and one written in streamed blocks.
+        let layouts = [
+            (1, 1, 1000),
+            (7, 5, 1),
+            (3, 4, 9),
+            (2, 3, GRAIN + 13),
+            (1, 3, crate::stream::STREAM_MIN_BYTES / 12 + 5),
+        ];
         at_every_level(|| {
             for (outer, channels, inner) in layouts {
                 let len = outer * channels * inner;
@@ -461,6 +481,84 @@ mod tests {
         for isa in supported() {
             assert!(same(&with_isa(isa, run), &reference), "{isa}");
         }
+    }
+
+    #[test]
+    fn prelu_weight_gradient_is_nan_where_a_channel_has_a_nan_input() {
+        // PyTorch sums x · dy over x <= 0 "or NaN" (x > 0 fails): a NaN input makes its
+        // channel's slope gradient NaN and leaves the others finite. The NaN sits in the
+        // vectorised body (index 3) or in the tail (index 40 of 41) of channel 1's run.
+        let (channels, inner) = (3, 41);
+        at_every_level(|| {
+            for at in [3, 40] {
+                let mut x: Vec<f32> = sample(2 * channels * inner, 9)
+                    .into_iter()
+                    .map(|v| if v.is_nan() { -1.0 } else { v })
+                    .collect();
+                x[inner + at] = f32::NAN;
+                let dy = vec![0.5; x.len()];
+                let w = [0.1, 0.2, 0.3];
+                let mut dx = vec![0.0; x.len()];
+                let mut dw = vec![0.0; channels];
+                prelu_backward(&x, &w, &dy, &mut dx, &mut dw, inner);
+                let nan: Vec<bool> = dw.iter().map(|v| v.is_nan()).collect();
+                assert_eq!(nan, [false, true, false], "at {at}, {}", simd::active());
+                assert_eq!(
+                    dx[inner + at],
+                    0.5 * 0.2,
+                    "the NaN's input gradient uses the slope"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn copy_copies_every_element() {
+        for len in LENS {
+            let x = sample(len, 10);
+            let mut y = vec![7.0; len];
+            copy(&x, &mut y);
+            assert!(same(&y, &x), "copy, {len} elements");
+        }
+    }
+
+    #[test]
+    fn prelu_check_accepts_exactly_the_layouts_that_divide() {
+        // One slope covers any input, whatever `inner` says; an empty input fits any layout.
+        assert_eq!(prelu_check(10, 1, 3), Ok(()));
+        assert_eq!(prelu_check(10, 1, 0), Ok(()));
+        assert_eq!(prelu_check(0, 3, 0), Ok(()));
+        assert_eq!(prelu_check(12, 3, 2), Ok(()));
+        assert_eq!(prelu_check(12, 3, 4), Ok(()));
+        assert!(prelu_check(10, 0, 1).unwrap_err().contains("empty"));
+        // 3 and 9 elements are whole multiples of 3 / 2 = 1 or 3 + 2 = 5 rounded, not of 3·2.
+        for (len, channels, inner) in [(10, 3, 0), (3, 3, 2), (9, 3, 2), (5, 3, 2), (13, 3, 2)] {
+            let e = prelu_check(len, channels, inner).unwrap_err();
+            assert!(
+                e.contains("not a whole number"),
+                "{len}, {channels}, {inner}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn prelu_with_one_slope_ignores_inner() {
+        let x: Vec<f32> = sample(37, 11)
+            .into_iter()
+            .map(|v| if v.is_nan() { -1.0 } else { v })
+            .collect();
+        let mut y = vec![0.0; 37];
+        let (mut dx, mut dw) = (vec![0.0; 37], [0.0]);
+        prelu_forward(&x, &[0.3], &mut y, 5);
+        prelu_backward(&x, &[0.3], &[1.0; 37], &mut dx, &mut dw, 0);
+        let (want_y, want_dx, want_dw) = prelu_reference(&x, &[0.3], &[1.0; 37], 1);
+        assert!(same(&y, &want_y) && same(&dx, &want_dx));
+        assert!(
+            (dw[0] as f64 - want_dw[0]).abs() < 1e-5,
+            "{} vs {}",
+            dw[0],
+            want_dw[0]
+        );
     }
 
     #[test]

@@ -751,6 +751,14 @@ mod tests {
         }
     }
 
+    #[test]
+    #[should_panic(expected = "conv2d_forward: y has 5 elements, expected 4")]
+    fn mismatched_lengths_panic_with_the_sizes() {
+        // [1, 1, 2, 2] with a 1×1 kernel: 4 outputs (the glue checks lengths before calling).
+        let g = geometry(1, 1, (2, 2), 1, (1, 1), (1, 1), (0, 0), (1, 1), 1);
+        conv2d_forward(&[0.0; 4], &[1.0], None, &mut [0.0; 5], &g);
+    }
+
     fn close(got: &[f32], want: &[f64], what: &str) {
         assert_eq!(got.len(), want.len(), "{what} length");
         for (i, (g, w)) in got.iter().zip(want).enumerate() {

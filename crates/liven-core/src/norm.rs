@@ -471,9 +471,15 @@ pub fn batch_norm_backward(
             dbias[c] += s[c] as f32;
         }
         let pqr = [&pqr[0][..], &pqr[1][..], &pqr[2][..]];
+        let zeros = vec![0.0f32; channels];
         each_row(dx, channels, |n, out| {
             let r = n * channels..(n + 1) * channels;
-            row_grad_run(isa, &x[r.clone()], &dy[r], out, mean, pqr)
+            if training {
+                row_grad_run(isa, &x[r.clone()], &dy[r], out, mean, pqr)
+            } else {
+                // dy · p alone: (x - mean) · 0 would make an infinite x's gradient NaN.
+                row_affine_run(isa, &dy[r], out, &zeros, pqr[0], &zeros)
+            }
         });
         return;
     }
@@ -492,7 +498,12 @@ pub fn batch_norm_backward(
                 let r0 = at(n).start;
                 fill_blocks(out, stream, |o, out| {
                     let r1 = r0 + o..r0 + o + out.len();
-                    grad_run(isa, &x[r1.clone()], &dy[r1], out, mean[c], p, q_, r);
+                    if training {
+                        grad_run(isa, &x[r1.clone()], &dy[r1], out, mean[c], p, q_, r);
+                    } else {
+                        // dy · p alone, as above.
+                        affine_run(isa, &dy[r1], out, 0.0, p, 0.0);
+                    }
                 });
             }
             (s, q * invstd(var[c], eps) as f64)
@@ -1386,6 +1397,89 @@ mod tests {
         for isa in supported() {
             assert_eq!(with_isa(isa, run), reference, "{isa}");
         }
+    }
+
+    #[test]
+    fn an_infinite_input_makes_its_group_nan_and_leaves_the_others() {
+        // As PyTorch: the variance of a group holding ±inf is NaN (inf - inf), never clamped
+        // to 0, which would normalise the group's finite values to ±inf.
+        at_every_level(|| {
+            for inner in [1, 5] {
+                let (outer, channels) = (4, 3);
+                let len = outer * channels * inner;
+                let mut x = sample(len, 12, 0.0);
+                x[inner] = f32::INFINITY; // channel 1 of sample 0
+                let (w, b) = (vec![1.0; channels], vec![0.0; channels]);
+                let (mut y, mut mean, mut var) = (vec![0.0; len], vec![0.0; 3], vec![0.0; 3]);
+                batch_norm_forward_train(&x, &w, &b, &mut y, &mut mean, &mut var, inner, 1e-5);
+                assert!(var[1].is_nan() && var[0].is_finite() && var[2].is_finite());
+                for (i, v) in y.iter().enumerate() {
+                    assert_eq!(
+                        v.is_nan(),
+                        (i / inner) % channels == 1,
+                        "bn y[{i}], inner {inner}"
+                    );
+                }
+                // LayerNorm over rows of `channels · inner`: the first row only.
+                let d = channels * inner;
+                let (w, b) = (vec![1.0; d], vec![0.0; d]);
+                let (mut mean, mut var) = (vec![0.0; outer], vec![0.0; outer]);
+                layer_norm_forward(&x, &w, &b, &mut y, &mut mean, &mut var, 1e-5);
+                assert!(var[0].is_nan() && var[1..].iter().all(|v| v.is_finite()));
+                for (i, v) in y.iter().enumerate() {
+                    assert_eq!(v.is_nan(), i < d, "ln y[{i}], inner {inner}");
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn l2_norm_of_a_vector_with_a_nan_is_nan_throughout() {
+        // PyTorch's clamp_min keeps a NaN norm (f32::max would replace it by eps and leave the
+        // vector's other elements finite). [outer 2, d 3, inner 1 or 4]: vector 0 holds the NaN.
+        at_every_level(|| {
+            for inner in [1, 4] {
+                let len = 2 * 3 * inner;
+                let mut x = sample(len, 13, 0.0);
+                x[inner] = f32::NAN; // element 1 of the first vector along d
+                let mut y = vec![0.0; len];
+                let mut norm = vec![0.0; 2 * inner];
+                l2_norm_forward(&x, &[1.0; 3], &mut y, &mut norm, inner, 1e-12);
+                for (i, v) in y.iter().enumerate() {
+                    let first_vector = i < 3 * inner && i % inner == 0;
+                    assert_eq!(v.is_nan(), first_vector, "y[{i}], inner {inner}");
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn batch_norm_eval_gradient_is_finite_for_infinite_and_nan_inputs() {
+        // PyTorch's eval backward is dy · w / sqrt(var + eps) whatever x is: a term
+        // (x - mean) · 0 would make it NaN at an infinite or NaN x. Both layouts: [N, C] and
+        // [N, C, L].
+        at_every_level(|| {
+            for (outer, channels, inner) in [(4, 3, 1), (2, 3, 5)] {
+                let len = outer * channels * inner;
+                let mut x = sample(len, 7, 0.0);
+                x[0] = f32::INFINITY;
+                x[len / 2] = f32::NAN;
+                x[len - 1] = f32::NEG_INFINITY;
+                let dy = sample(len, 8, 0.0);
+                let (w, mean, var) = (vec![0.5, 1.0, 2.0], vec![0.1; 3], vec![1.0; 3]);
+                let mut dx = vec![0.0; len];
+                let (mut dw, mut db) = (vec![0.0; 3], vec![0.0; 3]);
+                batch_norm_backward(
+                    &x, &dy, &w, &mean, &var, &mut dx, &mut dw, &mut db, inner, 0.0, false,
+                );
+                for (i, (&got, &g)) in dx.iter().zip(&dy).enumerate() {
+                    let want = g * w[(i / inner) % channels];
+                    assert_eq!(got, want, "dx[{i}] {outer}×{channels}×{inner}");
+                }
+                // The weight's gradient sums dy · x̂: NaN where the channel has a NaN.
+                assert!(dw.iter().any(|v| v.is_nan()) && db.iter().all(|v| v.is_finite()));
+            }
+        });
     }
 
     #[test]

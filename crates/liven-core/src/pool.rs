@@ -1366,6 +1366,39 @@ mod tests {
     }
 
     #[test]
+    fn max_pool_windows_of_only_minus_infinity_report_their_first_valid_element() {
+        // Nine values in ten are -inf, so many windows hold nothing else: PyTorch then keeps
+        // the index of the window's first element inside the input.
+        for isa in supported() {
+            with_isa(isa, || {
+                for (k, (planes, g)) in geometries().into_iter().enumerate() {
+                    let x: Vec<f32> = sample(planes * g.h * g.w, k as u64)
+                        .into_iter()
+                        .map(|v| {
+                            if v > 1.5 || v.is_nan() {
+                                v
+                            } else {
+                                f32::NEG_INFINITY
+                            }
+                        })
+                        .collect();
+                    let (want_y, want_i) = max_reference(&x, &g);
+                    assert!(want_y.contains(&f32::NEG_INFINITY), "{g:?}");
+                    let mut y = vec![0.0; want_y.len()];
+                    let mut idx = vec![0; want_y.len()];
+                    max_pool2d_forward(&x, &mut y, &mut idx, planes, g);
+                    assert!(same(&y, &want_y), "{isa} {g:?}");
+                    assert_eq!(idx, want_i, "{isa} {g:?}");
+                    // The window loops for geometries the layout does not fit, likewise.
+                    max_pool_direct(&x, &mut y, &mut idx, &g);
+                    assert!(same(&y, &want_y), "direct {g:?}");
+                    assert_eq!(idx, want_i, "direct {g:?}");
+                }
+            });
+        }
+    }
+
+    #[test]
     fn avg_pool_matches_the_window_loops_at_every_level() {
         for isa in supported() {
             with_isa(isa, || {

@@ -83,7 +83,9 @@ export function batchNormBackward(x: Float32Array, dy: Float32Array, weight: Flo
     const p = coef[3 * c]!;
     const q = coef[3 * c + 1]!;
     const r = coef[3 * c + 2]!;
-    for (let i = start; i < start + inner; i++) dx[i] = dy[i]! * p + (x[i]! - m) * q + r;
+    // In eval dx does not depend on x: (x - m)·0 would make an infinite x's gradient NaN.
+    if (training) for (let i = start; i < start + inner; i++) dx[i] = dy[i]! * p + (x[i]! - m) * q + r;
+    else for (let i = start; i < start + inner; i++) dx[i] = dy[i]! * p;
   }
 }
 
