@@ -95,6 +95,28 @@ describe.each(backends)('AnalysisPool on the %s backend', (backend) => {
     reports.forEach((r, i) => expect(`${JSON.stringify(r, null, 2)}\n`).toBe(jobs[i]![1]));
   });
 
+  it('takes ONNX models as a path or as bytes, as liven diagnose --model x.onnx does', async () => {
+    const onnx = fileURLToPath(new URL('./fixtures/onnx/toy_opset17.onnx', import.meta.url));
+    const batch = fileURLToPath(new URL('./fixtures/onnx/toy_opset17.input.safetensors', import.meta.url));
+    const input = io.loadSafetensors(batch).input!;
+    // The same report in this process: the imported graph in eval mode under a monitor.
+    const graph = io.loadOnnx(onnx);
+    const monitor = new diag.ActivationMonitor(graph);
+    graph.forward(input);
+    const expected = `${JSON.stringify(monitor.report(), null, 2)}\n`;
+    monitor.detach();
+    const pool = open({ workers: 2, threadsPerWorker: 1 });
+    const reports = await Promise.all([pool.analyze({ model: { onnx }, input: batch }), pool.analyze({ model: { onnx: readFileSync(onnx) }, input })]);
+    for (const r of reports) {
+      const got = JSON.parse(JSON.stringify(r)) as diag.LayerReport[];
+      const want = JSON.parse(expected) as diag.LayerReport[];
+      expect(got.map((row) => [row.layer, row.kind, row.units, row.dead])).toEqual(want.map((row) => [row.layer, row.kind, row.units, row.dead]));
+      got.forEach((row, i) => expect(row.mean).toBeCloseTo(want[i]!.mean, 5));
+    }
+    await expect(pool.analyze({ model: { onnx: new Uint8Array([1, 2, 3]) }, input })).rejects.toThrow(/the model file \(given\) cannot be imported: not an ONNX model/);
+    await expect(pool.analyze({ model: { onnx: 'model.json' }, input })).rejects.toThrow(TypeError);
+  });
+
   it('queues jobs beyond its workers and runs them all', async () => {
     const pool = open({ workers: 1 });
     const all = Array.from({ length: 5 }, () => pool.analyze(paths()));

@@ -12,12 +12,13 @@ export function isOnnxPath(path: string): boolean {
 }
 
 /**
- * The graph of the ONNX file at `path`, whose bytes are `bytes`; external-data files beside it
+ * The graph of the ONNX file at `path` (null for bytes given in memory), whose bytes are `bytes`; external-data files beside it
  * are read with `readFile` (the caller's size limit applies to each), and a model whose tensors
  * would take more than `maxBytes` is refused before they are allocated (ModelTooLargeError).
  */
-export function loadOnnxModel(path: string, bytes: Uint8Array, readFile: (path: string) => Uint8Array, maxBytes: number): Graph {
-  return graphFromOnnx(parseOnnx(bytes, { dir: dirname(resolve(path)), readFile }), { maxBytes });
+export function loadOnnxModel(path: string | null, bytes: Uint8Array, readFile: (path: string) => Uint8Array, maxBytes: number): Graph {
+  // Bytes without a path have no folder for external-data files: the reader refuses them.
+  return graphFromOnnx(parseOnnx(bytes, { dir: path === null ? null : dirname(resolve(path)), readFile }), { maxBytes });
 }
 
 /** The rows of the report without data: per ReLU-family layer, the units dead on every input. */

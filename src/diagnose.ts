@@ -173,9 +173,10 @@ export function readConfig(path: string | ModuleConfig, maxBytes = DIAGNOSE_LIMI
  * every key, of the right shape, and no other), checking both and the memory limit before
  * anything is allocated (io.buildWithWeights).
  */
-export function loadModel(modelPath: string | ModuleConfig, weightsPath: DiagnoseSource | null, limits: Partial<Pick<DiagnoseOptions, 'maxModelBytes' | 'maxConfigBytes'>> = {}): Module {
+export function loadModel(modelPath: string | ModuleConfig | OnnxBytes, weightsPath: DiagnoseSource | null, limits: Partial<Pick<DiagnoseOptions, 'maxModelBytes' | 'maxConfigBytes'>> = {}): Module {
   const maxModelBytes = limits.maxModelBytes ?? DIAGNOSE_LIMITS.maxModelBytes;
   if (typeof modelPath === 'string' && isOnnxPath(modelPath)) return loadOnnxFile(modelPath, maxModelBytes);
+  if (isOnnxBytes(modelPath)) return loadOnnxFile(null, maxModelBytes, modelPath.onnx);
   if (weightsPath === null) throw new DiagnoseError(`missing --weights for the model config ${named(modelPath)}`);
   const config = readConfig(modelPath, limits.maxConfigBytes);
   const bytes = readFile(weightsPath, 'weights', maxModelBytes, '--max-model-bytes');
@@ -213,16 +214,26 @@ export function loadModel(modelPath: string | ModuleConfig, weightsPath: Diagnos
  * An ONNX model (io.loadOnnx) read under --max-model-bytes: the .onnx file and each external-data
  * file beside it must be regular files within the limit.
  */
-function loadOnnxFile(path: string, maxModelBytes: number): Graph {
-  const bytes = readFile(path, 'model', maxModelBytes, '--max-model-bytes');
+function loadOnnxFile(path: string | null, maxModelBytes: number, given?: Uint8Array): Graph {
+  const bytes = readFile(path ?? given!, 'model', maxModelBytes, '--max-model-bytes');
+  const name = named(path ?? given);
   try {
     return loadOnnxModel(path, bytes, (p) => readRegularFile(p, maxModelBytes), maxModelBytes);
   } catch (e) {
     if (e instanceof ModelTooLargeError) {
-      throw new DiagnoseError(`the model in ${JSON.stringify(path)} needs ${formatBytes(e.bytes)} for its parameters, their gradients and its buffers, more than --max-model-bytes, ${formatBytes(e.maxBytes)}`);
+      throw new DiagnoseError(`the model in ${name} needs ${formatBytes(e.bytes)} for its parameters, their gradients and its buffers, more than --max-model-bytes, ${formatBytes(e.maxBytes)}`);
     }
-    throw new DiagnoseError(`the model file ${JSON.stringify(path)} cannot be imported: ${oneLine(e).replace(/^loadOnnx: /, '')}`);
+    throw new DiagnoseError(`the model file ${name} cannot be imported: ${oneLine(e).replace(/^loadOnnx: /, '')}`);
   }
+}
+
+/** An ONNX model given as bytes (diag.AnalysisPool's `{ onnx }`); external-data files need a path. */
+export interface OnnxBytes {
+  onnx: Uint8Array;
+}
+
+function isOnnxBytes(m: unknown): m is OnnxBytes {
+  return m !== null && typeof m === 'object' && (m as { onnx?: unknown }).onnx instanceof Uint8Array;
 }
 
 /** The tensor named "input" of a batch file (or the tensor given), with at least one dimension and one sample. */
@@ -280,7 +291,7 @@ export interface DiagnoseResult {
  * DiagnoseError. `onProgress(done, total)` is called after each chunk.
  */
 export function diagnose(
-  o: { model: string | ModuleConfig; weights: DiagnoseSource | null; input: DiagnoseSource | Tensor | null } & Pick<DiagnoseOptions, 'chunk'> & Partial<Pick<DiagnoseOptions, 'maxModelBytes' | 'maxInputBytes' | 'maxConfigBytes'>>,
+  o: { model: string | ModuleConfig | OnnxBytes; weights: DiagnoseSource | null; input: DiagnoseSource | Tensor | null } & Pick<DiagnoseOptions, 'chunk'> & Partial<Pick<DiagnoseOptions, 'maxModelBytes' | 'maxInputBytes' | 'maxConfigBytes'>>,
   onProgress?: (done: number, total: number) => void,
 ): DiagnoseResult {
   if (o.input === null) throw new DiagnoseError('missing --input');

@@ -14,7 +14,7 @@ lowerPriority(priority);
 parentPort!.on('message', (job: WireJob) => {
   try {
     const input = typeof job.input === 'object' && 'shape' in job.input ? new Tensor(job.input.data, job.input.shape) : job.input;
-    const { report } = diagnose({ model: job.config, weights: job.weights, input, chunk: job.chunk, ...job.limits });
+    const { report } = diagnose({ model: job.model, weights: job.weights, input, chunk: job.chunk, ...job.limits });
     parentPort!.postMessage({ report });
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));

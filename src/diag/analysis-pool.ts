@@ -8,11 +8,12 @@ import { Tensor } from '../tensor.js';
 import { checkPriority } from '../thread-priority.js';
 import type { LayerReport } from './monitor.js';
 
-/** A model as `{ config, weights }`: each a path to read, or its contents (a config object, safetensors bytes). */
-export interface AnalysisModel {
-  config: ModuleConfig | string;
-  weights: Uint8Array | string;
-}
+/**
+ * A model as `{ config, weights }` (each a path to read, or its contents: a config object,
+ * safetensors bytes), or an ONNX model as `{ onnx }` (a path to a .onnx file, whose external-data
+ * files are read beside it, or the file's bytes).
+ */
+export type AnalysisModel = { config: ModuleConfig | string; weights: Uint8Array | string } | { onnx: Uint8Array | string };
 
 /** One analysis: what `liven diagnose --model --weights --input [--chunk] --json` takes. */
 export interface AnalysisJob {
@@ -49,8 +50,10 @@ export class AnalysisJobError extends Error {
 
 /** A job as it crosses to the worker thread (a Tensor as its shape and data). @internal */
 export interface WireJob {
-  config: ModuleConfig | string;
-  weights: Uint8Array | string;
+  /** A config (object or path), a .onnx path, or ONNX bytes. */
+  model: ModuleConfig | string | { onnx: Uint8Array };
+  /** Null for an ONNX model. */
+  weights: Uint8Array | string | null;
   input: Uint8Array | string | { shape: readonly number[]; data: Float32Array };
   chunk: number | null;
   limits: { maxModelBytes?: number; maxInputBytes?: number; maxConfigBytes?: number };
@@ -218,14 +221,18 @@ export class AnalysisPool {
 /** Checks a job's form (its contents are the worker's to check) and copies it into the form that crosses threads. */
 function toWire(job: AnalysisJob): { job: WireJob; transfer: ArrayBuffer[] } {
   const o = checkOptions(job, 'AnalysisPool.analyze: the job') as Partial<AnalysisJob>;
-  const m = o.model as Partial<AnalysisModel> | undefined;
-  if (m === null || typeof m !== 'object' || !('config' in m) || !('weights' in m)) {
-    throw new TypeError(`AnalysisPool.analyze: model must be { config, weights }, got ${describeValue(m)}`);
+  const m = o.model as { config?: unknown; weights?: unknown; onnx?: unknown } | undefined;
+  const isOnnx = m !== null && typeof m === 'object' && 'onnx' in m;
+  if (m === null || typeof m !== 'object' || (!isOnnx && (!('config' in m) || !('weights' in m)))) {
+    throw new TypeError(`AnalysisPool.analyze: model must be { config, weights } or { onnx }, got ${describeValue(m)}`);
   }
-  if (typeof m.config !== 'string' && (m.config === null || typeof m.config !== 'object' || m.config instanceof Uint8Array)) {
+  if (isOnnx && !(typeof m.onnx === 'string' && /\.onnx$/i.test(m.onnx)) && !(m.onnx instanceof Uint8Array)) {
+    throw new TypeError(`AnalysisPool.analyze: model.onnx must be the path of a .onnx file or its bytes, got ${describeValue(m.onnx)}`);
+  }
+  if (!isOnnx && typeof m.config !== 'string' && (m.config === null || typeof m.config !== 'object' || m.config instanceof Uint8Array)) {
     throw new TypeError(`AnalysisPool.analyze: model.config must be a config object or the path of its JSON file, got ${describeValue(m.config)}`);
   }
-  if (typeof m.weights !== 'string' && !(m.weights instanceof Uint8Array)) {
+  if (!isOnnx && typeof m.weights !== 'string' && !(m.weights instanceof Uint8Array)) {
     throw new TypeError(`AnalysisPool.analyze: model.weights must be safetensors bytes or a path, got ${describeValue(m.weights)}`);
   }
   const x = o.input;
@@ -244,7 +251,11 @@ function toWire(job: AnalysisJob): { job: WireJob; transfer: ArrayBuffer[] } {
     transfer.push(c.buffer as ArrayBuffer);
     return c;
   };
-  const weights = typeof m.weights === 'string' ? m.weights : own(new Uint8Array(m.weights));
+  const bytesOrPath = (v: unknown): string | Uint8Array => (typeof v === 'string' ? v : own(new Uint8Array(v as Uint8Array)));
+  const model: WireJob['model'] = isOnnx
+    ? (typeof m.onnx === 'string' ? m.onnx : { onnx: bytesOrPath(m.onnx) as Uint8Array })
+    : (m.config as ModuleConfig | string);
+  const weights = isOnnx ? null : bytesOrPath(m.weights);
   const input = typeof x === 'string' ? x : x instanceof Tensor ? { shape: [...x.shape], data: own(new Float32Array(x.data)) } : own(new Uint8Array(x));
-  return { job: { config: m.config, weights, input, chunk, limits }, transfer };
+  return { job: { model, weights, input, chunk, limits }, transfer };
 }
