@@ -8,6 +8,15 @@ import { loadFixture } from './helpers/fixtures.js';
 import { expectClose } from './helpers/numeric.js';
 
 const dist = new URL('../dist/index.js', import.meta.url).href;
+const levels = native ? native.supportedSimdLevels() : [];
+
+/** Runs `script` (which prints `{ level, results }`) in a child process at `level`; its results. */
+function resultsAt(level: string, script: string): { y: unknown[]; dx: unknown[]; grads?: number[][] }[] {
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, LIVEN_SIMD: level }, encoding: 'utf8' });
+  const { level: used, results } = JSON.parse(out);
+  expect(used).toBe(level);
+  return results;
+}
 const fixtureUrl = new URL('./fixtures/activations.json', import.meta.url).href;
 
 /** Runs the fixture cases through the built package and prints outputs and gradients. */
@@ -27,18 +36,13 @@ process.stdout.write(JSON.stringify({ level: simdLevel(), results }));
 
 describe.skipIf(!native)('every SIMD level matches PyTorch', () => {
   const { cases } = loadFixture('activations.json');
-  it.each(native ? native.supportedSimdLevels() : [])('LIVEN_SIMD=%s', (level) => {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', child], {
-      env: { ...process.env, LIVEN_SIMD: level },
-      encoding: 'utf8',
-    });
-    const { level: used, results } = JSON.parse(out);
-    expect(used).toBe(level);
+  it.each(levels)('LIVEN_SIMD=%s', (level) => {
+    const results = resultsAt(level, child);
     cases.forEach((c, i) => {
-      const r = results[i];
-      expectClose(Float32Array.from(r.y), c.output, `${c.name}: output`);
-      expectClose(Float32Array.from(r.dx), c.gradInput, `${c.name}: input gradient`);
-      Object.values(c.paramGrads).forEach((g, j) => expectClose(Float32Array.from(r.grads[j]), g, `${c.name}: weight gradient`, { atol: 1e-5 }));
+      const r = results[i]!;
+      expectClose(Float32Array.from(r.y as number[]), c.output, `${c.name}: output`);
+      expectClose(Float32Array.from(r.dx as number[]), c.gradInput, `${c.name}: input gradient`);
+      Object.values(c.paramGrads).forEach((g, j) => expectClose(Float32Array.from(r.grads![j]!), g, `${c.name}: weight gradient`, { atol: 1e-5 }));
     });
   });
 });
@@ -64,17 +68,12 @@ process.stdout.write(JSON.stringify({ level: simdLevel(), results }));
 describe.skipIf(!native)('every SIMD level matches PyTorch on the layers beyond ReLU', () => {
   const { cases } = JSON.parse(readFileSync(new URL(moreUrl), 'utf8')) as { cases: { name: string; output: { data: (number | string)[] }; gradInput: { data: (number | string)[] } }[] };
   const num = (d: (number | string)[]): number[] => d.map(Number);
-  it.each(native ? native.supportedSimdLevels() : [])('LIVEN_SIMD=%s', (level) => {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', moreChild], {
-      env: { ...process.env, LIVEN_SIMD: level },
-      encoding: 'utf8',
-    });
-    const { level: used, results } = JSON.parse(out);
-    expect(used).toBe(level);
+  it.each(levels)('LIVEN_SIMD=%s', (level) => {
+    const results = resultsAt(level, moreChild);
     cases.forEach((c, i) => {
-      const r = results[i];
-      expectClose(Float32Array.from(num(r.y)), { data: num(c.output.data) }, `${c.name}: output`);
-      expectClose(Float32Array.from(num(r.dx)), { data: num(c.gradInput.data) }, `${c.name}: input gradient`);
+      const r = results[i]!;
+      expectClose(Float32Array.from(num(r.y as (number | string)[])), { data: num(c.output.data) }, `${c.name}: output`);
+      expectClose(Float32Array.from(num(r.dx as (number | string)[])), { data: num(c.gradInput.data) }, `${c.name}: input gradient`);
     });
   });
 });
