@@ -14,6 +14,8 @@ use crate::threads;
 use rayon::prelude::*;
 use std::cell::RefCell;
 
+mod winograd;
+
 /// The shape of one convolution call. Every field is at least 1 (padding at least 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dGeometry {
@@ -535,6 +537,9 @@ pub fn conv2d_forward(
     if g.batch == 0 {
         return;
     }
+    if winograd::applies(g) && winograd::forward(x, weight, bias, y, g) {
+        return;
+    }
     // A dropped tap multiplies padding: 0·w is 0 unless w is infinite or NaN (PyTorch's
     // im2col path, whose NaN the fixtures pin down), so only finite weights are trimmed.
     if let Some((t, h0, w0)) = trimmed(g).filter(|_| all_finite(weight)) {
@@ -770,6 +775,12 @@ pub fn conv2d_backward(
     if g.batch == 0 {
         return;
     }
+    let mut dbias = dbias;
+    if winograd::applies(g)
+        && winograd::backward(x, weight, dy, dx, dweight, dbias.as_deref_mut(), g)
+    {
+        return;
+    }
     // A dropped tap's weight gradient is Σ dy·0 (padding): 0 unless dy has an infinity or a
     // NaN. Its input gradient lands only in the padding.
     if let Some((t, h0, w0)) = trimmed(g).filter(|_| all_finite(dy)) {
@@ -914,18 +925,23 @@ fn backward_chunk(
         sgemm(og, k, n, 1.0, dyn_, colt, 1.0, dw_g, k, par);
     }
     if let Some(db) = dbias {
-        for dy_n in dy.chunks_exact(out_n) {
-            for (b, plane) in db.iter_mut().zip(dy_n.chunks_exact(p)) {
-                // Lane-wise partial sums vectorise and give the same bits on every level.
-                let mut acc = [0.0f32; 16];
-                let mut chunks = plane.chunks_exact(16);
-                for c in &mut chunks {
-                    for (a, v) in acc.iter_mut().zip(c) {
-                        *a += v;
-                    }
+        add_bias_gradient(db, dy, p);
+    }
+}
+
+/// db[o] += the sum of dy's planes (`p` elements) of channel o, over every sample of `dy`.
+fn add_bias_gradient(db: &mut [f32], dy: &[f32], p: usize) {
+    for dy_n in dy.chunks_exact(db.len() * p) {
+        for (b, plane) in db.iter_mut().zip(dy_n.chunks_exact(p)) {
+            // Lane-wise partial sums vectorise and give the same bits on every level.
+            let mut acc = [0.0f32; 16];
+            let mut chunks = plane.chunks_exact(16);
+            for c in &mut chunks {
+                for (a, v) in acc.iter_mut().zip(c) {
+                    *a += v;
                 }
-                *b += acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>();
             }
+            *b += acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>();
         }
     }
 }
@@ -1152,6 +1168,112 @@ mod tests {
             // Output channel 1's every tap meets the infinite gradient: the centre through x,
             // the others through the padding's zeros.
             assert_eq!(v.is_nan(), i >= 18 && i % 9 != 4, "dw[{i}] = {v}");
+        }
+    }
+
+    /// The largest |a − b| / (1 + |b|).
+    fn max_rel(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn winograd_matches_the_im2col_path_at_every_level() {
+        let cases = [
+            geometry(2, 3, (20, 20), 5, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+            geometry(1, 17, (21, 23), 18, (3, 3), (1, 1), (1, 1), (1, 1), 1), // odd sides, batch 1
+            geometry(3, 2, (1, 401), 3, (3, 3), (1, 1), (1, 1), (1, 1), 1),   // one row
+            geometry(5, 1, (27, 15), 1, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+            geometry(9, 16, (28, 28), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1), // threads, chunks
+        ];
+        for isa in simd::supported() {
+            simd::with_isa(isa, || {
+                for (ci, g) in cases.iter().enumerate() {
+                    assert!(winograd::applies(g), "case {ci}");
+                    let x = uniform(g.input_len(), 10 + ci as u64, 1.0);
+                    let w = uniform(g.weight_len(), 20 + ci as u64, 0.5);
+                    let b = uniform(g.out_channels, 30, 0.5);
+                    let dy = uniform(g.output_len(), 40 + ci as u64, 1.0);
+                    let mut want = vec![f32::NAN; g.output_len()];
+                    forward_unfolded(&x, &w, Some(&b), &mut want, g);
+                    let mut y = vec![f32::NAN; g.output_len()];
+                    assert!(winograd::forward(&x, &w, Some(&b), &mut y, g));
+                    let e = max_rel(&y, &want);
+                    assert!(e < 1e-5, "{isa} case {ci} y: {e}");
+
+                    let (mut dx0, mut dw0, mut db0) = (
+                        vec![f32::NAN; g.input_len()],
+                        uniform(g.weight_len(), 5, 1.0),
+                        uniform(g.out_channels, 6, 1.0),
+                    );
+                    let (mut dx, mut dw, mut db) =
+                        (vec![f32::NAN; g.input_len()], dw0.clone(), db0.clone());
+                    backward_unfolded(&x, &w, &dy, &mut dx0, &mut dw0, Some(&mut db0), g);
+                    let done = winograd::backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), g);
+                    assert!(done, "{isa} case {ci}");
+                    for (what, got, want) in
+                        [("dx", &dx, &dx0), ("dw", &dw, &dw0), ("db", &db, &db0)]
+                    {
+                        let e = max_rel(got, want);
+                        // dW sums up to 7,056 products per element (9 samples of 28×28).
+                        let tol = if what == "dw" { 4e-5 } else { 1e-5 };
+                        assert!(e < tol, "{isa} case {ci} {what}: {e}");
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn winograd_hands_nonfinite_results_to_the_im2col_path() {
+        // ∞ − ∞ in the transforms would make NaN where the direct sums give ±∞.
+        let g = geometry(2, 3, (20, 20), 4, (3, 3), (1, 1), (1, 1), (1, 1), 1);
+        let mut x = uniform(g.input_len(), 1, 1.0);
+        x[45] = f32::INFINITY;
+        let w = uniform(g.weight_len(), 2, 0.5);
+        let mut y = vec![0.0; g.output_len()];
+        assert!(!winograd::forward(&x, &w, None, &mut y, &g));
+        let mut want = vec![0.0; g.output_len()];
+        forward_unfolded(&x, &w, None, &mut want, &g);
+        conv2d_forward(&x, &w, None, &mut y, &g);
+        assert_eq!(
+            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert!(want.iter().any(|v| v.is_infinite()));
+
+        // A refused backward leaves the gradients as they were, for the im2col path to add to.
+        let mut dy = uniform(g.output_len(), 3, 1.0);
+        dy[7] = f32::NAN;
+        let x = uniform(g.input_len(), 1, 1.0);
+        let (mut dx, mut dw, mut db) = (
+            vec![0.0; g.input_len()],
+            vec![1.0; g.weight_len()],
+            vec![2.0; 4],
+        );
+        assert!(!winograd::backward(
+            &x,
+            &w,
+            &dy,
+            &mut dx,
+            &mut dw,
+            Some(&mut db),
+            &g
+        ));
+        assert!(dw.iter().all(|&v| v == 1.0) && db.iter().all(|&v| v == 2.0));
+        let (mut dx0, mut dw0, mut db0) = (
+            vec![0.0; g.input_len()],
+            vec![1.0; g.weight_len()],
+            vec![2.0; 4],
+        );
+        backward_unfolded(&x, &w, &dy, &mut dx0, &mut dw0, Some(&mut db0), &g);
+        conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), &g);
+        for (got, want) in [(&dx, &dx0), (&dw, &dw0), (&db, &db0)] {
+            let bits = |v: &Vec<f32>| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(got), bits(want));
         }
     }
 
