@@ -833,6 +833,23 @@ def special_values():
     ce('ce NaN logit', with_values(rand(3, 4), {9: nan}), [0, 1, 3], reduction='sum')
     mse('mse ±inf and NaN', with_values(rand(3, 4), {0: inf, 5: -inf, 9: nan}), rand(3, 4))
     mse('mse inf - inf', with_values(rand(2, 3), {2: inf}), with_values(rand(2, 3), {2: inf}), 'sum')
+
+    # A plane large enough for liven's Winograd path, whose transforms would turn ±inf into NaN
+    # (inf - inf): such calls fall back to the im2col path. Its own generator and a forked
+    # global RNG, so the cases above keep their numbers.
+    wgen = torch.Generator().manual_seed(1357)
+
+    def wrand(*shape):
+        return torch.randn(shape, generator=wgen)
+
+    with torch.random.fork_rng():
+        wconv = nn.Conv2d(2, 3, 3, padding=1)
+    layers.append(layer('conv 3x3 pad 1 on 20x20 (the Winograd size), NaN and ±inf inputs', wconv,
+                        {'type': 'Conv2d', 'inChannels': 2, 'outChannels': 3, 'kernelSize': 3, 'stride': 1,
+                         'padding': 1, 'dilation': 1, 'groups': 1, 'bias': True},
+                        with_values(wrand(1, 2, 20, 20), {45: inf, 300: -inf, 620: nan, 777: inf}),
+                        with_values(wrand(1, 3, 20, 20), {77: inf, 1000: -inf}),
+                        params={'weight': wrand(3, 2, 3, 3), 'bias': wrand(3)}))
     return {'torch': torch.__version__, 'cases': layers, 'losses': losses}
 
 
