@@ -1192,7 +1192,6 @@ mod tests {
         for isa in simd::supported() {
             simd::with_isa(isa, || {
                 for (ci, g) in cases.iter().enumerate() {
-                    assert!(winograd::applies(g), "case {ci}");
                     let x = uniform(g.input_len(), 10 + ci as u64, 1.0);
                     let w = uniform(g.weight_len(), 20 + ci as u64, 0.5);
                     let b = uniform(g.out_channels, 30, 0.5);
@@ -1228,9 +1227,35 @@ mod tests {
     }
 
     #[test]
+    fn winograd_serves_wide_layers_on_large_planes() {
+        let g =
+            |c: usize, hw: usize| geometry(1, c, (hw, hw), c, (3, 3), (1, 1), (1, 1), (1, 1), 1);
+        assert!(winograd::applies(&g(48, 24)) && winograd::applies(&g(512, 56)));
+        assert!(!winograd::applies(&g(47, 24)) && !winograd::applies(&g(48, 23)));
+        let other = geometry(1, 64, (28, 28), 64, (3, 3), (2, 2), (1, 1), (1, 1), 1);
+        assert!(!winograd::applies(&other));
+        // Through the public functions, against the im2col path.
+        let g = geometry(2, 48, (24, 25), 50, (3, 3), (1, 1), (1, 1), (1, 1), 1);
+        assert!(winograd::applies(&g));
+        let x = uniform(g.input_len(), 1, 1.0);
+        let w = uniform(g.weight_len(), 2, 0.2);
+        let dy = uniform(g.output_len(), 3, 1.0);
+        let (mut y, mut want) = (vec![0.0; g.output_len()], vec![0.0; g.output_len()]);
+        conv2d_forward(&x, &w, None, &mut y, &g);
+        forward_unfolded(&x, &w, None, &mut want, &g);
+        assert!(max_rel(&y, &want) < 1e-5);
+        let (mut dx, mut dw) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);
+        let (mut dx0, mut dw0) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);
+        conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, None, &g);
+        backward_unfolded(&x, &w, &dy, &mut dx0, &mut dw0, None, &g);
+        assert!(max_rel(&dx, &dx0) < 1e-5 && max_rel(&dw, &dw0) < 4e-5);
+    }
+
+    #[test]
     fn winograd_hands_nonfinite_results_to_the_im2col_path() {
         // ∞ − ∞ in the transforms would make NaN where the direct sums give ±∞.
-        let g = geometry(2, 3, (20, 20), 4, (3, 3), (1, 1), (1, 1), (1, 1), 1);
+        let g = geometry(2, 48, (24, 24), 48, (3, 3), (1, 1), (1, 1), (1, 1), 1);
+        assert!(winograd::applies(&g));
         let mut x = uniform(g.input_len(), 1, 1.0);
         x[45] = f32::INFINITY;
         let w = uniform(g.weight_len(), 2, 0.5);
@@ -1252,7 +1277,7 @@ mod tests {
         let (mut dx, mut dw, mut db) = (
             vec![0.0; g.input_len()],
             vec![1.0; g.weight_len()],
-            vec![2.0; 4],
+            vec![2.0; 48],
         );
         assert!(!winograd::backward(
             &x,
@@ -1267,7 +1292,7 @@ mod tests {
         let (mut dx0, mut dw0, mut db0) = (
             vec![0.0; g.input_len()],
             vec![1.0; g.weight_len()],
-            vec![2.0; 4],
+            vec![2.0; 48],
         );
         backward_unfolded(&x, &w, &dy, &mut dx0, &mut dw0, Some(&mut db0), &g);
         conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), &g);

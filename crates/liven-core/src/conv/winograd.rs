@@ -30,15 +30,27 @@ pub(super) fn applies(g: &Conv2dGeometry) -> bool {
     (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w) == (3, 3, 1, 1)
         && (g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups) == (1, 1, 1, 1, 1)
         && g.height * g.width >= MIN_PLANE
+        && g.in_channels.min(g.out_channels) >= MIN_CHANNELS
 }
 
-/// Planes smaller than this take the im2col path. One thread, forward / backward against
-/// im2col (`examples/convprof.rs`, batch 16 unless said): 8×8 64 channels 0.68 / 1.71 ms
-/// against 0.52 / 1.11, 7×7 256 channels 8.0 / 14.6 against 4.7 / 9.6 (odd sides waste a
-/// quarter of the tiles), 14×14 128 channels 4.0 / 9.7 against 4.7 / 9.5, 16×16 64 channels
-/// 1.6 / 4.0 against 1.7 / 3.5; from 28×28 on it wins (32 samples, 64 channels: 8.5 / 18.2
-/// against 10.0 / 21.3 ms; batch 8 at 56×56: 7.5 / 19.2 against 9.8 / 21.4 ms).
-const MIN_PLANE: usize = 20 * 20;
+/// Planes smaller than this take the im2col path, and so do layers with fewer channels on
+/// either side: the transforms cost per plane and the 16 products per tile are thin. One
+/// thread, forward / backward, Winograd against im2col (`examples/convprof.rs`; batch 16
+/// unless said; a loaded machine, so ±10%):
+///
+/// | layer | Winograd | im2col |
+/// | --- | --- | --- |
+/// | 64→64 on 28×28, batch 32 | 8.5 / 18.2 ms | 10.0 / 21.3 ms |
+/// | 64→64 on 56×56, batch 8 | 7.5 / 19.2 ms | 9.8 / 21.4 ms |
+/// | 128→128 on 28×28 | 21.5 / 54.2 ms | 26.9 / 61.7 ms |
+/// | 48→48 on 28×28, batch 32 | 8.2 / 23.3 ms | 10.0 / 26.8 ms |
+/// | 32→32 on 28×28, batch 32 | 3.5 / 8.4 ms | 3.1 / 8.7 ms |
+/// | 1→8 on 28×28, batch 64 | 0.68 / 1.54 ms | 0.11 / 0.22 ms |
+/// | 128→128 on 14×14 | 4.0 / 9.7 ms | 4.7 / 9.5 ms |
+/// | 64→64 on 8×8 | 0.68 / 1.71 ms | 0.52 / 1.11 ms |
+/// | 256→256 on 7×7 (odd sides waste a quarter of the tiles) | 8.0 / 14.6 ms | 4.7 / 9.6 ms |
+const MIN_PLANE: usize = 24 * 24;
+const MIN_CHANNELS: usize = 48;
 
 /// Tiles of one plane: `th` rows of `tw`, each 2×2 outputs (the last row or column half
 /// empty when the plane's side is odd).
