@@ -613,8 +613,9 @@ thread_local! {
 /// Buffers of up to this many floats (8 MiB) are kept for reuse, at most `SPARE_COUNT` per
 /// thread. Fresh buffers of a few MB cost page faults on every call (glibc maps and unmaps
 /// them): on ResNet-sized layers a third of the time went to faulting and zeroing them.
+/// Winograd's backward holds seven at once.
 const SPARE_LIMIT: usize = 1 << 21;
-const SPARE_COUNT: usize = 4;
+const SPARE_COUNT: usize = 8;
 
 /// A scratch buffer of `len` floats, taken from this thread's spares when there is one. Its
 /// contents are whatever the last user left: every user writes before it reads.

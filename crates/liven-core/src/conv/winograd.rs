@@ -19,6 +19,10 @@
 //! random data the results stay within 1e-5 relative of the direct sums' (F(4×4, 3×3) would
 //! need 36 positions but loses about 1e-4: not used).
 
+// The transforms take their scratch from the caller (one allocation per chunk, not per plane)
+// and the shapes as separate numbers: more arguments than clippy's default.
+#![allow(clippy::too_many_arguments)]
+
 use super::{add_bias_gradient, all_finite, row_stride, Conv2dGeometry, Scratch};
 use crate::gemm::{sgemm, Operand, Par};
 use crate::simd;
@@ -153,11 +157,20 @@ fn zip_map(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
 
 /// Splits a plane (`h`×`w`, shifted by `shift` rows and columns, zero elsewhere) into its four
 /// quadrants of alternating rows and columns: element (r, c) of the shifted plane goes to
-/// `q[(r % 2)·2 + c % 2]` at (r / 2)·`stride` + c / 2. Each quadrant holds `rows` rows.
+/// `q[(r % 2)·2 + c % 2]` at (r / 2)·`stride` + c / 2. Each quadrant holds `rows` rows. Only
+/// the plane's positions are written: `q` starts zeroed and can be reused for planes of the
+/// same size (the padding stays 0).
 #[inline(always)]
-fn quadrants(x: &[f32], h: usize, w: usize, shift: usize, stride: usize, rows: usize) -> Vec<f32> {
+fn quadrants(
+    x: &[f32],
+    h: usize,
+    w: usize,
+    shift: usize,
+    stride: usize,
+    rows: usize,
+    q: &mut [f32],
+) {
     let len = rows * stride;
-    let mut q = vec![0.0f32; 4 * len];
     for (r, row) in x.chunks_exact(w).take(h).enumerate() {
         let (rr, cs) = (r + shift, shift);
         let at = (rr % 2) * 2 * len + (rr / 2) * stride;
@@ -178,22 +191,20 @@ fn quadrants(x: &[f32], h: usize, w: usize, shift: usize, stride: usize, rows: u
             even[w / 2] = *last;
         }
     }
-    q
 }
 
 crate::multiversion! {
     /// V = Bᵀ·d·B for every tile of one plane `x` (`h`×`w`, padding 1), written to
     /// `v[ξ·xi_stride + ty·(tw + 1) + tx]`: the tiles row by row, each row followed by one
     /// unused column, so that each step is one long loop over all the plane's tiles.
-    fn transform_input_run(x: &[f32], h: usize, w: usize, tw: usize, v: &mut [f32], xi_stride: usize) {
+    fn transform_input_run(x: &[f32], h: usize, w: usize, tw: usize, v: &mut [f32], xi_stride: usize, q: &mut [f32], hor: &mut [f32]) {
         let (th, s) = (h.div_ceil(2), tw + 1);
         let n = th * s;
         // Padded element (2ty + i, 2tx + j) of tile (ty, tx) is quadrant (i % 2, j % 2) at
         // f + (i / 2)·s + j / 2, where f = ty·s + tx.
-        let q = quadrants(x, h, w, 1, s, th + 2);
+        quadrants(x, h, w, 1, s, th + 2, q);
         let len = (th + 2) * s;
         let d = |i: usize, j: usize| &q[((i % 2) * 2 + j % 2) * len + (i / 2) * s + j / 2..][..n];
-        let mut hor = vec![0.0f32; 16 * n];
         for i in 0..4 {
             // Bᵀ along each tile row: d0 − d2, d1 + d2, d2 − d1, d1 − d3.
             let out = |j: usize| (4 * i + j) * n;
@@ -215,15 +226,13 @@ crate::multiversion! {
 }
 
 crate::multiversion! {
-    #[allow(clippy::too_many_arguments)]
     /// One output plane `y` (`h`×`w`) = Aᵀ·M·A of its tiles (laid out as
     /// [`transform_input_run`] writes them) + `bias`.
-    fn transform_output_run(m: &[f32], xi_stride: usize, h: usize, w: usize, tw: usize, bias: f32, y: &mut [f32]) {
+    fn transform_output_run(m: &[f32], xi_stride: usize, h: usize, w: usize, tw: usize, bias: f32, y: &mut [f32], t: &mut [f32], out: &mut [f32]) {
         let (th, s) = (h.div_ceil(2), tw + 1);
         let n = th * s;
         let at = |xi: usize| &m[xi * xi_stride..][..n];
         // Aᵀ down the columns: z0 + z1 + z2 (t[j]), z1 − z2 − z3 (t[4 + j]).
-        let mut t = vec![0.0f32; 8 * n];
         for j in 0..4 {
             let (z0, z1, z2, z3) = (at(j), at(4 + j), at(8 + j), at(12 + j));
             for (k, out) in t[j * n..(j + 1) * n].iter_mut().enumerate() {
@@ -234,7 +243,6 @@ crate::multiversion! {
             }
         }
         // ... and along the rows, with the bias: out[2a] left, out[2a + 1] right column.
-        let mut out = vec![0.0f32; 4 * n];
         for a in 0..2 {
             let z = |j: usize| &t[(4 * a + j) * n..][..n];
             let (z0, z1, z2, z3) = (z(0), z(1), z(2), z(3));
@@ -264,15 +272,14 @@ crate::multiversion! {
 crate::multiversion! {
     /// A·dY·Aᵀ for every 2×2 tile of one output-gradient plane `dy` (`h`×`w`; outside it, 0),
     /// laid out as [`transform_input_run`] writes (the unused columns get 0).
-    fn transform_gradient_run(dy: &[f32], h: usize, w: usize, tw: usize, z: &mut [f32], xi_stride: usize) {
+    fn transform_gradient_run(dy: &[f32], h: usize, w: usize, tw: usize, z: &mut [f32], xi_stride: usize, q: &mut [f32], hor: &mut [f32]) {
         let (th, s) = (h.div_ceil(2), tw + 1);
         let n = th * s;
         // Element (2ty + a, 2tx + b) is quadrant (a, b) at ty·s + tx.
-        let q = quadrants(dy, h, w, 0, s, th + 1);
+        quadrants(dy, h, w, 0, s, th + 1, q);
         let len = (th + 1) * s;
         let d = |a: usize, b: usize| &q[(a * 2 + b) * len..][..n];
         // hor[4a + j]: A along tile row a: e, e + o, e − o, −o.
-        let mut hor = vec![0.0f32; 8 * n];
         for a in 0..2 {
             let (e, o) = (d(a, 0), d(a, 1));
             hor[4 * a * n..][..n].copy_from_slice(e);
@@ -297,17 +304,20 @@ crate::multiversion! {
 fn transform_inputs(x: &[f32], t: &Tiles, channels: usize, v: &mut [f32], ld: usize) {
     let isa = simd::active();
     let (plane, tiles) = (t.h * t.w, t.per_plane());
+    let (mut q, mut hor) = (
+        vec![0.0; 4 * (t.th + 2) * (t.tw + 1)],
+        vec![0.0; 16 * tiles],
+    );
     for (s, sample) in x.chunks_exact(channels * plane).enumerate() {
         for (c, p) in sample.chunks_exact(plane).enumerate() {
             let v = &mut v[c * ld + s * tiles..];
-            transform_input_run(isa, p, t.h, t.w, t.tw, v, channels * ld);
+            transform_input_run(isa, p, t.h, t.w, t.tw, v, channels * ld, &mut q, &mut hor);
         }
     }
 }
 
 /// One chunk of samples of the convolution `x` (`cin` channels) → `y` (`cout` channels) with
 /// transformed filters `u` `[16, cout, cin]`: y is written.
-#[allow(clippy::too_many_arguments)]
 fn convolve_chunk(
     t: &Tiles,
     cin: usize,
@@ -341,11 +351,23 @@ fn convolve_chunk(
         );
     }
     let isa = simd::active();
+    let (mut cols, mut rows) = (vec![0.0; 8 * tiles], vec![0.0; 4 * tiles]);
     for (s, sample) in y.chunks_exact_mut(cout * plane).enumerate() {
         for (o, p) in sample.chunks_exact_mut(plane).enumerate() {
             let b = bias.map_or(0.0, |b| b[o]);
             let m = &m[o * ld + s * tiles..];
-            transform_output_run(isa, m, cout * ld, t.h, t.w, t.tw, b, p);
+            transform_output_run(
+                isa,
+                m,
+                cout * ld,
+                t.h,
+                t.w,
+                t.tw,
+                b,
+                p,
+                &mut cols,
+                &mut rows,
+            );
         }
     }
 }
@@ -411,6 +433,7 @@ pub(super) fn backward(
         let mut du = Scratch::zeroed(16 * cout * cin);
         let (mut vy, mut m) = (Scratch::new(len(cout)), Scratch::new(len(cin)));
         let (mut vx, mut z) = (Scratch::new(len(cin)), Scratch::new(len(cout)));
+        let (mut qz, mut hz) = (vec![0.0; 4 * (t.th + 1) * (t.tw + 1)], vec![0.0; 8 * tiles]);
         let chunked = dx
             .chunks_mut(per * in_n)
             .zip(x.chunks(per * in_n))
@@ -426,7 +449,7 @@ pub(super) fn backward(
             for (s, sample) in dy_c.chunks_exact(out_n).enumerate() {
                 for (o, p) in sample.chunks_exact(t.h * t.w).enumerate() {
                     let z = &mut z[o * ld + s * tiles..];
-                    transform_gradient_run(isa, p, t.h, t.w, t.tw, z, cout * ld);
+                    transform_gradient_run(isa, p, t.h, t.w, t.tw, z, cout * ld, &mut qz, &mut hz);
                 }
             }
             for xi in 0..16 {
