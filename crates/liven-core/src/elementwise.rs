@@ -358,11 +358,14 @@ pub fn sum_dims_check(
         .filter(|d| !dims.contains(d))
         .map(|d| shape[d])
         .collect();
-    let want = product(&kept).expect("no larger than the product of the whole shape");
-    if out_len != want {
-        return Err(format!("out has {out_len} elements, expected {want}"));
+    // An empty x can have a kept size past usize (`[0, 2^32, 2^32]` summed over dim 0).
+    match product(&kept) {
+        Some(want) if want == out_len => Ok(()),
+        want => Err(format!(
+            "out has {out_len} elements, expected {}",
+            want.map_or("more than fit in memory".into(), |n| n.to_string())
+        )),
     }
-    Ok(())
 }
 
 /// One dim of a collapsed sum: its size, its stride in `x`, and whether it is summed over.
