@@ -18,6 +18,7 @@ const suites = {
   analysis: () => import('./suites/analysis.js'),
   speed: () => import('./suites/speed.js'),
   resnet: () => import('./suites/resnet.js'),
+  elementwise: () => import('./suites/elementwise.js'),
 };
 
 const args = process.argv.slice(2);
