@@ -602,8 +602,15 @@ mod tests {
             }
             data[index]
         };
+        // The arithmetic spelt out here, not through `with_op!`, so that the reference is independent.
+        let arith = |x: f32, y: f32| match op {
+            BinaryOp::Add => x + y,
+            BinaryOp::Sub => x - y,
+            BinaryOp::Mul => x * y,
+            BinaryOp::Div => x / y,
+        };
         (0..n)
-            .map(|i| apply(op, at(a, a_shape, i), at(b, b_shape, i)))
+            .map(|i| arith(at(a, a_shape, i), at(b, b_shape, i)))
             .collect()
     }
 
@@ -715,7 +722,8 @@ mod tests {
             .contains("out has 7 elements, expected 6"));
         assert!(binary_check(0, &[usize::MAX, 2, 0], 1, &[], 0).is_err());
         assert!(BinaryOp::from_code(4).is_none());
-        assert_eq!(BinaryOp::from_code(3), Some(BinaryOp::Div));
+        let codes: Vec<Option<BinaryOp>> = (0..4).map(BinaryOp::from_code).collect();
+        assert_eq!(codes, OPS.map(Some));
     }
 
     #[test]
@@ -763,9 +771,13 @@ mod tests {
 
     #[test]
     fn sums_match_the_definition_over_every_set_of_dims_at_every_level() {
+        // Four and five dims of sizes > 1 make alternating kept and summed axes: odometers of
+        // several axes on both sides.
         let shapes: &[&[usize]] = &[
             &[3, 5, 7],
             &[2, 1, 33, 4],
+            &[3, 4, 5, 6],
+            &[2, 3, 2, 3, 2],
             &[70, 300],
             &[5, 1 << 14],
             &[1 << 14, 5],
@@ -860,6 +872,19 @@ mod tests {
         assert_eq!(out, [3, 1]);
         argmax_along(&x, 1, 4, 2, &mut out);
         assert_eq!(out, [1, 1]);
+        // Ties without a NaN: the first of them.
+        let ties = [2.0, 5.0, 5.0, 1.0, -1.0, -1.0, -1.0, -3.0];
+        argmax_along(&ties, 2, 4, 1, &mut out);
+        assert_eq!(out, [1, 0]);
+        let mut columns = [0; 4];
+        argmax_along(
+            &[5.0, 1.0, 2.0, 2.0, 5.0, 0.0, 2.0, 3.0],
+            1,
+            2,
+            4,
+            &mut columns,
+        );
+        assert_eq!(columns, [0, 0, 0, 1]);
         let big = uniform(3 * GRAIN, 7, 1.0);
         let mut out = vec![0; GRAIN];
         argmax_along(&big, 1, 3, GRAIN, &mut out);
