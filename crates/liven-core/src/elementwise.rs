@@ -24,6 +24,9 @@ use crate::threads::for_each_chunk;
 /// Elements per parallel chunk, as the activations' (a pass over memory per element).
 const GRAIN: usize = 1 << 15;
 
+/// Rows of a broadcast shorter than this run as a plain loop, without dispatch.
+const SHORT_ROW: usize = 16;
+
 /// Accumulator lanes of a contiguous sum: fixed, so every instruction set adds in the same order.
 const LANES: usize = 16;
 
@@ -263,6 +266,12 @@ fn binary_range(
         let n = (last.size - column).min(out.len() - done);
         let o = &mut out[done..done + n];
         match (last.sa, last.sb) {
+            // Short rows ([N, 3] + [3]): a dispatched vector loop per row would cost more than the row.
+            _ if n < SHORT_ROW => {
+                for (j, o) in o.iter_mut().enumerate() {
+                    *o = apply(op, a[ia + j * last.sa], b[ib + j * last.sb]);
+                }
+            }
             (0, 0) => o.fill(apply(op, a[ia], b[ib])),
             (_, 0) => binary_vs_run(isa, op, &a[ia..ia + n], b[ib], o),
             (0, _) => binary_sv_run(isa, op, a[ia], &b[ib..ib + n], o),
