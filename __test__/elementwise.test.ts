@@ -124,6 +124,28 @@ describe.skipIf(!native)('native = JS', () => {
     }
   });
 
+  it('nn.Cat forward and backward along every dim of random shapes, short rows and long, past the parallel threshold', () => {
+    const r = rng(9);
+    const shapes: number[][][] = [[[70000, 2], [70000, 3]], [[2, 40000], [2, 30000], [2, 1]], [[3, 0, 4], [3, 2, 4]]];
+    for (let k = 0; k < 60; k++) {
+      const rank = 1 + Math.floor(r() * 4);
+      const base = Array.from({ length: rank }, () => 1 + Math.floor(r() * 5));
+      const dim = Math.floor(r() * rank);
+      shapes.push(Array.from({ length: 1 + Math.floor(r() * 3) }, () => base.map((d, i) => (i === dim ? Math.floor(r() * 4) : d))));
+    }
+    shapes.forEach((group, k) => {
+      const dim = group[0]!.findIndex((_, i) => group.some((s) => s[i] !== group[0]![i]));
+      const xs = group.map((s, j) => values(s, 100 * k + j));
+      const run = (): Float32Array[] => {
+        const cat = new nn.Cat({ dim: Math.max(dim, 0) });
+        const y = cat.forward(...xs);
+        return [y.data, ...cat.backward(values([...y.shape], k)).map((g) => g.data)];
+      };
+      const [n, j] = both(run);
+      n.forEach((a, i) => expectSameValues(a, j[i]!, `Cat of ${JSON.stringify(group)}: array ${i}`));
+    });
+  });
+
   it('sums are the same bits at one thread and at several', () => {
     const x = values([64, 33, 40], 8, false);
     const threads = getNumThreads();
@@ -152,6 +174,13 @@ describe.skipIf(!native)('the raw native exports check what the TypeScript layer
     expect(() => k.binaryBroadcast(a, u(2, 3), f(3), u(3), f(5), BINARY_OPS.add)).toThrow(/out has 5 elements, expected 6 \(shape \[2, 3\]\)/);
     expect(() => k.binaryBroadcast(a, u(2, 3), f(3), u(3), f(6), 4)).toThrow(/op 4 is not 0 \(add\)/);
     expect(() => k.binaryBroadcast(f(0), u(2 ** 32 - 1, 2 ** 32 - 1, 2 ** 32 - 1, 0), f(1), u(), f(0), 0)).toThrow(/more than fit in memory/);
+  });
+  it('copyRows', () => {
+    const x = f(6);
+    expect(() => k.copyRows(x, 3, x.subarray(3), 3, 1, 3)).toThrow(/copyRows: dst shares memory with src/);
+    expect(() => k.copyRows(x, 3, f(6), 4, 2, 3)).toThrow(/dst has 6 elements, too few for 2 rows of 3 elements 4 apart/);
+    expect(() => k.copyRows(x, 4, f(9), 4, 2, 3)).toThrow(/src has 6 elements, too few/);
+    expect(() => k.copyRows(x, 3, f(9), 2, 2, 3)).toThrow(/dst rows of 3 elements 2 apart overlap/);
   });
   it('sumDims, addInto and argmaxAlong', () => {
     const x = f(6);

@@ -1,7 +1,7 @@
 // Tensor's elementwise helpers and the merge layers on liven-core's elementwise kernels, native
 // against the JS backend (the TypeScript loops they replaced): a same-shape add, ResNet residual
-// adds through nn.Add (forward and backward), a squeeze-and-excitation gate through nn.Mul, and
-// sums over dims. Outputs are fresh tensors, as the API gives them.
+// adds through nn.Add (forward and backward), a squeeze-and-excitation gate through nn.Mul, sums
+// over dims, and nn.Cat of long rows (channels) and short ones (the last dim). Outputs are fresh tensors, as the API gives them.
 import { Tensor, nn, setBackend } from '../../dist/index.js';
 import { native } from '../../dist/backend/index.js';
 import { filled, formatTime, measure, table } from '../harness.js';
@@ -31,6 +31,11 @@ function cases(quick) {
     const x = t(shape, 7);
     return [`Tensor.sum ${fmt(shape)} over ${dims === undefined ? 'all' : fmt(dims)}`, x.size, () => x.sum(dims)];
   };
+  const cat = (shapes) => {
+    const xs = shapes.map((s, i) => t(s, 8 + i));
+    const m = new nn.Cat({ dim: 1 });
+    return [`nn.Cat forward+backward ${shapes.map(fmt).join(' ‖ ')}`, xs.reduce((n, x) => n + x.size, 0), () => m.backward(m.forward(...xs))];
+  };
   const big = quick ? [1 << 16] : [1 << 16, 1 << 20, 1 << 24];
   return [
     ...big.map(add),
@@ -41,6 +46,8 @@ function cases(quick) {
     sum(quick ? [16, 64, 8, 8] : [16, 64, 32, 32], [2, 3]),
     sum(quick ? [16, 64, 8, 8] : [16, 64, 32, 32], [0, 2, 3]),
     sum([1 << 20]),
+    cat(quick ? [[16, 64, 8, 8], [16, 32, 8, 8]] : [[16, 64, 32, 32], [16, 32, 32, 32]]),
+    cat([[quick ? 4096 : 65536, 4], [quick ? 4096 : 65536, 4]]),
   ];
 }
 

@@ -134,6 +134,8 @@ export interface Kernels {
   sumDims(x: Float32Array, shape: Uint32Array, dims: Uint32Array, out: Float32Array, divisor: number): void;
   /** The first index of the maximum (NaN the largest) along the middle dim of `[outer, size, inner]`, into `out` (`outer·inner`). */
   argmaxAlong(x: Float32Array, outer: number, size: number, inner: number, out: Int32Array): void;
+  /** Copies `rows` rows of `len` elements, row r from `src[r·srcStride..]` to `dst[r·dstStride..]` (offsets: pass subarrays); the rest of `dst` is left as it is. */
+  copyRows(src: Float32Array, srcStride: number, dst: Float32Array, dstStride: number, rows: number, len: number): void;
   /** A plain copy: the memory-bandwidth reference of the benchmarks. */
   copy(x: Float32Array, y: Float32Array): void;
   /** Parses and validates a whole safetensors file's header; throws an Error that says what is wrong. */

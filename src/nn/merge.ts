@@ -123,7 +123,7 @@ export class Cat extends Module<Tensor[], Tensor, Tensor[]> {
     let offset = 0;
     xs.forEach((x, j) => {
       const n = rowOf[j]!;
-      for (let o = 0; o < outer; o++) y.data.set(x.data.subarray(o * n, (o + 1) * n), o * row + offset);
+      kernels().copyRows(x.data, n, y.data.subarray(offset), row, outer, n);
       offset += n;
     });
     this.#last = { shapes: xs.map((x) => x.shape), axis };
@@ -137,7 +137,7 @@ export class Cat extends Module<Tensor[], Tensor, Tensor[]> {
     return shapes.map((shape, j) => {
       const n = rowOf[j]!;
       const dx = Tensor.empty(shape);
-      for (let o = 0; o < outer; o++) dx.data.set(gradOutput.data.subarray(o * row + offset, o * row + offset + n), o * n);
+      kernels().copyRows(gradOutput.data.subarray(offset), row, dx.data, n, outer, n);
       offset += n;
       return dx;
     });

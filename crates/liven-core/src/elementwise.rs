@@ -337,6 +337,71 @@ pub fn add_into(target: &mut [f32], source: &[f32]) {
     });
 }
 
+// ---- Row copies (nn.Cat) ------------------------------------------------------------------
+
+/// Checks a row copy: every row lies inside its array, and the destination's rows do not overlap.
+pub fn copy_rows_check(
+    src_len: usize,
+    src_stride: usize,
+    dst_len: usize,
+    dst_stride: usize,
+    rows: usize,
+    len: usize,
+) -> Result<(), String> {
+    if rows == 0 || len == 0 {
+        return Ok(());
+    }
+    if rows > 1 && dst_stride < len {
+        return Err(format!(
+            "dst rows of {len} elements {dst_stride} apart overlap"
+        ));
+    }
+    for (name, have, stride) in [("src", src_len, src_stride), ("dst", dst_len, dst_stride)] {
+        let need = (rows - 1)
+            .checked_mul(stride)
+            .and_then(|n| n.checked_add(len));
+        if need.is_none_or(|n| n > have) {
+            return Err(format!(
+                "{name} has {have} elements, too few for {rows} rows of {len} elements {stride} apart"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Copies `rows` rows of `len` elements, row `r` from `src[r·src_stride..]` to
+/// `dst[r·dst_stride..]`, leaving the rest of `dst` as it is: nn.Cat's forward (each input into
+/// its columns of the output) and backward (each input's columns back out of the gradient).
+pub fn copy_rows(
+    src: &[f32],
+    src_stride: usize,
+    dst: &mut [f32],
+    dst_stride: usize,
+    rows: usize,
+    len: usize,
+) {
+    if let Err(e) = copy_rows_check(src.len(), src_stride, dst.len(), dst_stride, rows, len) {
+        panic!("copy_rows: {e}");
+    }
+    if rows == 0 || len == 0 {
+        return;
+    }
+    // One row's stride is its length; the rows are then `[r·ds, r·ds + len)` of the region.
+    let ds = if rows == 1 { len } else { dst_stride };
+    let region = &mut dst[..(rows - 1) * ds + len];
+    // Each chunk of the region copies the parts of the rows that fall inside it.
+    for_each_chunk(region, GRAIN, |start, chunk| {
+        let end = start + chunk.len();
+        for r in start / ds..end.div_ceil(ds).min(rows) {
+            let (lo, hi) = ((r * ds).max(start), (r * ds + len).min(end));
+            if lo < hi {
+                let from = r * src_stride + (lo - r * ds);
+                chunk[lo - start..hi - start].copy_from_slice(&src[from..from + (hi - lo)]);
+            }
+        }
+    });
+}
+
 // ---- Sums over dims ------------------------------------------------------------------------
 
 /// Checks a sum's arguments: `x` has `shape`'s product of elements, `dims` are distinct valid
@@ -867,6 +932,62 @@ mod tests {
         assert!(sum_dims_check(6, &[2, 3], &[0], 2)
             .unwrap_err()
             .contains("out has 2 elements, expected 3"));
+    }
+
+    #[test]
+    fn copy_rows_moves_each_row_and_nothing_else() {
+        // Small rows, a row per chunk and rows cut by chunk boundaries (past the parallel grain).
+        for (rows, len, src_stride, dst_stride) in [
+            (5, 3, 3, 7),
+            (1, 10, 0, 0),
+            (3, 4, 6, 4),
+            (70_000, 2, 2, 5),
+            (3, 40_000, 40_000, 90_001),
+            (4, 0, 1, 1),
+        ] {
+            let src = uniform(
+                if rows == 0 {
+                    0
+                } else {
+                    (rows - 1) * src_stride + len
+                },
+                1,
+                1.0,
+            );
+            let dst_len = (rows - 1) * dst_stride + len + 3;
+            let mut dst = vec![f32::NAN; dst_len];
+            copy_rows(&src, src_stride, &mut dst, dst_stride, rows, len);
+            let ds = if rows == 1 { len } else { dst_stride };
+            for (i, &v) in dst.iter().enumerate() {
+                let (r, c) = (i / ds.max(1), i % ds.max(1));
+                if r < rows && c < len {
+                    assert_eq!(
+                        v,
+                        src[r * src_stride + c],
+                        "rows {rows} len {len}: dst[{i}]"
+                    );
+                } else {
+                    assert!(v.is_nan(), "rows {rows} len {len}: dst[{i}] written");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn copy_rows_checks_the_bounds() {
+        assert!(copy_rows_check(6, 3, 14, 7, 2, 3).is_ok());
+        assert!(copy_rows_check(5, 3, 14, 7, 2, 3)
+            .unwrap_err()
+            .contains("src has 5 elements"));
+        assert!(copy_rows_check(6, 3, 9, 7, 2, 3)
+            .unwrap_err()
+            .contains("dst has 9 elements"));
+        assert!(copy_rows_check(6, 3, 14, 2, 2, 3)
+            .unwrap_err()
+            .contains("overlap"));
+        assert!(copy_rows_check(0, 0, 0, 0, 0, 5).is_ok());
+        assert!(copy_rows_check(3, 0, 3, 0, 1, 3).is_ok());
+        assert!(copy_rows_check(1 << 20, usize::MAX, 1 << 20, usize::MAX, 3, 1).is_err());
     }
 
     #[test]

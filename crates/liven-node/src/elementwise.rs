@@ -102,3 +102,31 @@ pub fn argmax_along(
     elementwise::argmax_along(x, outer, size, inner, out);
     Ok(())
 }
+
+/// Copies `rows` rows of `len` elements, row `r` from `src[r·srcStride..]` to `dst[r·dstStride..]`
+/// (nn.Cat; pass subarrays for offsets); the rest of `dst` is left as it is.
+#[napi(catch_unwind)]
+pub fn copy_rows(
+    src: Float32Array,
+    src_stride: u32,
+    mut dst: Float32Array,
+    dst_stride: u32,
+    rows: u32,
+    len: u32,
+) -> Result<()> {
+    const K: &str = "copyRows";
+    let src = src.view()?;
+    let (ss, ds, rows, len) = (
+        src_stride as usize,
+        dst_stride as usize,
+        rows as usize,
+        len as usize,
+    );
+    elementwise::copy_rows_check(src.len(), ss, dst.view()?.len(), ds, rows, len)
+        .map_err(|e| invalid(format!("{K}: {e}")))?;
+    check_disjoint(K, "dst", dst.view()?, &[("src", src)])?;
+    // SAFETY: checked disjoint from the other array just above.
+    let dst = unsafe { dst.view_mut() }?;
+    elementwise::copy_rows(src, ss, dst, ds, rows, len);
+    Ok(())
+}

@@ -78,6 +78,16 @@ export function addInto(target: Float32Array, source: Float32Array): void {
   for (let i = 0; i < target.length; i++) target[i]! += source[i]!;
 }
 
+/** Copies `rows` rows of `len` elements, row r from `src[r·srcStride..]` to `dst[r·dstStride..]`. */
+export function copyRows(src: Float32Array, srcStride: number, dst: Float32Array, dstStride: number, rows: number, len: number): void {
+  for (let r = 0; r < rows; r++) {
+    const [s, d] = [r * srcStride, r * dstStride];
+    // Short rows element by element: a subarray per row costs more than the copy.
+    if (len < 64) for (let i = 0; i < len; i++) dst[d + i] = src[s + i]!;
+    else dst.set(src.subarray(s, s + len), d);
+  }
+}
+
 /**
  * The sums over `dims` (sorted, distinct) of `x` (shape `shape`) divided by `divisor`, into
  * `out`: one dim at a time from the last, each an `[outer, size, inner] → [outer, inner]` pass
