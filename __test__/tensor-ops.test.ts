@@ -1,5 +1,5 @@
 // Tensor's PyTorch-named helpers against PyTorch's numbers, and their errors.
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { Tensor } from '../src/tensor.js';
 import { decode, expectCloseInf } from './fixture-values.js';
 import { describeEachBackend } from './helpers/backends.js';
@@ -116,7 +116,7 @@ describeEachBackend('Tensor.argmax', () => {
   });
 });
 
-describe('Tensor views and copies', () => {
+describeEachBackend('Tensor views and copies', () => {
   const x = tensor(fx.views.input);
   it.each(fx.views.narrow.map((c) => [c.dim, c.start, c.length, c] as const))('narrow(%i, %i, %i)', (dim, start, length, c) => {
     expectClose(x.narrow(dim, start, length), c.output, 'narrow', { atol: 0, rtol: 0 });

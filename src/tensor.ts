@@ -262,7 +262,7 @@ export class Tensor {
     if (outer === 1) return new Tensor(this.data.subarray(from * inner, to * inner), shape);
     const out = Tensor.empty(shape);
     const rowLen = (to - from) * inner;
-    for (let o = 0; o < outer; o++) out.data.set(this.data.subarray((o * size + from) * inner, (o * size + to) * inner), o * rowLen);
+    kernels().copyRows(this.data.subarray(from * inner), size * inner, out.data, rowLen, outer, rowLen);
     return out;
   }
 
