@@ -944,17 +944,10 @@ mod tests {
             (70_000, 2, 2, 5),
             (3, 40_000, 40_000, 90_001),
             (4, 0, 1, 1),
+            (0, 3, 3, 3),
         ] {
-            let src = uniform(
-                if rows == 0 {
-                    0
-                } else {
-                    (rows - 1) * src_stride + len
-                },
-                1,
-                1.0,
-            );
-            let dst_len = (rows - 1) * dst_stride + len + 3;
+            let src = uniform((rows.max(1) - 1) * src_stride + len, 1, 1.0);
+            let dst_len = (rows.max(1) - 1) * dst_stride + len + 3;
             let mut dst = vec![f32::NAN; dst_len];
             copy_rows(&src, src_stride, &mut dst, dst_stride, rows, len);
             let ds = if rows == 1 { len } else { dst_stride };
