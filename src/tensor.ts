@@ -6,7 +6,7 @@ import { broadcastShape, normalizeDim, split, toNested } from './tensor-math.js'
 const POISON = Boolean(process.env.LIVEN_POISON_EMPTY);
 /** The shape of a 0-d operand, and a tensor of `n` elements seen as one flat dim. */
 const SCALAR = new Uint32Array(0);
-const FLAT = (n: number): Uint32Array => Uint32Array.of(n);
+const flatShape = (n: number): Uint32Array => Uint32Array.of(n);
 /**
  * 32 MiB of float32: the smallest array `Tensor.empty` asks the native pool for. Below it,
  * glibc's malloc (behind V8's arrays) reuses most freed blocks by itself.
@@ -154,7 +154,7 @@ export class Tensor {
     this.checkUsable(what);
     if (typeof other === 'number') {
       const out = Tensor.empty(this.shape);
-      kernels().binaryBroadcast(this.data, FLAT(this.size), Float32Array.of(other), SCALAR, out.data, BINARY_OPS[name]);
+      kernels().binaryBroadcast(this.data, flatShape(this.size), Float32Array.of(other), SCALAR, out.data, BINARY_OPS[name]);
       return out;
     }
     const b = checkTensor(other, `${what}: other`);
