@@ -113,9 +113,9 @@ export function nameSources(message: string, names: SourceNames): string {
   );
 }
 
-/** A result as JSON that keeps NaN and ±Infinity (JSON alone turns them into null). */
+/** A result as JSON that keeps NaN, ±Infinity and -0 (JSON alone makes them null and 0). */
 export function encodeResult(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? { $number: String(v) } : v));
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'number' && (!Number.isFinite(v) || Object.is(v, -0)) ? { $number: Object.is(v, -0) ? '-0' : String(v) } : v));
 }
 
 /** The value `encodeResult` encoded. */
@@ -124,7 +124,7 @@ export function decodeResult<T>(text: string): T {
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
       const keys = Object.keys(v);
       const n = (v as { $number?: unknown }).$number;
-      if (keys.length === 1 && typeof n === 'string' && ['NaN', 'Infinity', '-Infinity'].includes(n)) return Number(n);
+      if (keys.length === 1 && typeof n === 'string' && ['NaN', 'Infinity', '-Infinity', '-0'].includes(n)) return Number(n);
     }
     return v;
   }) as T;
