@@ -25,6 +25,8 @@ export class JobQueue {
     this.#ready = loadBullmq().then(async ({ Queue, QueueEvents, Job }) => {
       const queue = new Queue(name, { connection });
       const events = new QueueEvents(name, { connection });
+      // Every waiting result listens for the queue closing: any number may wait at once.
+      queue.setMaxListeners(0);
       // ioredis reconnects by itself; without a listener an 'error' event would throw.
       queue.on('error', () => {});
       events.on('error', () => {});
