@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor, diag, io, manualSeed, nn } from '../dist/index.js';
 import { decodeAnalysisJob, decodeResult, encodeAnalysisJob, encodeResult, nameSources } from '../src/queue/job.js';
 import { parseSubmitArgs, parseWorkerArgs } from '../src/queue/cli.js';
+import { parseClinicArgs } from '../src/clinic/index.js';
 import { RedisFixture, findRedisServer, waitFor } from './helpers/redis.js';
 import { randomTensor } from './helpers/numeric.js';
 import { Tensor as SrcTensor } from '../src/index.js';
@@ -102,6 +103,9 @@ describe('the job format', () => {
     expect(() => parseSubmitArgs(['--redis', 'redis://h', '--model', onnx, '--input', '/nonexistent.safetensors'])).toThrow('cannot read the input file "/nonexistent.safetensors": no such file');
     const r = parseSubmitArgs(['--redis', 'redis://h', '--model', onnx, '--input', batch, '--paths', '--wait', '--chunk', '2']);
     expect(r.job).toMatchObject({ model: { onnx }, input: batch, options: { chunk: 2 } });
+    expect(parseClinicArgs(['--quick', '--redis', 'redis://h:7', '--queue', 'q'])).toMatchObject({ quick: true, redis: 'redis://h:7', queue: 'q', workers: null });
+    expect(() => parseClinicArgs(['--redis', 'http://h:7'])).toThrow('--redis: the Redis URL must start with redis:// or rediss://, got "http://h:7"');
+    expect(() => parseClinicArgs(['--redis', 'redis://h', '--workers', '2'])).toThrow(/--workers is for local threads/);
     const bad = run(['submit', '--redis', 'redis://127.0.0.1:1', '--model', onnx]);
     expect([bad.status, bad.stderr]).toEqual([2, 'liven submit: missing --input (liven submit runs the model on a batch)\n']);
   });
@@ -169,11 +173,11 @@ describe.skipIf(redisBin === null && !ci)('the queue against redis-server', () =
     io.saveSafetensors(file('small-batch.safetensors'), { input: rand([10, 6], 3, -2, 2) });
     io.saveSafetensors(file('wide-batch.safetensors'), { input: rand([10, 7], 3) });
     smallArgs.splice(0, 6, '--model', file('small.json'), '--weights', file('small.safetensors'), '--input', file('small-batch.safetensors'));
-    // A job of some seconds, to be caught running.
+    // A job of some seconds (about 60 GFLOP), to be caught running.
     const big = new nn.Sequential(new nn.Linear(256, 1024), new nn.ReLU(), new nn.Linear(1024, 1024), new nn.ReLU(), new nn.Linear(1024, 10));
     writeFileSync(file('slow.json'), JSON.stringify(big.toConfig()));
     io.saveSafetensors(file('slow.safetensors'), big.stateDict());
-    io.saveSafetensors(file('slow-batch.safetensors'), { input: rand([16_000, 256], 4) });
+    io.saveSafetensors(file('slow-batch.safetensors'), { input: rand([24_000, 256], 4) });
   }, 60_000);
 
   afterAll(async () => {
@@ -194,6 +198,7 @@ describe.skipIf(redisBin === null && !ci)('the queue against redis-server', () =
 
   it('submit --wait --json prints exactly what diagnose --json prints, from bytes or paths, for configs and ONNX', async () => {
     await redis.worker(['--queue', 'same', '--concurrency', '2', '--threads-per-job', cores]);
+    expect([await client('same').workers(), await client('nobody').workers()]).toEqual([1, 0]);
     const onnxArgs = ['--model', join(onnxDir, 'acts_opset17.onnx'), '--input', join(onnxDir, 'acts_opset17.input.safetensors')];
     for (const args of [smallArgs, [...smallArgs, '--chunk', '3'], onnxArgs]) {
       const expected = run(['diagnose', ...args, '--json']);
@@ -336,7 +341,8 @@ describe.skipIf(redisBin === null && !ci)('the queue against redis-server', () =
     w.child.kill('SIGTERM');
     expect(json(await q.result(id))).toBe(expected);
     expect(await w.exited).toEqual({ code: 0, signal: null });
-    expect(w.log()).toMatch(/SIGTERM: finishing the running jobs, then stopping\n[^]*stopped\n$/);
+    // The signal came while the job ran: the worker finished it, then stopped.
+    expect(w.log()).toMatch(new RegExp(`SIGTERM: finishing the running jobs, then stopping\n[^]*job ${id} done\n[^]*stopped\n$`));
     const idle = await redis.worker(['--queue', 'term']);
     idle.child.kill('SIGINT');
     expect(await idle.exited).toEqual({ code: 0, signal: null });

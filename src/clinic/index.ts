@@ -9,6 +9,7 @@ import { renderComparison } from '../diag/report.js';
 import { deadShare, experiments, runFigures, type ExperimentResult, type SeededRun, type Table } from './experiments.js';
 import type { Spread } from './stats.js';
 import { clinicData, type RunResult } from './train.js';
+import { redisConnection } from '../queue/bullmq.js';
 import { DEFAULT_QUEUE } from '../queue/client.js';
 import { runOnQueue } from './queue.js';
 import type { Task, WorkerReply, WorkerSetup } from './worker.js';
@@ -81,6 +82,7 @@ export function parseClinicArgs(argv: string[]): ClinicOptions {
         break;
       case '--redis':
         o.redis = value(i++, a);
+        redisConnection(o.redis, a);
         break;
       case '--queue':
         o.queue = value(i++, a);

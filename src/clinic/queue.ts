@@ -18,6 +18,7 @@ export class ClinicRunner {
   readonly #idle = new Map<string, Worker[]>();
   readonly #busy = new Set<Worker>();
 
+  /** Runs one clinic run on a thread of its setting; rejects when the run throws or its thread dies. */
   run({ setup, task }: ClinicJobData): Promise<RunResult> {
     const key = JSON.stringify([setup.splitSeed, setup.quick, setup.threads]);
     const w = this.#idle.get(key)?.pop() ?? new Worker(new URL('./worker.js', import.meta.url), { workerData: { splitSeed: setup.splitSeed, quick: setup.quick, threads: setup.threads } });
@@ -45,6 +46,7 @@ export class ClinicRunner {
     });
   }
 
+  /** Ends every thread, running or idle. */
   async close(): Promise<void> {
     const all = [...this.#busy, ...[...this.#idle.values()].flat()];
     this.#idle.clear();
@@ -60,6 +62,7 @@ export async function runOnQueue(tasks: Omit<Task, 'task'>[], setup: WorkerSetup
   const jobs = new JobQueue(redis, queue, 'liven clinic');
   try {
     const ids = await Promise.all(tasks.map((task) => jobs.add(CLINIC_JOB, { setup, task } satisfies ClinicJobData, 2)));
+    if ((await jobs.workers()) === 0) progress(0, `no liven worker serves queue ${JSON.stringify(queue)} yet: the runs wait for one`);
     let finished = 0;
     return await Promise.all(
       ids.map(async (id, k) => {

@@ -7,6 +7,7 @@ import { AnalysisQueue, DEFAULT_QUEUE } from './client.js';
 import { DEFAULT_MAX_JOB_BYTES, type SourceNames } from './job.js';
 import { startAnalysisWorker, type AnalysisWorkerOptions } from './worker.js';
 
+/** `liven worker --help`. */
 export const workerUsage = `usage: liven worker --redis URL [--queue NAME] [--concurrency N] [--threads-per-job T] [options]
 
 Serves the analysis jobs of a Redis queue (liven submit, diag.AnalysisQueue, liven clinic --redis)
@@ -25,6 +26,7 @@ and exits with status 0. Any number of workers on any number of machines may ser
 
 Needs the bullmq package (npm install bullmq).`;
 
+/** `liven submit --help`. */
 export const submitUsage = `usage: liven submit --redis URL --model model.json --weights model.safetensors --input batch.safetensors [options]
        liven submit --redis URL --model model.onnx --input batch.safetensors [options]
 
@@ -211,6 +213,7 @@ async function submit(request: SubmitRequest): Promise<void> {
       console.log(id);
       return;
     }
+    if ((await queue.workers()) === 0) console.error(`liven submit: no liven worker serves queue ${JSON.stringify(queue.queue)} yet; job ${id} waits for one`);
     const report = await queue.result(id);
     if (request.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (report.length === 0) console.log('The model has no ReLU, LeakyReLU or PReLU layer to watch.');

@@ -59,6 +59,12 @@ export class JobQueue {
     }
   }
 
+  /** How many workers serve the queue now (null when Redis does not say: CLIENT LIST disabled). */
+  async workers(): Promise<number | null> {
+    const { queue } = await this.#ready;
+    return queue.getWorkersCount().catch(() => null);
+  }
+
   /** Closes the connections (jobs stay in Redis). */
   async close(): Promise<void> {
     const r = await this.#ready.catch(() => null);
@@ -66,6 +72,7 @@ export class JobQueue {
   }
 }
 
+/** `new diag.AnalysisQueue(options)`: where the queue is, and how jobs are sent. */
 export interface AnalysisQueueOptions {
   /** The Redis server, as `redis://host:port` (with `user:password@` and `/db` if needed; `rediss://` for TLS). */
   redis: string;
@@ -96,8 +103,11 @@ export interface AnalysisQueueOptions {
  * says what to install.
  */
 export class AnalysisQueue {
+  /** The queue's name. */
   readonly queue: string;
+  /** The most bytes a job may carry. */
   readonly maxJobBytes: number;
+  /** Runs per job at most (a bad job runs once). */
   readonly attempts: number;
   readonly #jobs: JobQueue;
 
@@ -129,6 +139,11 @@ export class AnalysisQueue {
   /** `submit` then `result`. */
   async analyze(job: AnalysisJob, names?: SourceNames): Promise<LayerReport[]> {
     return this.result(await this.submit(job, names));
+  }
+
+  /** How many workers serve the queue now, or null when Redis does not say (CLIENT LIST disabled). */
+  workers(): Promise<number | null> {
+    return this.#jobs.workers();
   }
 
   /** Closes the connections to Redis; queued jobs stay for the workers. */

@@ -21,8 +21,9 @@ export interface AnalysisJobData {
   options: NonNullable<AnalysisJob['options']>;
 }
 
-/** The job names a liven worker serves. */
+/** The name of an analysis job (data: AnalysisJobData) in a liven queue. */
 export const ANALYSIS_JOB = 'liven-analysis';
+/** The name of a clinic run (data: ClinicJobData) in a liven queue. */
 export const CLINIC_JOB = 'liven-clinic-run';
 
 /**

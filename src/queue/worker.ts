@@ -7,6 +7,7 @@ import { loadBullmq, redisConnection } from './bullmq.js';
 import { BAD_JOB_MARK, DEFAULT_QUEUE } from './client.js';
 import { ANALYSIS_JOB, CLINIC_JOB, decodeAnalysisJob, encodeResult, nameSources } from './job.js';
 
+/** `diag.startAnalysisWorker(options)`: the queue to serve, and how. */
 export interface AnalysisWorkerOptions {
   /** The Redis server, as `redis://host:port`. */
   redis: string;
