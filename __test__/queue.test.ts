@@ -13,7 +13,7 @@ import { Tensor, diag, io, manualSeed, nn } from '../dist/index.js';
 import { decodeAnalysisJob, decodeResult, encodeAnalysisJob, encodeResult, nameSources } from '../src/queue/job.js';
 import { parseSubmitArgs, parseWorkerArgs } from '../src/queue/cli.js';
 import { parseClinicArgs } from '../src/clinic/index.js';
-import { RedisFixture, findRedisServer, waitFor } from './helpers/redis.js';
+import { RedisFixture, findRedisServer, freePort, waitFor } from './helpers/redis.js';
 import { randomTensor } from './helpers/numeric.js';
 import { Tensor as SrcTensor } from '../src/index.js';
 
@@ -131,6 +131,14 @@ describe('without the bullmq package', () => {
     const clinic = spawnSync(process.execPath, [join(pkg, 'dist', 'cli.js'), 'clinic', '--quick', '--redis', 'redis://127.0.0.1:1', '--out', join(dir, 'out')], { cwd: dir, encoding: 'utf8', env });
     expect([clinic.status, clinic.stderr]).toEqual([1, needs]);
   });
+});
+
+describe('an unreachable Redis', () => {
+  it('liven submit says so in one line and exits 1, after a 10 s wait for a connection', async () => {
+    const port = await freePort();
+    const r = await runAsync(['submit', '--redis', `redis://127.0.0.1:${port}`, '--model', join(onnxDir, 'acts_opset17.onnx'), '--input', join(onnxDir, 'acts_opset17.input.safetensors'), '--wait']);
+    expect([r.status, r.stdout, r.stderr]).toEqual([1, '', `liven submit: cannot reach Redis at redis://127.0.0.1:${port} (no connection within 10 s)\n`]);
+  }, 60_000);
 });
 
 if (redisBin === null && !ci) {

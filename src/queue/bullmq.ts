@@ -28,13 +28,13 @@ export interface RedisConnection {
   password?: string;
   db?: number;
   tls?: object;
-  maxRetriesPerRequest: null;
 }
 
 /**
  * ioredis's connection options from a Redis URL (`redis://[user:password@]host[:port][/db]`, or
- * `rediss://` for TLS). `maxRetriesPerRequest: null` as BullMQ's workers require: a command waits
- * for Redis to come back instead of failing.
+ * `rediss://` for TLS). With ioredis's default retries, a submitter's command fails after some
+ * seconds without Redis; a worker adds `maxRetriesPerRequest: null` (a command waits for Redis to
+ * come back), as BullMQ does for its blocking connections.
  */
 export function redisConnection(url: string, what: string): RedisConnection {
   let u: URL;
@@ -53,6 +53,5 @@ export function redisConnection(url: string, what: string): RedisConnection {
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     ...(db !== '' ? { db: Number(db) } : {}),
     ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-    maxRetriesPerRequest: null,
   };
 }

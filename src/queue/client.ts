@@ -20,17 +20,31 @@ export const BAD_JOB_MARK = 'AnalysisJobError';
 export class JobQueue {
   readonly #ready: Promise<{ queue: BullMQ.Queue; events: BullMQ.QueueEvents; Job: typeof BullMQ.Job }>;
 
-  constructor(redis: string, name: string, what: string) {
+  constructor(redis: string, name: string, what: string, connectTimeoutMs = 10_000) {
     const connection = redisConnection(redis, what);
     this.#ready = loadBullmq().then(async ({ Queue, QueueEvents, Job }) => {
       const queue = new Queue(name, { connection });
+      // ioredis tries to connect for ever, and BullMQ waits for it before any command.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`cannot reach Redis at ${redis} (no connection within ${connectTimeoutMs / 1000} s)`)), connectTimeoutMs);
+      });
+      try {
+        await Promise.race([queue.waitUntilReady(), timeout]);
+      } catch (e) {
+        await queue.close().catch(() => {});
+        throw e;
+      } finally {
+        clearTimeout(timer);
+      }
       const events = new QueueEvents(name, { connection });
       // Every waiting result listens for the queue closing: any number may wait at once.
       queue.setMaxListeners(0);
       // ioredis reconnects by itself; without a listener an 'error' event would throw.
       queue.on('error', () => {});
       events.on('error', () => {});
-      await events.waitUntilReady();
+      // Not waiting for the events' connection here: it retries for ever, while a submitter's
+      // commands fail after some seconds without Redis. wait() waits for it (waitUntilFinished).
       return { queue, events, Job };
     });
     // Failures surface in add() and wait(); an unused queue does not crash the process.

@@ -104,7 +104,7 @@ export async function startAnalysisWorker(options: AnalysisWorkerOptions): Promi
       throw badJob(UnrecoverableError, `a liven worker runs ${ANALYSIS_JOB} and ${CLINIC_JOB} jobs, not ${JSON.stringify(job.name)}`);
     },
     // runRetryDelay: after losing Redis, try again every 2 s (BullMQ's default waits 15 s).
-    { connection, concurrency, lockDuration, stalledInterval, maxStalledCount, runRetryDelay: 2000 },
+    { connection: { ...connection, maxRetriesPerRequest: null }, concurrency, lockDuration, stalledInterval, maxStalledCount, runRetryDelay: 2000 },
   );
   let lastError = '';
   worker.on('error', (e) => {
