@@ -302,6 +302,28 @@ describe.skipIf(redisBin === null && !ci)('the queue against redis-server', () =
     expect(await jobs.getJobCounts('completed', 'failed', 'wait', 'active', 'delayed')).toEqual({ completed: 1, failed: 0, wait: 0, active: 0, delayed: 0 });
   }, 240_000);
 
+  it('a job whose workers die twice fails (bounded attempts), with a reason that is not a bad job', async () => {
+    const fast = ['--queue', 'twice', '--lock-duration', '2000', '--stalled-interval', '1000'];
+    const q = client('twice');
+    const jobs = inspect('twice');
+    const a = await redis.worker(fast);
+    const id = await q.submit(slow());
+    await waitFor(async () => (await (await jobs.getJob(id))!.getState()) === 'active', 'the job to start');
+    const b = await redis.worker(fast);
+    a.child.kill('SIGKILL');
+    await waitFor(() => b.log().includes(`job ${id} (liven-analysis) started`), 'the second worker to take the job', 120_000);
+    b.child.kill('SIGKILL');
+    await redis.worker(fast);
+    const error = await q.result(id, { timeoutMs: 120_000 }).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(diag.AnalysisJobError);
+    expect(error!.message).toMatch(new RegExp(`^job ${id} failed after \\d+ attempt\\(s\\): job stalled more than allowable limit$`));
+    expect(await (await jobs.getJob(id))!.getState()).toBe('failed');
+  }, 240_000);
+
   it('Redis restarted while the workers idle: they reconnect and take new jobs', async () => {
     const w = await redis.worker(['--queue', 'restart', '--threads-per-job', cores]);
     const expected = run(['diagnose', ...smallArgs, '--json']).stdout;
