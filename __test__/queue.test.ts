@@ -265,6 +265,19 @@ describe.skipIf(redisBin === null && !ci)('the queue against redis-server', () =
     // The same from the command line: the reason on stderr, status 2.
     const cliBad = await runAsync(['submit', '--redis', redis.url, '--queue', 'bad', '--model', file('truncated.onnx'), '--input', batch, '--wait']);
     expect([cliBad.status, cliBad.stderr]).toEqual([2, `liven submit: ${diagnoseReason(['--model', file('truncated.onnx'), '--input', batch])}\n`]);
+    // Jobs that are not liven's, or clinic runs without their setting: failed once, not retried.
+    const events = new QueueEvents('bad', { connection: connection() });
+    closers.push(() => events.close());
+    for (const [name, data, reason] of [
+      ['resize-images', { x: 1 }, 'a liven worker runs liven-analysis and liven-clinic-run jobs, not "resize-images"'],
+      ['liven-clinic-run', { task: 1 }, "the job's data is not a clinic run: a Object"],
+      ['liven-analysis', { model: 'x' }, "the job's data is not a liven analysis job: a Object"],
+    ] as const) {
+      const job = await jobs.add(name, data, { attempts: 3 });
+      await expect(job.waitUntilFinished(events, 60_000)).rejects.toThrow(reason);
+      const failed = (await jobs.getJob(job.id!))!;
+      expect([await failed.getState(), failed.attemptsMade, failed.failedReason]).toEqual(['failed', 1, reason]);
+    }
     // The worker's own cap on the model's memory holds whatever the job asks.
     const capped = await redis.worker(['--queue', 'capped', '--max-model-bytes', String(weightsBytes + 10)]);
     await expect(client('capped').analyze(small())).rejects.toThrow(diagnoseReason([...smallArgs, '--max-model-bytes', String(weightsBytes + 10)]));
@@ -272,7 +285,7 @@ describe.skipIf(redisBin === null && !ci)('the queue against redis-server', () =
     // Still serving.
     expect(json(await q.analyze({ model: { onnx }, input: batch }))).toBe(run(['diagnose', '--model', onnx, '--input', batch, '--json']).stdout);
     expect(worker.child.exitCode).toBe(null);
-    expect(await jobs.getJobCounts('completed', 'failed', 'wait', 'active', 'delayed')).toEqual({ completed: 1, failed: 4, wait: 0, active: 0, delayed: 0 });
+    expect(await jobs.getJobCounts('completed', 'failed', 'wait', 'active', 'delayed')).toEqual({ completed: 1, failed: 7, wait: 0, active: 0, delayed: 0 });
   }, 180_000);
 
   it('a worker killed with SIGKILL mid-job: another runs the job, and the submitter gets exactly one result', async () => {

@@ -2,6 +2,8 @@
 // job; `liven worker`s run them on clinic worker threads, as the local run does, so the same
 // seeds give the same numbers.
 import { Worker } from 'node:worker_threads';
+import { describeValue } from '../check.js';
+import { AnalysisJobError } from '../diag/analysis-pool.js';
 import { JobQueue } from '../queue/client.js';
 import { CLINIC_JOB } from '../queue/job.js';
 import type { RunResult } from './train.js';
@@ -18,8 +20,13 @@ export class ClinicRunner {
   readonly #idle = new Map<string, Worker[]>();
   readonly #busy = new Set<Worker>();
 
-  /** Runs one clinic run on a thread of its setting; rejects when the run throws or its thread dies. */
-  run({ setup, task }: ClinicJobData): Promise<RunResult> {
+  /**
+   * Runs one clinic run on a thread of its setting; rejects with an AnalysisJobError when the run
+   * throws or the job is not a clinic run, with an Error when its thread dies.
+   */
+  async run(data: ClinicJobData): Promise<RunResult> {
+    const { setup, task } = (data ?? {}) as Partial<ClinicJobData>;
+    if (setup === null || typeof setup !== 'object' || task === null || typeof task !== 'object') throw new AnalysisJobError(`the job's data is not a clinic run: ${describeValue(data)}`);
     const key = JSON.stringify([setup.splitSeed, setup.quick, setup.threads]);
     const w = this.#idle.get(key)?.pop() ?? new Worker(new URL('./worker.js', import.meta.url), { workerData: { splitSeed: setup.splitSeed, quick: setup.quick, threads: setup.threads } });
     this.#busy.add(w);
@@ -37,7 +44,8 @@ export class ClinicRunner {
       };
       const onMessage = (m: WorkerReply) => {
         if ('result' in m) done(null, m.result);
-        else if ('error' in m) done(new Error(`${task.id} run ${task.index}, seed ${task.seed}: ${m.error}`));
+        // The run itself threw: running it again would throw again.
+        else if ('error' in m) done(new AnalysisJobError(`${task.id} run ${task.index}, seed ${task.seed}: ${m.error}`));
       };
       const onError = (e: Error) => done(e);
       const onExit = (code: number) => done(new Error(`the clinic thread stopped (exit code ${code})`));

@@ -9,6 +9,9 @@ import { ANALYSIS_JOB, DEFAULT_MAX_JOB_BYTES, decodeResult, encodeAnalysisJob, t
 /** The queue's name when none is given (`--queue`). */
 export const DEFAULT_QUEUE = 'liven';
 
+/** How often a waiting result looks at its job in Redis, in case its event was missed (ms). */
+const RECHECK_MS = 5000;
+
 /** A failed job's last stack starts with this when the job itself was bad (not retried). */
 export const BAD_JOB_MARK = 'AnalysisJobError';
 
@@ -24,6 +27,9 @@ export class JobQueue {
     const connection = redisConnection(redis, what);
     this.#ready = loadBullmq().then(async ({ Queue, QueueEvents, Job }) => {
       const queue = new Queue(name, { connection });
+      // Every waiting result listens for the queue closing: any number may wait at once.
+      queue.setMaxListeners(0);
+      queue.on('error', () => {});
       // ioredis tries to connect for ever, and BullMQ waits for it before any command.
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -37,14 +43,14 @@ export class JobQueue {
       } finally {
         clearTimeout(timer);
       }
-      const events = new QueueEvents(name, { connection });
-      // Every waiting result listens for the queue closing: any number may wait at once.
-      queue.setMaxListeners(0);
+      // The events from now on: QueueEvents alone reads from its first read ('$'), and a job
+      // that finished between its connection and that read would never be heard of.
+      const client = await queue.client;
+      client.defineCommand('livenLastEventId', { numberOfKeys: 1, readOnly: true, lua: "local e = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1) if e[1] then return e[1][1] end return '0-0'" });
+      const lastEventId = (await client.runCommand('livenLastEventId', [queue.keys.events])) as string;
+      const events = new QueueEvents(name, { connection, lastEventId });
       // ioredis reconnects by itself; without a listener an 'error' event would throw.
-      queue.on('error', () => {});
       events.on('error', () => {});
-      // Not waiting for the events' connection here: it retries for ever, while a submitter's
-      // commands fail after some seconds without Redis. wait() waits for it (waitUntilFinished).
       return { queue, events, Job };
     });
     // Failures surface in add() and wait(); an unused queue does not crash the process.
@@ -58,18 +64,29 @@ export class JobQueue {
     return job.id!;
   }
 
-  /** The result of job `id` once it is done; rejects with AnalysisJobError for a bad job, an Error otherwise. */
-  async wait<T>(id: string, timeoutMs?: number): Promise<T> {
+  /**
+   * The result of job `id` once it is done; rejects with AnalysisJobError for a bad job, an Error
+   * otherwise. Listens for the job's event, and looks at the job itself every few seconds too (an
+   * event can be missed while the connection to Redis is down).
+   */
+  async wait<T>(id: string, timeoutMs = Infinity): Promise<T> {
     const { queue, events, Job } = await this.#ready;
-    const job = await Job.fromId(queue, id);
-    if (job === undefined) throw new Error(`no job ${JSON.stringify(id)} in queue ${JSON.stringify(queue.name)} (finished jobs are kept for an hour, failed ones for a day)`);
-    try {
-      return decodeResult<T>((await job.waitUntilFinished(events, timeoutMs)) as string);
-    } catch (e) {
-      const done = await Job.fromId(queue, id);
-      if (done?.failedReason === undefined || done.finishedOn === undefined) throw e;
-      if (done.stacktrace?.at(-1)?.startsWith(BAD_JOB_MARK)) throw new AnalysisJobError(done.failedReason);
-      throw new Error(`job ${id} failed after ${done.attemptsMade} attempt(s): ${done.failedReason}`);
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await Job.fromId(queue, id);
+      if (job === undefined) throw new Error(`no job ${JSON.stringify(id)} in queue ${JSON.stringify(queue.name)} (finished jobs are kept for an hour, failed ones for a day)`);
+      const slice = Math.min(RECHECK_MS, end - Date.now());
+      if (slice <= 0) throw new Error(`job ${id} did not finish within ${timeoutMs} ms`);
+      try {
+        return decodeResult<T>((await job.waitUntilFinished(events, slice)) as string);
+      } catch (e) {
+        const done = await Job.fromId(queue, id);
+        // Not finished: the slice ran out (or the queue is closing); look again.
+        if (done !== undefined && done.finishedOn === undefined && !queue.closing) continue;
+        if (done?.failedReason === undefined) throw e;
+        if (done.stacktrace?.at(-1)?.startsWith(BAD_JOB_MARK)) throw new AnalysisJobError(done.failedReason);
+        throw new Error(`job ${id} failed after ${done.attemptsMade} attempt(s): ${done.failedReason}`);
+      }
     }
   }
 

@@ -100,7 +100,13 @@ export async function startAnalysisWorker(options: AnalysisWorkerOptions): Promi
     queue,
     async (job) => {
       if (job.name === ANALYSIS_JOB) return analyze(job.data);
-      if (job.name === CLINIC_JOB) return encodeResult(await clinic.run(job.data as ClinicJobData));
+      if (job.name === CLINIC_JOB) {
+        try {
+          return encodeResult(await clinic.run(job.data as ClinicJobData));
+        } catch (e) {
+          throw e instanceof AnalysisJobError ? badJob(UnrecoverableError, e.message) : e;
+        }
+      }
       throw badJob(UnrecoverableError, `a liven worker runs ${ANALYSIS_JOB} and ${CLINIC_JOB} jobs, not ${JSON.stringify(job.name)}`);
     },
     // runRetryDelay: after losing Redis, try again every 2 s (BullMQ's default waits 15 s).
@@ -116,7 +122,12 @@ export async function startAnalysisWorker(options: AnalysisWorkerOptions): Promi
   });
   worker.on('completed', (job) => log(`job ${job.id} done`));
   worker.on('failed', (job, e) => log(`job ${job?.id} failed: ${e.message}`));
-  await worker.waitUntilReady();
+  try {
+    await worker.waitUntilReady();
+  } catch (e) {
+    await Promise.all([worker.close(true), pool.close(), clinic.close()]);
+    throw e;
+  }
 
   let closing: Promise<void> | null = null;
   return {
