@@ -101,6 +101,7 @@ describe('the job format', () => {
     expect(() => parseSubmitArgs(['--redis', 'redis://h', '--model', onnx])).toThrow(/missing --input/);
     expect(() => parseSubmitArgs(['--redis', 'redis://h', '--model', onnx, '--input', batch, '--json'])).toThrow(/--json needs --wait/);
     expect(() => parseSubmitArgs(['--redis', 'redis://h', '--model', onnx, '--input', '/nonexistent.safetensors'])).toThrow('cannot read the input file "/nonexistent.safetensors": no such file');
+    expect(() => parseSubmitArgs(['--redis', 'redis://h', '--model', onnx, '--input', batch, '--max-job-bytes', '1KiB'])).toThrow(/^the files take \d+ bytes \([\d.]+ KiB\), more than --max-job-bytes, 1024 bytes \(1 KiB\) \(raise it, or send their paths with --paths\)$/);
     const r = parseSubmitArgs(['--redis', 'redis://h', '--model', onnx, '--input', batch, '--paths', '--wait', '--chunk', '2']);
     expect(r.job).toMatchObject({ model: { onnx }, input: batch, options: { chunk: 2 } });
     expect(parseClinicArgs(['--quick', '--redis', 'redis://h:7', '--queue', 'q'])).toMatchObject({ quick: true, redis: 'redis://h:7', queue: 'q', workers: null });

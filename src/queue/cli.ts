@@ -1,8 +1,10 @@
 // `liven worker` and `liven submit`: the queue from the command line.
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { AnalysisJobError, type AnalysisJob } from '../diag/analysis-pool.js';
 import { DiagnoseError, formatDiagnoseTable, parseDiagnoseArgs, parseSize, readConfig, readFile } from '../diagnose.js';
 import { isOnnxPath } from '../diagnose-onnx.js';
+import { formatBytes } from '../io/files.js';
 import { AnalysisQueue, DEFAULT_QUEUE } from './client.js';
 import { DEFAULT_MAX_JOB_BYTES, type SourceNames } from './job.js';
 import { startAnalysisWorker, type AnalysisWorkerOptions } from './worker.js';
@@ -174,6 +176,16 @@ export function parseSubmitArgs(argv: readonly string[]): SubmitRequest {
     const abs = (p: string) => (isAbsolute(p) ? p : resolve(p));
     job = { model: onnx ? { onnx: abs(o.model) } : { config: abs(o.model), weights: abs(o.weights!) }, input: abs(o.input), options };
   } else {
+    // Sizes first, so that files too big to send are not read (the reads below name any other problem).
+    const size = (p: string) => {
+      try {
+        return statSync(p).size;
+      } catch {
+        return 0;
+      }
+    };
+    const total = size(o.input) + (onnx ? size(o.model) : size(o.weights!));
+    if (total > maxJobBytes) throw new DiagnoseError(`the files take ${formatBytes(total)}, more than --max-job-bytes, ${formatBytes(maxJobBytes)} (raise it, or send their paths with --paths)`);
     names.model = o.model;
     names.input = o.input;
     const model = onnx ? { onnx: readFile(o.model, 'model', o.maxModelBytes, '--max-model-bytes') } : { config: readConfig(o.model, o.maxConfigBytes), weights: readFile(o.weights!, 'weights', o.maxModelBytes, '--max-model-bytes') };

@@ -51,26 +51,27 @@ export function encodeAnalysisJob(job: AnalysisJob, maxJobBytes: number, names: 
   for (const key of ['chunk', 'maxModelBytes', 'maxInputBytes', 'maxConfigBytes'] as const) {
     if (options[key] !== undefined) checkPositiveInt(options[key], `${what}: options.${key}`);
   }
-  let bytes = 0;
-  const source = (v: unknown, field: string, name: string | undefined): WireSource => {
-    if (typeof v === 'string') return { path: v };
-    let b: Uint8Array;
-    if (v instanceof Uint8Array) b = v;
-    else if (field === 'input' && v instanceof Tensor) b = serializeSafetensors({ input: v });
-    else throw new TypeError(`${what}: ${field} must be ${field === 'input' ? 'a Tensor, ' : ''}bytes or a path, got ${describeValue(v)}`);
-    bytes += b.length;
-    return { base64: Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64'), ...(name === undefined ? {} : { name }) };
+  // Bytes counted before any is encoded: a job over the limit costs no base64.
+  const raw = (v: unknown, field: string): string | Uint8Array => {
+    if (typeof v === 'string' || v instanceof Uint8Array) return v;
+    if (field === 'input' && v instanceof Tensor) return serializeSafetensors({ input: v });
+    throw new TypeError(`${what}: ${field} must be ${field === 'input' ? 'a Tensor, ' : ''}bytes or a path, got ${describeValue(v)}`);
   };
-  const model: AnalysisJobData['model'] = isOnnx
-    ? { onnx: source(m.onnx, 'model.onnx', names.model) }
-    : {
-        config: typeof m.config === 'string' ? { path: m.config } : { inline: m.config as ModuleConfig, ...(names.model === undefined ? {} : { name: names.model }) },
-        weights: source(m.weights, 'model.weights', names.weights),
-      };
-  const input = source(o.input, 'input', names.input);
+  const modelBytes = raw(isOnnx ? m.onnx : m.weights, isOnnx ? 'model.onnx' : 'model.weights');
+  const inputBytes = raw(o.input, 'input');
+  const bytes = [modelBytes, inputBytes].reduce((n, v) => n + (typeof v === 'string' ? 0 : v.length), 0);
   if (bytes > maxJobBytes) {
     throw new RangeError(`${what}: the job carries ${formatBytes(bytes)} of model and input, more than the limit of ${formatBytes(maxJobBytes)} (maxJobBytes raises it; or pass paths the workers can read)`);
   }
+  const wire = (v: string | Uint8Array, name: string | undefined): WireSource =>
+    typeof v === 'string' ? { path: v } : { base64: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'), ...(name === undefined ? {} : { name }) };
+  const model: AnalysisJobData['model'] = isOnnx
+    ? { onnx: wire(modelBytes, names.model) }
+    : {
+        config: typeof m.config === 'string' ? { path: m.config } : { inline: m.config as ModuleConfig, ...(names.model === undefined ? {} : { name: names.model }) },
+        weights: wire(modelBytes, names.weights),
+      };
+  const input = wire(inputBytes, names.input);
   return { model, input, options };
 }
 
