@@ -1253,6 +1253,38 @@ mod tests {
     }
 
     #[test]
+    fn every_path_repeats_bit_for_bit_on_one_thread_with_reused_scratch() {
+        // The second call of each runs on the first's spare buffers (stale contents).
+        std::thread::spawn(|| {
+            threads::set_thread_budget(Some(1));
+            let cases = [
+                geometry(3, 48, (24, 26), 50, (3, 3), (1, 1), (1, 1), (1, 1), 1), // Winograd
+                geometry(16, 24, (2, 2), 20, (3, 3), (1, 1), (1, 1), (1, 1), 1),  // side by side
+                geometry(5, 16, (1, 1), 8, (3, 3), (1, 1), (1, 1), (1, 1), 1),    // trimmed
+                geometry(2, 8, (9, 7), 6, (3, 3), (2, 1), (1, 1), (1, 1), 2),     // im2col
+            ];
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for g in &cases {
+                let x = uniform(g.input_len(), 1, 1.0);
+                let w = uniform(g.weight_len(), 2, 0.3);
+                let b = uniform(g.out_channels, 3, 0.3);
+                let dy = uniform(g.output_len(), 4, 1.0);
+                let run = || {
+                    let mut y = vec![0.0; g.output_len()];
+                    conv2d_forward(&x, &w, Some(&b), &mut y, g);
+                    let (mut dx, mut dw) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);
+                    let mut db = vec![0.0; g.out_channels];
+                    conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), g);
+                    [bits(&y), bits(&dx), bits(&dw), bits(&db)]
+                };
+                assert_eq!(run(), run(), "{g:?}");
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
     fn winograd_hands_nonfinite_results_to_the_im2col_path() {
         // ∞ − ∞ in the transforms would make NaN where the direct sums give ±∞.
         let g = geometry(2, 48, (24, 24), 48, (3, 3), (1, 1), (1, 1), (1, 1), 1);
