@@ -1278,6 +1278,97 @@ def activations_more():
     return {'torch': torch.__version__, 'cases': cases}
 
 
+def hash_values(seed, n, bits):
+    """Element i of a tensor filled by formula: k/2^bits - 1/2 for k the top `bits` (<= 24) bits of
+    a 32-bit hash of (seed, i). Every value is exact in float32, so __test__/conv-winograd.test.ts
+    rebuilds the same bits with Math.imul instead of a stored tensor."""
+    import numpy as np
+    h = np.arange(n, dtype=np.uint32) * np.uint32(0x9e3779b1) + np.uint32(seed)
+    h ^= h >> np.uint32(16)
+    h *= np.uint32(0x85ebca6b)
+    h ^= h >> np.uint32(13)
+    h *= np.uint32(0xc2b2ae35)
+    h ^= h >> np.uint32(16)
+    return (h >> np.uint32(32 - bits)).astype(np.float64) / 2.0**bits - 0.5
+
+
+def plane_indices(shape, count):
+    """~count flat indices into an NCHW tensor: every plane corner and edge midpoint (where the
+    padding and the partial last tile act) of the first and last (n, c), then evenly spread ones."""
+    n, c, h, w = shape
+    points = [(y, x) for y in (0, 1, h // 2, h - 2, h - 1) for x in (0, 1, w // 2, w - 2, w - 1)]
+    at = [((b * c + ch) * h + y) * w + x for b, ch in ((0, 0), (n - 1, c - 1)) for y, x in points]
+    size = n * c * h * w
+    spread = count - len(at)
+    at += [(2 * i + 1) * size // (2 * spread) for i in range(spread)]
+    return sorted(set(at))
+
+
+def spread_indices(size, count):
+    """Every index of a tensor of at most `count` elements, else `count` evenly spread ones plus
+    both ends."""
+    if size <= count:
+        return list(range(size))
+    return sorted({0, size - 1} | {(2 * i + 1) * size // (2 * (count - 2)) for i in range(count - 2)})
+
+
+def conv_winograd():
+    """3x3 padding 1 layers large enough for liven's Winograd path, too large to store whole:
+    input, weights, bias and the output gradient come from hash_values, and for each of y, dx, dW
+    and db the fixture keeps ~256 entries at fixed indices, the float64 sum, the sum of absolute
+    values and the max-abs. The reference is PyTorch in float64 on the exact float32 inputs;
+    `torch32MaxErr` is how far PyTorch's own float32 result is from it. With 6 bits every product
+    is a multiple of 1/4096 and every result exact in float32 (any difference is a bug); with 24
+    bits the float32 products round, as with real weights."""
+    seeds = {'input': 1, 'weight': 2, 'bias': 3, 'gradOutput': 4}
+
+    def layer(name, shape, cout, bias, bits=6):
+        n, cin, h, w = shape
+        shapes = {'input': list(shape), 'weight': [cout, cin, 3, 3], 'bias': [cout],
+                  'gradOutput': [n, cout, h, w]}
+        if not bias:
+            del shapes['bias']
+        values = {k: torch.from_numpy(hash_values(seeds[k], math.prod(s), bits)).reshape(s) for k, s in shapes.items()}
+        results = {}
+        for dtype in (torch.float64, torch.float32):
+            m = torch.nn.Conv2d(cin, cout, 3, padding=1, bias=bias).to(dtype)
+            with torch.no_grad():
+                m.weight.copy_(values['weight'])
+                if bias:
+                    m.bias.copy_(values['bias'])
+            x = values['input'].to(dtype).clone().requires_grad_(True)
+            y = m(x)
+            y.backward(values['gradOutput'].to(dtype))
+            got = {'output': y, 'gradInput': x.grad, 'gradWeight': m.weight.grad}
+            if bias:
+                got['gradBias'] = m.bias.grad
+            results[dtype] = {k: v.detach().to(torch.float64).flatten() for k, v in got.items()}
+        ref, f32 = results[torch.float64], results[torch.float32]
+        tensors = {}
+        for k, v in ref.items():
+            at = plane_indices(shapes['gradOutput'] if k == 'output' else shapes['input'], 256) \
+                if k in ('output', 'gradInput') else spread_indices(v.numel(), 256)
+            tensors[k] = {'at': at, 'values': [float(v[i]) for i in at], 'sum': float(v.sum()),
+                          'sumAbs': float(v.abs().sum()), 'maxAbs': float(v.abs().max()),
+                          'torch32MaxErr': float((f32[k] - v).abs().max())}
+        # Exact in float64 (multiples of 2^-bits, few enough): the test's rebuilt inputs must give these.
+        check = {k: {'first': v.flatten()[:8].tolist(), 'sum': float(v.sum()), 'sumAbs': float(v.abs().sum())}
+                 for k, v in values.items()}
+        return {'name': name, 'inChannels': cin, 'outChannels': cout, 'bias': bias, 'inputShape': list(shape),
+                'bits': bits, 'seeds': {k: seeds[k] for k in shapes}, 'formulaCheck': check, 'tensors': tensors}
+
+    cases = [
+        layer('64->64 on 28x28, batch 2 (the benchmark layer), no bias', (2, 64, 28, 28), 64, False),
+        layer('48->56 on 25x31 (partial last tiles both ways), bias', (1, 48, 25, 31), 56, True),
+        layer('64->64 on 28x28, batch 2, no bias, 24-bit values', (2, 64, 28, 28), 64, False, bits=24),
+        layer('48->56 on 25x31, bias, 24-bit values', (1, 48, 25, 31), 56, True, bits=24),
+        layer('48->48 on 24x24: the smallest Winograd layer', (1, 48, 24, 24), 48, True),
+        layer('47->48 on 24x24: one channel short (im2col)', (1, 47, 24, 24), 48, True),
+        layer('48->48 on 23x25: plane one short of 24x24 (im2col)', (1, 48, 23, 25), 48, True),
+    ]
+    return {'torch': torch.__version__, 'formula': 'k/2^bits - 1/2, k = top `bits` bits of hash(seed, i)', 'cases': cases}
+
+
 def write(name, data):
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, name)
@@ -1304,3 +1395,4 @@ if __name__ == '__main__':
     write('graph.json', graphs())
     write('tensor-ops.json', tensor_ops())
     write('special-values.json', special_values())
+    write('conv-winograd.json', conv_winograd())
