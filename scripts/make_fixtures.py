@@ -1280,8 +1280,8 @@ def activations_more():
 
 def hash_values(seed, n, bits):
     """Element i of a tensor filled by formula: k/2^bits - 1/2 for k the top `bits` (<= 24) bits of
-    a 32-bit hash of (seed, i). Every value is exact in float32, so __test__/conv-winograd.test.ts
-    rebuilds the same bits with Math.imul instead of a stored tensor."""
+    a 32-bit hash of (seed, i). Every value is exact in float32, so the test rebuilds the same bits
+    with Math.imul (__test__/helpers/winograd-formula.mjs) instead of reading a stored tensor."""
     import numpy as np
     h = np.arange(n, dtype=np.uint32) * np.uint32(0x9e3779b1) + np.uint32(seed)
     h ^= h >> np.uint32(16)
