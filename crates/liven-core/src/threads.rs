@@ -6,12 +6,39 @@
 //! independent of scheduling.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Work below which a kernel runs on the calling thread alone, in elements of an elementwise
+/// pass (about 10 µs of streaming on one core); kernels cut larger work into chunks of at least
+/// this many elements. Handing a piece to a helper costs the caller about a microsecond when a
+/// helper is lingering after the last split ([`LINGER`]) and the helper ~25 µs to wake when it
+/// is parked, so smaller work is done before a parked helper would start. Matrix products count
+/// [`MACS_PER_ELEMENT`] multiply-adds as one element.
+pub const GRAIN: usize = 1 << 15;
+
+/// Multiply-adds of a matrix product that take as long as one element of an elementwise pass:
+/// one core streams ~2–3 elements per ns through a pass and multiplies-adds ~100 per ns, so a
+/// product is worth splitting from about `2 · GRAIN · MACS_PER_ELEMENT` multiply-adds.
+pub const MACS_PER_ELEMENT: usize = 32;
+
+/// Whether `work` (elements, or multiply-adds / [`MACS_PER_ELEMENT`]) is enough to split: at
+/// least two grains. Every kernel decides with this, before it looks at the pool.
+pub fn worth_splitting(work: usize) -> bool {
+    work >= 2 * GRAIN
+}
 
 struct Pool {
     threads: usize,
     /// `None` when `threads == 1`: serial work needs no pool.
-    pool: Option<Arc<rayon::ThreadPool>>,
+    pool: Option<Arc<Workers>>,
+}
+
+/// The helper threads of a pool: rayon's (for [`install`] and for waking helpers) and the
+/// mailbox through which lingering helpers take the next split without being woken.
+struct Workers {
+    rayon: rayon::ThreadPool,
+    mailbox: Mailbox,
 }
 
 static POOL: RwLock<Option<Pool>> = RwLock::new(None);
@@ -22,15 +49,24 @@ fn default_threads() -> usize {
 
 fn build(threads: usize) -> Pool {
     let pool = (threads > 1).then(|| {
-        Arc::new(
+        Workers::new(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
-                .thread_name(|i| format!("liven-{i}"))
-                .build()
-                .expect("failed to start the liven thread pool"),
+                .thread_name(|i| format!("liven-{i}")),
         )
     });
     Pool { threads, pool }
+}
+
+impl Workers {
+    fn new(builder: rayon::ThreadPoolBuilder) -> Arc<Workers> {
+        Arc::new(Workers {
+            rayon: builder
+                .build()
+                .expect("failed to start the liven thread pool"),
+            mailbox: Mailbox::default(),
+        })
+    }
 }
 
 /// Sets how many threads kernels may use (at least 1). Work already running finishes on the
@@ -82,19 +118,17 @@ pub fn thread_budget() -> Option<usize> {
 /// kernels stay inside the budget instead of reaching for the process-wide pool.
 fn build_own(threads: usize) -> Pool {
     let pool = (threads > 1).then(|| {
-        Arc::new(
+        Workers::new(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .thread_name(|i| format!("liven-own-{i}"))
-                .start_handler(|_| set_thread_budget(Some(1)))
-                .build()
-                .expect("failed to start a liven thread pool"),
+                .start_handler(|_| set_thread_budget(Some(1))),
         )
     });
     Pool { threads, pool }
 }
 
-fn current() -> (usize, Option<Arc<rayon::ThreadPool>>) {
+fn current() -> (usize, Option<Arc<Workers>>) {
     if let Some(own) = BUDGET.with(|b| b.borrow().as_ref().map(|p| (p.threads, p.pool.clone()))) {
         return own;
     }
@@ -128,26 +162,45 @@ pub fn map_chunks<T: Send, R: Send>(
     // A few chunks per thread balance the load (a core taken by another process leaves its
     // share to the others) without paying much per chunk.
     let chunk = out.len().div_ceil(threads * 4).max(grain);
-    let (len, base) = (out.len(), SendPtr(out.as_mut_ptr()));
-    let results: Vec<std::sync::Mutex<Option<R>>> = (0..len.div_ceil(chunk))
-        .map(|_| std::sync::Mutex::new(None))
-        .collect();
-    for_each_piece(results.len(), |i| {
-        let start = i * chunk;
-        let end = (start + chunk).min(len);
-        // SAFETY: pieces are distinct indices, so the ranges [start, end) are disjoint and
-        // inside `out`, which stays mutably borrowed until every piece has run.
-        let c = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
-        let r = f(start, c);
-        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-    });
-    results
+    map_tasks(out.chunks_mut(chunk).collect(), |i, c| f(i * chunk, c))
+}
+
+/// Calls `f(i, task)` for every task (on the calling thread and the pool's, as
+/// [`for_each_piece`]) and returns the results in task order. Each task is handed over by
+/// value, so tasks may hold disjoint `&mut` slices of one output.
+pub fn map_tasks<T: Send, R: Send>(tasks: Vec<T>, f: impl Fn(usize, T) -> R + Sync) -> Vec<R> {
+    if tasks.len() < 2 {
+        return tasks
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| f(i, t))
+            .collect();
+    }
+    enum Slot<T, R> {
+        Todo(T),
+        Done(R),
+        Taken,
+    }
+    let slots: Vec<Mutex<Slot<T, R>>> = tasks
         .into_iter()
-        .map(|r| {
-            r.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .expect("every piece ran")
-        })
+        .map(|t| Mutex::new(Slot::Todo(t)))
+        .collect();
+    let lock = |i: usize| slots[i].lock().unwrap_or_else(|e| e.into_inner());
+    for_each_piece(slots.len(), |i| {
+        let Slot::Todo(task) = std::mem::replace(&mut *lock(i), Slot::Taken) else {
+            unreachable!("each piece runs once");
+        };
+        let r = f(i, task);
+        *lock(i) = Slot::Done(r);
+    });
+    slots
+        .into_iter()
+        .map(
+            |s| match s.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                Slot::Done(r) => r,
+                _ => unreachable!("every piece ran"),
+            },
+        )
         .collect()
 }
 
@@ -184,36 +237,44 @@ impl<T> SendPtr<T> {
 /// helper that is running a piece. Called from one of the pool's threads (nested inside other
 /// parallel work) the helpers queue behind that work and take pieces only if a thread is idle,
 /// so nesting never oversubscribes the pool.
+///
+/// A helper that finished a split lingers for [`LINGER`] (see [`Mailbox`]): a training step
+/// calls kernels a few microseconds of JavaScript apart, and a helper still lingering takes
+/// the next split at once, where a parked one takes ~25 µs to wake on this kind of VM.
 pub fn for_each_piece(pieces: usize, f: impl Fn(usize) + Sync) {
     let pool = if pieces > 1 { current().1 } else { None };
     let Some(pool) = pool else {
         (0..pieces).for_each(f);
         return;
     };
-    let helpers = (pool.current_num_threads() - 1).min(pieces - 1).max(1);
+    let helpers = (pool.rayon.current_num_threads() - 1)
+        .min(pieces - 1)
+        .max(1);
     let f: &(dyn Fn(usize) + Sync) = &f;
     // SAFETY: only the lifetime is erased. `Shared::run` dereferences `work` only between a
     // successful `enter` and the matching `leave`, and `Finish` (below, dropped before `f` goes
     // out of scope, even when the caller unwinds) closes the split and waits for every entered
-    // helper to leave; a helper that starts later sees it closed and returns.
+    // helper to leave; a helper that starts later (woken, or lingering in the mailbox) sees it
+    // closed and returns.
     let work: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
     let shared = Arc::new(Shared {
         work,
         pieces,
         next: AtomicUsize::new(0),
         state: AtomicUsize::new(0),
-        panic: std::sync::Mutex::new(None),
+        panic: Mutex::new(None),
     });
-    for _ in 0..helpers {
-        let s = Arc::clone(&shared);
-        pool.spawn(move || {
-            if s.enter() {
-                s.run();
-                s.leave();
-            }
+    let finish = Finish(&shared);
+    // Lingering helpers take the split from the mailbox; only the rest are woken.
+    let lingering = pool.mailbox.post(&shared);
+    for _ in lingering.min(helpers)..helpers {
+        let (s, p) = (Arc::clone(&shared), Arc::clone(&pool));
+        pool.rayon.spawn(move || {
+            s.help();
+            drop(s);
+            p.mailbox.linger();
         });
     }
-    let finish = Finish(&shared);
     shared.run();
     drop(finish);
     let payload = shared
@@ -223,6 +284,86 @@ pub fn for_each_piece(pieces: usize, f: impl Fn(usize) + Sync) {
         .take();
     if let Some(payload) = payload {
         std::panic::resume_unwind(payload);
+    }
+}
+
+/// How long a helper keeps watching the mailbox after a split before it goes back to rayon
+/// (which parks it after ~30 µs of its own). Long enough to span the JavaScript and the small
+/// serial kernels between two large kernels of a training step; short, because a lingering
+/// helper holds a core (yielding it to any other runnable thread, so under load it costs little).
+pub const LINGER: Duration = Duration::from_micros(200);
+
+/// Where a caller posts a split for the helpers lingering after the previous one.
+///
+/// A posted split is never needed for correctness: the caller claims pieces itself, so a helper
+/// that misses a post (it stopped lingering a moment too early, or another caller posted over
+/// it) only means less help.
+#[derive(Default)]
+struct Mailbox {
+    /// The latest split; helpers that enter it after it was closed just leave.
+    split: Mutex<Option<Arc<Shared>>>,
+    /// Bumped by every post, so a lingering helper sees a new split without taking the lock.
+    posted: AtomicUsize,
+    /// Helpers watching the mailbox now.
+    lingering: AtomicUsize,
+}
+
+thread_local! {
+    /// Whether this thread is inside [`Mailbox::linger`] (a split it runs from there may post
+    /// and spawn helpers of its own; those must not linger inside it).
+    static LINGERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl Mailbox {
+    /// Posts `split` and returns how many helpers were lingering to take it.
+    fn post(&self, split: &Arc<Shared>) -> usize {
+        *self.split.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(split));
+        // SeqCst pairs with `linger`: either this load sees a helper that will see the post,
+        // or that helper's final check of `posted` sees it.
+        self.posted.fetch_add(1, Ordering::SeqCst);
+        self.lingering.load(Ordering::SeqCst)
+    }
+
+    /// Takes the posted split, if it is newer than `seen`, and helps with it.
+    fn take(&self, seen: &mut usize) -> bool {
+        let now = self.posted.load(Ordering::SeqCst);
+        if now == *seen {
+            return false;
+        }
+        *seen = now;
+        let split = self.split.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(split) = split {
+            split.help();
+        }
+        true
+    }
+
+    /// Watches the mailbox for [`LINGER`] after the last split taken, then returns.
+    fn linger(&self) {
+        if LINGERING.with(|l| l.replace(true)) {
+            return;
+        }
+        let mut seen = self.posted.load(Ordering::SeqCst);
+        self.lingering.fetch_add(1, Ordering::SeqCst);
+        let mut since = Instant::now();
+        loop {
+            if self.take(&mut seen) {
+                since = Instant::now();
+            } else if since.elapsed() >= LINGER {
+                break;
+            } else if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                // Work queued on the pool meanwhile (`install`'s): a lingering helper must not
+                // hold it up.
+                since = Instant::now();
+            } else {
+                // Gives the core to any other runnable thread; returns at once when there is
+                // none, so the mailbox is checked about every microsecond.
+                std::thread::yield_now();
+            }
+        }
+        self.lingering.fetch_sub(1, Ordering::SeqCst);
+        self.take(&mut seen);
+        LINGERING.with(|l| l.set(false));
     }
 }
 
@@ -236,7 +377,7 @@ struct Shared {
     /// [`CLOSED`] once the caller is done, plus the number of helpers inside `run`.
     state: AtomicUsize,
     /// The first panic of a helper, re-raised on the caller's thread.
-    panic: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 const CLOSED: usize = 1 << (usize::BITS - 1);
@@ -253,6 +394,14 @@ impl Shared {
 
     fn leave(&self) {
         self.state.fetch_sub(1, Ordering::Release);
+    }
+
+    /// A helper's share: the pieces left, unless the caller has closed the split.
+    fn help(&self) {
+        if self.enter() {
+            self.run();
+            self.leave();
+        }
     }
 
     /// Claims and runs pieces until none are left. A panic stops this thread's share (the
@@ -304,7 +453,7 @@ impl Drop for Finish<'_> {
 /// threads; directly when the pool has one thread. Returns the thread count `f` may use.
 pub fn install<R: Send>(f: impl FnOnce(usize) -> R + Send) -> R {
     match current() {
-        (threads, Some(pool)) => pool.install(|| f(threads)),
+        (threads, Some(pool)) => pool.rayon.install(|| f(threads)),
         (_, None) => f(1),
     }
 }
@@ -393,5 +542,69 @@ mod tests {
         });
         seen.sort();
         assert_eq!(seen, (0..15).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_helper_lingers_after_a_split_and_takes_the_next_one_from_the_mailbox() {
+        // A thread budget: a pool of its own, which no other test resizes.
+        std::thread::spawn(|| {
+            set_thread_budget(Some(2));
+            let workers = current().1.expect("a pool of two threads");
+            let me = std::thread::current().id();
+            // The first split wakes a helper through rayon; once done it watches the mailbox.
+            for_each_piece(2, |_| {});
+            let patient = Instant::now() + Duration::from_secs(20);
+            let lingers = || workers.mailbox.lingering.load(Ordering::SeqCst) == 1;
+            while !lingers() && Instant::now() < patient {
+                std::thread::yield_now();
+            }
+            assert!(lingers(), "no helper lingered");
+            // The next split is posted to it: piece 0 (the caller's) waits for another thread to
+            // run piece 1, which the caller would otherwise run itself afterwards.
+            let other = Mutex::new(None);
+            for_each_piece(2, |i| {
+                if i == 1 {
+                    *other.lock().unwrap() = Some(std::thread::current().id());
+                } else {
+                    while other.lock().unwrap().is_none() && Instant::now() < patient {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+            let other = other.into_inner().unwrap().expect("piece 1 ran");
+            assert_ne!(other, me, "the lingering helper took piece 1");
+            // Once the linger is over the helper goes back to rayon.
+            while lingers() && Instant::now() < patient {
+                std::thread::sleep(LINGER);
+            }
+            assert!(!lingers(), "the helper stops lingering");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn tasks_run_once_each_and_results_come_back_in_order() {
+        set_num_threads(3);
+        let mut out = vec![0u32; 1000];
+        let tasks: Vec<&mut [u32]> = out.chunks_mut(7).collect();
+        let lens = map_tasks(tasks, |i, c| {
+            c.iter_mut().for_each(|v| *v += i as u32 + 1);
+            c.len()
+        });
+        assert_eq!(lens.len(), 1000usize.div_ceil(7));
+        assert_eq!(lens.iter().sum::<usize>(), 1000);
+        assert!(out
+            .iter()
+            .enumerate()
+            .all(|(j, &v)| v == (j / 7) as u32 + 1));
+        assert_eq!(map_tasks(vec![5], |i, t| (i, t)), vec![(0, 5)]);
+        assert!(map_tasks(Vec::<u8>::new(), |_, t| t).is_empty());
+    }
+
+    #[test]
+    fn splitting_starts_at_two_grains() {
+        assert!(!worth_splitting(2 * GRAIN - 1));
+        assert!(worth_splitting(2 * GRAIN));
     }
 }
