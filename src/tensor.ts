@@ -75,7 +75,7 @@ export class Tensor {
    * recycled memory when the addon is loaded: a block returns to the pool only after V8 has
    * collected the array that held it and the event loop has turned, so no tensor still
    * reachable is ever handed out twice. Smaller ones, and all when the pool declines, come from
-   * `Buffer.allocUnsafeSlow`, which skips the fill. The pool lends at most 256 MiB that has not
+   * `Buffer.allocUnsafeSlow`, which skips the fill. The pool lends at most 1 GiB that has not
    * come back: a synchronous loop gets no block back until it yields to the event loop. With
    * the environment variable LIVEN_POISON_EMPTY set (the test suite sets it) it is filled with
    * NaN, so an element a kernel forgot to write shows up in every comparison.

@@ -30,9 +30,12 @@ pub const POOL_MIN_BYTES: usize = 32 << 20;
 const CLASS: usize = 2 << 20;
 /// At most this many bytes wait in the pool for reuse; blocks beyond it go back to the OS.
 const CACHED_MAX: usize = 1 << 30;
-/// At most this many bytes are lent out (held by JS or awaiting their finalizer). Small enough
-/// that a synchronous loop, which gives nothing back, soon goes back to V8's allocator.
-const LENT_MAX: usize = 256 << 20;
+/// At most this many bytes are lent out (held by JS or awaiting their finalizer): what a
+/// synchronous loop, which gives nothing back, can hold before it goes back to V8's allocator.
+/// Large enough that a loop that yields lends on between two collections: at 256 MiB, a
+/// layer taking two 64 MiB outputs per call ran dry whenever the collection came two calls
+/// late, and its next outputs were fresh pages (32,768 faults per call).
+const LENT_MAX: usize = 1 << 30;
 
 struct Block(*mut u8, usize);
 // SAFETY: a block is plain memory owned by whoever holds the `Block`; no thread-bound state.
@@ -54,8 +57,9 @@ fn layout(bytes: usize) -> Layout {
     Layout::from_size_align(bytes, CLASS).expect("block sizes are multiples of 2 MiB")
 }
 
-/// A block of `bytes` (a multiple of [`CLASS`]): a recycled one if the pool has it.
-fn take(bytes: usize) -> Option<Block> {
+/// A block of `bytes` (a multiple of [`CLASS`]): a recycled one if the pool has it. The flag
+/// says the block is new memory.
+fn take(bytes: usize) -> Option<(Block, bool)> {
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
     if pool.lent + bytes > LENT_MAX {
         return None;
@@ -63,7 +67,7 @@ fn take(bytes: usize) -> Option<Block> {
     let block = match pool.free.iter().rposition(|b| b.1 == bytes) {
         Some(i) => {
             pool.cached -= bytes;
-            pool.free.swap_remove(i)
+            (pool.free.swap_remove(i), false)
         }
         None => {
             // SAFETY: the layout has a non-zero size (bytes >= CLASS).
@@ -71,23 +75,26 @@ fn take(bytes: usize) -> Option<Block> {
             if ptr.is_null() {
                 return None;
             }
-            Block(ptr, bytes)
+            (Block(ptr, bytes), true)
         }
     };
     pool.lent += bytes;
     Some(block)
 }
 
-/// Takes a block back from JS (its `ArrayBuffer` was collected).
-fn give_back(block: Block) {
+/// Takes a block back from JS (its `ArrayBuffer` was collected); true when it went back to the
+/// OS instead of the pool.
+fn give_back(block: Block) -> bool {
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
     pool.lent -= block.1;
     if pool.cached + block.1 <= CACHED_MAX {
         pool.cached += block.1;
         pool.free.push(block);
+        false
     } else {
         // SAFETY: the block was allocated by `take` with this layout and is no longer used.
         unsafe { dealloc(block.0, layout(block.1)) };
+        true
     }
 }
 
@@ -101,21 +108,27 @@ pub fn pooled_buffer<'env>(env: &'env Env, bytes: f64) -> Result<Option<ArrayBuf
         return Ok(None);
     }
     let bytes = bytes as usize;
-    let Some(block) = take(bytes.next_multiple_of(CLASS)) else {
+    let Some((block, new)) = take(bytes.next_multiple_of(CLASS)) else {
         return Ok(None);
     };
     let (ptr, size) = (block.0, block.1 as i64);
-    // V8 is told of the block as external memory, so that lending it brings the next garbage
-    // collection closer, as a V8-allocated array of its size would: a collection is what
-    // sends blocks back. The finalizer takes the amount back.
-    env.adjust_external_memory(size)?;
+    // V8 is told of the pool's memory as external memory when the pool grows, and told again
+    // when a block goes back to the OS: a collection is what sends blocks back, and a pool that
+    // runs dry grows, which brings the next collection closer (as V8's own array of that size
+    // would). Reused blocks are not reported again: V8 forces a full collection, synchronously,
+    // in the allocating call, once reported memory has grown ~128 MB since the last one, and a
+    // layer that takes two 64 MB outputs per call paid one (3–5 ms) on nearly every call.
+    if new {
+        env.adjust_external_memory(size)?;
+    }
     // SAFETY: the block holds at least `bytes` bytes, lent to this buffer alone until the
     // finalizer hands it back; nothing else reads or writes it meanwhile.
     let buffer = unsafe {
         ArrayBuffer::from_external(env, ptr, bytes, block, move |env, b| {
-            // Nothing to do if V8 refuses: the count only steers its collection schedule.
-            let _ = env.adjust_external_memory(-size);
-            give_back(b);
+            if give_back(b) {
+                // Nothing to do if V8 refuses: the count only steers its collection schedule.
+                let _ = env.adjust_external_memory(-size);
+            }
         })
     };
     buffer.map(Some)
