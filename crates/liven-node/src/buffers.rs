@@ -3,9 +3,9 @@
 //! A fresh 64 MB `Float32Array` is fresh pages from the OS, each faulted in (and zeroed by the
 //! kernel) on first write: on the VMs measured that made writing a large output 3–20x slower
 //! than writing warm memory. glibc's malloc (behind V8's arrays) maps every block above 32 MiB
-//! afresh (smaller ones it mostly reuses once it has seen one freed: a BatchNorm output of
-//! 25.7 MB took 0–2,500 faults per call instead of 6,300). So from 32 MiB on, this pool lends
-//! blocks as external `ArrayBuffer`s; when V8 collects the `ArrayBuffer`, Node runs the finalizer below (on the
+//! afresh, and smaller ones it reuses once it has seen one freed but trims part of its heap
+//! (see [`POOL_MIN_BYTES`]). So from 16 MiB on, this pool lends blocks as external
+//! `ArrayBuffer`s; when V8 collects the `ArrayBuffer`, Node runs the finalizer below (on the
 //! creating thread's event loop), which puts the block back for the next output of its size.
 //! A block is lent to one `ArrayBuffer` at a time, so a tensor a user holds is never written by
 //! anyone else. (Transparent huge pages for fresh blocks were tried: 5x fewer fault costs on a
@@ -23,9 +23,11 @@ use napi_derive::napi;
 use std::alloc::{alloc, dealloc, Layout};
 use std::sync::Mutex;
 
-/// Requests below this many bytes are left to V8: glibc reuses most smaller blocks, and in a
-/// synchronous loop (which gives the pool nothing back) it does better than fresh blocks.
-pub const POOL_MIN_BYTES: usize = 32 << 20;
+/// Requests below this many bytes are left to V8: glibc reuses most smaller blocks. Between 16
+/// and 32 MiB glibc serves them from its heap but trims it (BatchNorm2d's two 25.7 MB outputs
+/// on [32, 64, 56, 56]: 1,500–3,500 page faults per forward+backward, the layer 9.1 ms against
+/// 6.7–8.2 ms for its kernels; from the pool 4 faults, 7.4 ms).
+pub const POOL_MIN_BYTES: usize = 16 << 20;
 /// Block sizes are multiples of this (so that near sizes share blocks), and aligned to it.
 const CLASS: usize = 2 << 20;
 /// At most this many bytes wait in the pool for reuse; blocks beyond it go back to the OS.
@@ -34,8 +36,8 @@ const CACHED_MAX: usize = 1 << 30;
 /// synchronous loop, which gives nothing back, can hold before it goes back to V8's allocator.
 /// Large enough that a loop that yields lends on between two collections: at 256 MiB, a
 /// layer taking two 64 MiB outputs per call ran dry whenever the collection came two calls
-/// late, and its next outputs were fresh pages (32,768 faults per call).
-const LENT_MAX: usize = 1 << 30;
+/// late, and its next outputs were V8's fresh pages (32,768 faults per call).
+const LENT_MAX: usize = 512 << 20;
 
 struct Block(*mut u8, usize);
 // SAFETY: a block is plain memory owned by whoever holds the `Block`; no thread-bound state.
@@ -98,7 +100,7 @@ fn give_back(block: Block) -> bool {
     }
 }
 
-/// An `ArrayBuffer` of `bytes` bytes (at least 32 MiB) over pooled memory whose contents are
+/// An `ArrayBuffer` of `bytes` bytes (at least 16 MiB) over pooled memory whose contents are
 /// unspecified, or null when the pool declines (too small, or over its lending limit): then
 /// allocate as usual. Unlike the kernels' glue this body takes the `Env`, to create the buffer;
 /// it takes no typed arrays, and creating an external buffer runs no JavaScript.
