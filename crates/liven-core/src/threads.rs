@@ -293,6 +293,10 @@ pub fn for_each_piece(pieces: usize, f: impl Fn(usize) + Sync) {
 /// helper holds a core (yielding it to any other runnable thread, so under load it costs little).
 pub const LINGER: Duration = Duration::from_micros(200);
 
+/// A yield that returns after this long ran another thread meanwhile: the core is contended,
+/// and a lingering helper stops (rayon parks it).
+const CONTENDED: Duration = Duration::from_micros(20);
+
 /// Where a caller posts a split for the helpers lingering after the previous one.
 ///
 /// A posted split is never needed for correctness: the caller claims pieces itself, so a helper
@@ -338,8 +342,13 @@ impl Mailbox {
         true
     }
 
-    /// Watches the mailbox for [`LINGER`] after the last split taken, then returns.
+    /// Watches the mailbox for [`LINGER`] after the last split taken, then returns; sooner
+    /// when the core is [`CONTENDED`].
     fn linger(&self) {
+        self.linger_for(LINGER, CONTENDED);
+    }
+
+    fn linger_for(&self, linger: Duration, contended: Duration) {
         if LINGERING.with(|l| l.replace(true)) {
             return;
         }
@@ -349,7 +358,7 @@ impl Mailbox {
         loop {
             if self.take(&mut seen) {
                 since = Instant::now();
-            } else if since.elapsed() >= LINGER {
+            } else if since.elapsed() >= linger {
                 break;
             } else if rayon::yield_now() == Some(rayon::Yield::Executed) {
                 // Work queued on the pool meanwhile (`install`'s): a lingering helper must not
@@ -357,8 +366,15 @@ impl Mailbox {
                 since = Instant::now();
             } else {
                 // Gives the core to any other runnable thread; returns at once when there is
-                // none, so the mailbox is checked about every microsecond.
+                // none, so the mailbox is checked about every microsecond. A yield that took
+                // long gave the core away: other processes want it, and a helper spinning there
+                // only delays them, and itself (the scheduler charges the spin to this thread,
+                // which then loses the core mid-piece, where the caller waits for it).
+                let yielded = Instant::now();
                 std::thread::yield_now();
+                if yielded.elapsed() >= contended {
+                    break;
+                }
             }
         }
         self.lingering.fetch_sub(1, Ordering::SeqCst);
@@ -545,42 +561,39 @@ mod tests {
     }
 
     #[test]
-    fn a_helper_lingers_after_a_split_and_takes_the_next_one_from_the_mailbox() {
-        // A thread budget: a pool of its own, which no other test resizes.
-        std::thread::spawn(|| {
-            set_thread_budget(Some(2));
-            let workers = current().1.expect("a pool of two threads");
-            let me = std::thread::current().id();
-            // The first split wakes a helper through rayon; once done it watches the mailbox.
-            for_each_piece(2, |_| {});
-            let patient = Instant::now() + Duration::from_secs(20);
-            let lingers = || workers.mailbox.lingering.load(Ordering::SeqCst) == 1;
-            while !lingers() && Instant::now() < patient {
-                std::thread::yield_now();
-            }
-            assert!(lingers(), "no helper lingered");
-            // The next split is posted to it: piece 0 (the caller's) waits for another thread to
-            // run piece 1, which the caller would otherwise run itself afterwards.
-            let other = Mutex::new(None);
-            for_each_piece(2, |i| {
-                if i == 1 {
-                    *other.lock().unwrap() = Some(std::thread::current().id());
-                } else {
-                    while other.lock().unwrap().is_none() && Instant::now() < patient {
-                        std::thread::yield_now();
-                    }
-                }
-            });
-            let other = other.into_inner().unwrap().expect("piece 1 ran");
-            assert_ne!(other, me, "the lingering helper took piece 1");
-            // Once the linger is over the helper goes back to rayon.
-            while lingers() && Instant::now() < patient {
-                std::thread::sleep(LINGER);
-            }
-            assert!(!lingers(), "the helper stops lingering");
-        })
-        .join()
-        .unwrap();
+    fn a_lingering_helper_takes_a_posted_split_and_stops_after_the_linger() {
+        let mailbox = Arc::new(Mailbox::default());
+        let m = Arc::clone(&mailbox);
+        // A plain thread stands for a pool thread after its split; no give-up on contention,
+        // so that a loaded machine cannot end the linger before the post.
+        let helper =
+            std::thread::spawn(move || m.linger_for(Duration::from_secs(3), Duration::MAX));
+        let patient = Instant::now() + Duration::from_secs(20);
+        let lingering = || mailbox.lingering.load(Ordering::SeqCst);
+        while lingering() == 0 && Instant::now() < patient {
+            std::thread::yield_now();
+        }
+        assert_eq!(lingering(), 1, "the helper watches the mailbox");
+        static RAN_BY: Mutex<Option<std::thread::ThreadId>> = Mutex::new(None);
+        let shared = Arc::new(Shared {
+            work: &|_| *RAN_BY.lock().unwrap() = Some(std::thread::current().id()),
+            pieces: 1,
+            next: AtomicUsize::new(0),
+            state: AtomicUsize::new(0),
+            panic: Mutex::new(None),
+        });
+        assert_eq!(mailbox.post(&shared), 1, "the post finds the helper");
+        while RAN_BY.lock().unwrap().is_none() && Instant::now() < patient {
+            std::thread::yield_now();
+        }
+        drop(Finish(&shared));
+        let by = RAN_BY.lock().unwrap().expect("the posted piece ran");
+        assert_eq!(by, helper.thread().id(), "on the lingering helper");
+        // The linger restarts after the split, ends 3 s later, and the helper leaves.
+        helper.join().unwrap();
+        assert_eq!(lingering(), 0);
+        // A split posted now finds nobody.
+        assert_eq!(mailbox.post(&shared), 0);
     }
 
     #[test]
