@@ -17,10 +17,14 @@ use std::time::{Duration, Instant};
 /// [`MACS_PER_ELEMENT`] multiply-adds as one element.
 pub const GRAIN: usize = 1 << 15;
 
-/// Multiply-adds of a matrix product that take as long as one element of an elementwise pass:
-/// one core streams ~2–3 elements per ns through a pass and multiplies-adds ~100 per ns, so a
-/// product is worth splitting from about `2 · GRAIN · MACS_PER_ELEMENT` multiply-adds.
-pub const MACS_PER_ELEMENT: usize = 32;
+/// Multiply-adds of a matrix product counted as one element of work: a product is split from
+/// `2 · GRAIN · MACS_PER_ELEMENT` = 2^23 multiply-adds. One core streams ~2–3 elements per ns
+/// through a pass and multiplies-adds ~100 per ns, which would say ~40; but a product's panels
+/// are larger pieces, and a helper that another process preempts inside one holds up the
+/// caller for a time slice. The MNIST MLP at two threads on the loaded 2-core VM (load 5–8):
+/// splitting from 2^21 multiply-adds (its 64×256×128 products too) gave 60–79k images/s where
+/// 2^23 gave 92–101k; with the second core free both gave 145–165k (one thread: 112k).
+pub const MACS_PER_ELEMENT: usize = 128;
 
 /// Whether `work` (elements, or multiply-adds / [`MACS_PER_ELEMENT`]) is enough to split: at
 /// least two grains. Every kernel decides with this, before it looks at the pool.
