@@ -246,7 +246,11 @@ impl<T> SendPtr<T> {
 /// calls kernels a few microseconds of JavaScript apart, and a helper still lingering takes
 /// the next split at once, where a parked one takes ~25 µs to wake on this kind of VM.
 pub fn for_each_piece(pieces: usize, f: impl Fn(usize) + Sync) {
-    let pool = if pieces > 1 { current().1 } else { None };
+    let pool = if pieces > 1 && !backing_off() {
+        current().1
+    } else {
+        None
+    };
     let Some(pool) = pool else {
         (0..pieces).for_each(f);
         return;
@@ -279,8 +283,14 @@ pub fn for_each_piece(pieces: usize, f: impl Fn(usize) + Sync) {
             p.mailbox.linger();
         });
     }
-    shared.run();
+    let started = Instant::now();
+    let mine = shared.run();
+    let ran = started.elapsed();
+    let waiting = Instant::now();
     drop(finish);
+    if mine > 0 && waiting.elapsed() > STALL + 2 * ran / mine as u32 {
+        back_off();
+    }
     let payload = shared
         .panic
         .lock()
@@ -289,6 +299,42 @@ pub fn for_each_piece(pieces: usize, f: impl Fn(usize) + Sync) {
     if let Some(payload) = payload {
         std::panic::resume_unwind(payload);
     }
+}
+
+/// A caller that waited this much longer than two of its own pieces for a helper to finish
+/// one waited for a helper that lost its core mid-piece (another process preempted it): the
+/// machine is oversubscribed, and splits run on the caller alone for [`BACK_OFF`].
+const STALL: Duration = Duration::from_micros(200);
+
+/// How long splits run on the caller alone after a [`STALL`]. Measured under load (MNIST MLP,
+/// 2 threads, load average 7–8): the first layer's forward+backward took 850 µs per step with
+/// lingering helpers that other processes kept preempting inside a panel, against 383 µs on
+/// one thread. A stall costs a scheduler time slice (milliseconds), so one per back-off is at
+/// most a few percent; on a quiet machine there are none.
+const BACK_OFF: Duration = Duration::from_millis(100);
+
+/// When the back-off ends, in nanoseconds since [`epoch`]; 0 for none.
+static SERIAL_UNTIL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn since_epoch() -> u64 {
+    epoch().elapsed().as_nanos() as u64
+}
+
+fn back_off() {
+    let until = since_epoch() + BACK_OFF.as_nanos() as u64;
+    SERIAL_UNTIL.fetch_max(until, Ordering::Relaxed);
+}
+
+/// Whether splits run on the caller alone now (see [`STALL`]). Either way the pieces are the
+/// same, so results do not change.
+fn backing_off() -> bool {
+    let until = SERIAL_UNTIL.load(Ordering::Relaxed);
+    until != 0 && since_epoch() < until
 }
 
 /// How long a helper keeps watching the mailbox after a split before it goes back to rayon
@@ -426,16 +472,19 @@ impl Shared {
 
     /// Claims and runs pieces until none are left. A panic stops this thread's share (the
     /// others finish theirs) and is kept for the caller.
-    fn run(&self) {
+    /// Claims and runs pieces until none are left; returns how many it ran.
+    fn run(&self) -> usize {
         // `for_each_piece` keeps the closure alive for every call made between `enter` and
         // `leave`, and for the caller's own call.
         let work = self.work;
+        let mut ran = 0;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.pieces {
                 break;
             }
             work(i);
+            ran += 1;
         }));
         if let Err(payload) = result {
             // Nobody else should start a piece after a failure.
@@ -445,6 +494,7 @@ impl Shared {
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert(payload);
         }
+        ran
     }
 }
 
@@ -598,6 +648,44 @@ mod tests {
         assert_eq!(lingering(), 0);
         // A split posted now finds nobody.
         assert_eq!(mailbox.post(&shared), 0);
+    }
+
+    #[test]
+    fn a_caller_that_waited_long_for_a_helper_runs_the_next_splits_alone() {
+        // A thread budget: a pool of its own (the back-off itself is process-wide, and another
+        // test's stall may set it meanwhile, hence the attempts).
+        std::thread::spawn(|| {
+            set_thread_budget(Some(2));
+            let me = std::thread::current().id();
+            let stalled = (0..5).any(|_| {
+                SERIAL_UNTIL.store(0, Ordering::Relaxed);
+                let start = Instant::now();
+                let helped = std::sync::atomic::AtomicBool::new(false);
+                // The helper's piece takes far longer than two of the caller's: a stall.
+                for_each_piece(2, |_| {
+                    if std::thread::current().id() != me {
+                        helped.store(true, Ordering::Relaxed);
+                        std::thread::sleep(start.elapsed() * 10 + Duration::from_millis(5));
+                    } else {
+                        while !helped.load(Ordering::Relaxed)
+                            && start.elapsed() < Duration::from_secs(2)
+                        {
+                            std::thread::yield_now();
+                        }
+                    }
+                });
+                helped.load(Ordering::Relaxed)
+            });
+            assert!(stalled, "a helper took a piece");
+            assert!(backing_off());
+            let ids = Mutex::new(vec![]);
+            for_each_piece(8, |_| ids.lock().unwrap().push(std::thread::current().id()));
+            assert!(ids.into_inner().unwrap().iter().all(|&id| id == me));
+            SERIAL_UNTIL.store(0, Ordering::Relaxed);
+            assert!(!backing_off());
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
