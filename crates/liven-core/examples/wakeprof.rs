@@ -1,4 +1,6 @@
-//! How long a helper takes to join a split after the pool sat idle for a while.
+//! How long a helper takes to join a split after the pool sat idle for a while: lingering
+//! helpers (`threads::LINGER`) join at once, parked ones after a wake-up.
+//! `cargo run --release --example wakeprof -p liven-core`
 use liven_core::threads;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
