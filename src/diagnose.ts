@@ -70,7 +70,7 @@ const SIZE_FLAGS = { '--max-model-bytes': 'maxModelBytes', '--max-input-bytes': 
 const UNITS: Record<string, number> = { '': 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
 
 /** A size flag's value: bytes, or a whole number of KiB, MiB, GiB or TiB. */
-function parseSize(flag: string, text: string): number {
+export function parseSize(flag: string, text: string): number {
   const m = /^(\d+)(KiB|MiB|GiB|TiB)?$/.exec(text);
   const bytes = m === null ? NaN : Number(m[1]) * UNITS[m[2] ?? '']!;
   if (!Number.isSafeInteger(bytes)) throw new DiagnoseError(`${flag} must be a number of bytes, optionally with KiB, MiB, GiB or TiB (e.g. 8GiB), got ${JSON.stringify(text)}`);
@@ -141,7 +141,7 @@ function named(source: unknown): string {
 }
 
 /** A whole file of at most `maxBytes`, which must be a regular file (or bytes in memory, held to the same limit); `flag` raises the limit. */
-function readFile(path: DiagnoseSource, what: string, maxBytes: number, flag: string): Uint8Array {
+export function readFile(path: DiagnoseSource, what: string, maxBytes: number, flag: string): Uint8Array {
   try {
     if (typeof path !== 'string' && path.length > maxBytes) throw new FileLimitError('EFBIG', `it has ${formatBytes(path.length)}, more than the limit of ${formatBytes(maxBytes)}`);
     return typeof path === 'string' ? readRegularFile(path, maxBytes) : path;

@@ -9,6 +9,9 @@ import { renderComparison } from '../diag/report.js';
 import { deadShare, experiments, runFigures, type ExperimentResult, type SeededRun, type Table } from './experiments.js';
 import type { Spread } from './stats.js';
 import { clinicData, type RunResult } from './train.js';
+import { redisConnection } from '../queue/bullmq.js';
+import { DEFAULT_QUEUE } from '../queue/client.js';
+import { runOnQueue } from './queue.js';
 import type { Task, WorkerReply, WorkerSetup } from './worker.js';
 
 /** The clinic's flags, parsed. */
@@ -23,10 +26,14 @@ export interface ClinicOptions {
   threads: number | null;
   /** Worker threads running seeds and runs in parallel (default: the cores). */
   workers: number | null;
+  /** The Redis server whose `liven worker`s run the runs instead of local threads (`--redis URL`), and their queue. */
+  redis: string | null;
+  queue: string;
 }
 
 /** The clinic's --help text. */
 export const clinicUsage = `usage: liven clinic [--seeds N] [--seed N] [--quick] [--only ${experiments.map((e) => e.id).join(',')}] [--out DIR] [--workers N] [--threads N]
+                   [--redis URL [--queue NAME]]
 
   --seeds N     run every experiment over N seeds (default 3); tables show mean ± std
   --seed N      the first seed (default 0): seeds N, N+1, ...; the same seeds give the same numbers
@@ -34,11 +41,14 @@ export const clinicUsage = `usage: liven clinic [--seeds N] [--seed N] [--quick]
   --only LIST   run only these experiments (comma-separated)
   --out DIR     where report.html and results.json go (default: out)
   --workers N   worker threads running the runs in parallel (default: the number of cores)
-  --threads N   threads for the native kernels in each worker (default 1)`;
+  --threads N   threads for the native kernels in each worker (default 1)
+  --redis URL   run the runs on the \`liven worker\`s of this Redis server (redis://host:port)
+                instead of local threads; the same seeds give the same numbers
+  --queue NAME  their queue (default ${DEFAULT_QUEUE})`;
 
 /** Parses the clinic's flags; throws an Error whose message is for the user. */
 export function parseClinicArgs(argv: string[]): ClinicOptions {
-  const o: ClinicOptions = { seed: 0, seeds: 3, quick: false, only: null, out: 'out', threads: null, workers: null };
+  const o: ClinicOptions = { seed: 0, seeds: 3, quick: false, only: null, out: 'out', threads: null, workers: null, redis: null, queue: DEFAULT_QUEUE };
   const value = (i: number, flag: string) => {
     const v = argv[i + 1];
     if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
@@ -70,6 +80,13 @@ export function parseClinicArgs(argv: string[]): ClinicOptions {
       case '--out':
         o.out = value(i++, a);
         break;
+      case '--redis':
+        o.redis = value(i++, a);
+        redisConnection(o.redis, a);
+        break;
+      case '--queue':
+        o.queue = value(i++, a);
+        break;
       case '--only': {
         const ids = value(i++, a).split(',').map((s) => s.trim());
         const unknown = ids.filter((id) => !experiments.some((e) => e.id === id));
@@ -81,6 +98,7 @@ export function parseClinicArgs(argv: string[]): ClinicOptions {
         throw new Error(`unknown flag ${a}`);
     }
   }
+  if (o.redis !== null && o.workers !== null) throw new Error('--workers is for local threads; with --redis the workers are the `liven worker`s serving the queue');
   return o;
 }
 
@@ -170,14 +188,16 @@ export async function runClinic(o: ClinicOptions, out: (line: string) => void = 
   const started = performance.now();
   const data = clinicData(o.seed, o.quick);
   const seeds = Array.from({ length: o.seeds }, (_, k) => o.seed + k);
-  const workers = o.workers ?? availableParallelism();
+  const workers = o.redis === null ? (o.workers ?? availableParallelism()) : null;
   const threads = o.threads ?? 1;
   out(`liven clinic: the dying ReLU on ${data.train.count} MNIST training digits (${data.test.count} held out)`);
-  out(`backend ${getBackend()}${simdLevel() ? ` (${simdLevel()})` : ''}; seeds ${seeds.join(', ')} on ${workers} worker thread(s) of ${threads} thread(s)${o.quick ? '; --quick (smoke run: the numbers are not meaningful)' : ''}\n`);
+  out(`backend ${getBackend()}${simdLevel() ? ` (${simdLevel()})` : ''}; seeds ${seeds.join(', ')} on ${workers === null ? `the workers of queue ${JSON.stringify(o.queue)} at ${o.redis}, ` : `${workers} worker thread(s) `}of ${threads} thread(s)${o.quick ? '; --quick (smoke run: the numbers are not meaningful)' : ''}\n`);
   const chosen = experiments.filter((e) => o.only === null || o.only.includes(e.id));
   const tasks = chosen.flatMap((e) => e.specs(o.quick).flatMap((_, index) => seeds.map((seed) => ({ id: e.id, index, seed }))));
   const progress = progressReporter();
-  const done = await runOnWorkers(tasks, { splitSeed: o.seed, quick: o.quick, threads }, workers, (fraction, label) => progress.update(`${Math.round(100 * fraction)}% of ${tasks.length} runs; ${label}`, fraction));
+  const setup: WorkerSetup = { splitSeed: o.seed, quick: o.quick, threads };
+  const onProgress = (fraction: number, label: string) => progress.update(`${Math.round(100 * fraction)}% of ${tasks.length} runs; ${label}`, fraction);
+  const done = workers === null ? await runOnQueue(tasks, setup, o.redis!, o.queue, onProgress) : await runOnWorkers(tasks, setup, workers, onProgress);
   progress.end();
   const resultOf = (id: string, index: number, seed: number) => done[tasks.findIndex((t) => t.id === id && t.index === index && t.seed === seed)]!;
   const results: ClinicResult['experiments'] = [];
@@ -197,7 +217,7 @@ export async function runClinic(o: ClinicOptions, out: (line: string) => void = 
   const html = renderComparison({
     title: 'liven clinic: the dying ReLU on MNIST digits',
     intro: [
-      `${data.train.count} training digits, ${data.test.count} held out; seeds ${seeds.join(', ')}; backend ${getBackend()}, ${workers} worker thread(s); ${seconds.toFixed(0)} s.`,
+      `${data.train.count} training digits, ${data.test.count} held out; seeds ${seeds.join(', ')}; backend ${getBackend()}, ${workers === null ? `the workers of queue ${JSON.stringify(o.queue)}` : `${workers} worker thread(s)`}; ${seconds.toFixed(0)} s.`,
       'Dead: pre-activation <= 0 for every sample and position (per batch in the curves, over the whole test set in the tables). Nearly dead: not dead, but max |output| below the threshold.',
       `Curves: the mean over the ${seeds.length} seed(s), in the band from their minimum to their maximum. Tables: mean ± standard deviation over seeds. ${HOLDS_RULE}`,
     ],
@@ -224,7 +244,7 @@ export async function runClinic(o: ClinicOptions, out: (line: string) => void = 
       };
     }),
   }));
-  writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ seed: o.seed, seeds, quick: o.quick, workers, holdsRule: HOLDS_RULE, seconds, experiments: summary }, null, 1)}\n`);
+  writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ seed: o.seed, seeds, quick: o.quick, workers, ...(workers === null ? { queue: o.queue } : {}), holdsRule: HOLDS_RULE, seconds, experiments: summary }, null, 1)}\n`);
   out(`Report: ${join(dir, 'report.html')}`);
   out(`Numbers: ${join(dir, 'results.json')} (${seconds.toFixed(0)} s in all)`);
   return { experiments: results, seconds };

@@ -6,3 +6,6 @@ export { renderReport, renderComparison, type ReportInput, type ComparisonSectio
 export { AnalysisPool, AnalysisJobError, type AnalysisJob, type AnalysisModel, type AnalysisPoolOptions } from './analysis-pool.js';
 export { staticDeadUnits, type StaticDeadReport } from './static.js';
 export { recycleDormant, type RecycleOptions } from './recycle.js';
+export { AnalysisQueue, type AnalysisQueueOptions } from '../queue/client.js';
+export { startAnalysisWorker, type AnalysisWorker, type AnalysisWorkerOptions } from '../queue/worker.js';
+export { DEFAULT_MAX_JOB_BYTES, type SourceNames } from '../queue/job.js';
