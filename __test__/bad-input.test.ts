@@ -279,6 +279,53 @@ describe('bad tensors', () => {
   });
 });
 
+describeEachBackend("bad input to Tensor's elementwise helpers and the merge layers", () => {
+  /** Two fresh tensors a [2, 3] and b of `shape`, watched. */
+  const pair = (shape: number[], f: (a: Tensor, b: Tensor) => unknown) => () => {
+    const [a, b] = [randomTensor([2, 3], 1), randomTensor(shape, 2)];
+    return { call: () => f(a, b), watch: [a, b] };
+  };
+  const one = (f: (a: Tensor) => unknown) => () => {
+    const a = randomTensor([2, 3, 4], 1);
+    return { call: () => f(a), watch: [a] };
+  };
+  const merged = (make: () => nn.Module<Tensor[], Tensor, Tensor[]>, shapes: number[][]) => () => {
+    const m = make();
+    const xs = shapes.map((s, i) => randomTensor(s, i + 1));
+    return { call: () => m.forward(...xs), watch: [m as unknown as nn.Module, ...xs] };
+  };
+  runRows([
+    ...(['add', 'sub', 'mul', 'div'] as const).flatMap((op): Row[] => [
+      [`Tensor.${op}: shapes that do not broadcast`, pair([4], (a, b) => a[op](b)), RangeError, new RegExp(`Tensor\\.${op}: shapes \\[2, 3\\] and \\[4\\] cannot be broadcast together \\(dim 1 of the result: 3 vs 4\\)`)],
+      [`Tensor.${op}(Float32Array)`, pair([3], (a) => a[op](new Float32Array(3) as never)), TypeError, new RegExp(`Tensor\\.${op}: other must be a Tensor, got a Float32Array`)],
+      [`Tensor.${op}("2")`, pair([3], (a) => a[op]('2' as never)), TypeError, /must be a Tensor, got string 2/],
+      [`Tensor.${op} of a detached other`, () => {
+        const [a, b] = [randomTensor([2, 3], 1), randomTensor([3], 2)];
+        detach(b.data);
+        return { call: () => a[op](b), watch: [a] };
+      }, TypeError, new RegExp(`Tensor\\.${op}: other: the tensor of shape \\[3\\] can no longer be used: its ArrayBuffer is detached`)],
+    ]),
+    ['Tensor.sum over dim 3 of [2, 3, 4]', one((a) => a.sum(3)), RangeError, /Tensor\.sum: dim 3 is out of range for shape \[2, 3, 4\] \(expected -3\.\.2\)/],
+    ['Tensor.mean over a dim twice', one((a) => a.mean([1, -2])), RangeError, /Tensor\.mean: dim \[1, -2\] names a dim twice/],
+    ['Tensor.sum over dim 0.5', one((a) => a.sum(0.5)), TypeError, /dim must be an integer, got 0\.5/],
+    ['Tensor.sum over dims "1"', one((a) => a.sum('1' as never)), TypeError, /dim must be an integer or an array of integers, got string 1/],
+    ['Tensor.mean keepdim 1', one((a) => a.mean(0, { keepdim: 1 as never })), TypeError, /keepdim must be a boolean, got number 1/],
+    ['Tensor.argmax of an empty tensor', () => ({ call: () => Tensor.zeros([2, 0]).argmax(1) }), RangeError, /Tensor\.argmax: the tensor of shape \[2, 0\] is empty/],
+    ['Tensor.argmax over dim -4', one((a) => a.argmax(-4)), RangeError, /dim -4 is out of range for shape \[2, 3, 4\]/],
+    ['Add of [2, 3] and [3, 2]', merged(() => new nn.Add(), [[2, 3], [3, 2]]), RangeError, /Add\.forward: the inputs must have the same shape, got \[2, 3\], \[3, 2\]/],
+    ['Add of [2, 3], [2, 3] and [2, 3, 1]', merged(() => new nn.Add(), [[2, 3], [2, 3], [2, 3, 1]]), RangeError, /got \[2, 3\], \[2, 3\], \[2, 3, 1\]/],
+    ['Mul of [2, 3] and [4]', merged(() => new nn.Mul() as never, [[2, 3], [4]]), RangeError, /Mul\.forward: shapes \[2, 3\] and \[4\] do not broadcast/],
+    ['Mul of three inputs', merged(() => new nn.Mul() as never, [[2, 3], [2, 3], [2, 3]]), TypeError, /Mul\.forward takes 2 inputs, got 3/],
+    ['Cat of [2, 3] and [3, 3] along dim 1', merged(() => new nn.Cat({ dim: 1 }), [[2, 3], [3, 3]]), RangeError, /Cat\.forward: the inputs must have the same rank and agree in every dimension but 1/],
+    ['Add of a detached input', () => {
+      const m = new nn.Add();
+      const [a, b] = [randomTensor([2, 3], 1), randomTensor([2, 3], 2)];
+      detach(b.data);
+      return { call: () => m.forward(a, b), watch: [m as unknown as nn.Module, a] };
+    }, TypeError, /Add\.forward: input 1.*detached/],
+  ]);
+});
+
 describeEachBackend('NaN and infinities propagate as in PyTorch, and diag flags them', () => {
   it('through the layers, as PyTorch: NaN stays NaN, ReLU(-Inf) = 0, max pooling picks NaN', () => {
     const x = Tensor.from([NaN, -Infinity, Infinity, 1], [1, 1, 2, 2]);

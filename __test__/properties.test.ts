@@ -204,6 +204,38 @@ describe.skipIf(!native)(`native = JS on random cases (${runs} each, seed ${seed
       [exact, exact, sum],
     ));
   it('Flatten', () => agree(elementwise(() => new nn.Flatten({ startDim: 0 }))));
+  // Tensor's helpers and the merge layers of two inputs: `a` of shape `dims`, `b` of `dims` with
+  // leading dims dropped and others set to 1 (or, `swap`, the other way round), so every
+  // broadcast pattern occurs; sums over the dims in `mask`. Outputs: add, sub, mul, div (equal
+  // bits), sum and mean (the sum bound), argmax (equal), nn.Mul's two gradients (sums over the
+  // broadcast dims), nn.Cat's output and gradients along a random dim (equal).
+  it("Tensor's add, sub, mul, div, sum, mean and argmax; nn.Mul and nn.Cat", () => {
+    const spec = fc.record({ dims: shape(0, 4, 5), drop: small(0, 4), ones: fc.nat(15), swap: fc.boolean(), mask: fc.nat(15), xs: values(sumValue), ys: values(sumValue), gs: values(sumValue) });
+    fc.assert(
+      fc.property(spec, ({ dims, drop, ones, swap, mask, xs, ys, gs }) => {
+        const other = dims.slice(Math.min(drop, dims.length)).map((d, i) => ((ones >> i) & 1 ? 1 : d));
+        const [sa, sb] = swap ? [other, dims] : [dims, other];
+        const sumDims = dims.map((_, i) => i).filter((i) => (mask >> i) & 1);
+        const run = (backend: 'native' | 'js', abs = false): Outcome =>
+          withBackend(backend, () => {
+            const f = (v: number[]): number[] => (abs ? v.map(Math.abs) : v);
+            const [a, b] = [tensorOf(sa, f(xs)), tensorOf(sb, f(ys))];
+            const arith = (['add', 'sub', 'mul', 'div'] as const).map((op) => a[op](b).data);
+            const x = tensorOf(dims, f(xs));
+            const mul = new nn.Mul();
+            const y = mul.forward(a, b);
+            const [da, db] = mul.backward(tensorOf([...y.shape], f(gs)));
+            const cat = new nn.Cat({ dim: dims.length > 0 ? mask % dims.length : 0 });
+            const cats = dims.length > 0 ? [cat.forward(x, x), ...cat.backward(tensorOf(dims.map((d, i) => (i === mask % dims.length ? 2 * d : d)), f(gs)))].map((t) => t.data) : [];
+            const argmax = x.size > 0 && dims.length > 0 ? Float32Array.from(x.argmax(mask % dims.length)) : new Float32Array(0);
+            return { out: [...arith, x.sum(sumDims).data, x.mean(sumDims).data, argmax, da!.data, db!.data, ...cats] };
+          });
+        const [n, j] = [run('native'), run('js')];
+        expectAgree(n, j, [exact, exact, exact, exact, sum, sum, exact, sum, sum, exact], () => run('js', true));
+      }),
+      { numRuns: runs, seed },
+    );
+  });
 
   it('Linear', () =>
     agree(

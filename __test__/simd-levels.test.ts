@@ -77,3 +77,67 @@ describe.skipIf(!native)('every SIMD level matches PyTorch on the layers beyond 
     });
   });
 });
+
+const opsUrl = new URL('./fixtures/tensor-ops.json', import.meta.url).href;
+
+/** Tensor's arithmetic and sums, and nn.Mul's gradients (its sums over broadcast dims), at one level. */
+const opsChild = `
+import { readFileSync } from 'node:fs';
+const { Tensor, nn, simdLevel } = await import(${JSON.stringify(dist)});
+const fx = JSON.parse(readFileSync(new URL(${JSON.stringify(opsUrl)}), 'utf8'));
+const t = (f) => Tensor.from(f.data, f.shape);
+const results = fx.binary.map((c) => {
+  const [a, b] = [t(c.a), t(c.b)];
+  const mul = new nn.Mul();
+  mul.forward(a, b);
+  return { y: ['add', 'sub', 'mul', 'div'].map((op) => [...a[op](b).data]), dx: mul.backward(Tensor.from(new Float32Array(a.add(b).size).fill(1), a.add(b).shape)).map((g) => [...g.data]) };
+});
+const x = t(fx.x);
+const sums = fx.reductions.map((c) => [[...x.sum(c.dim ?? undefined, { keepdim: c.keepdim }).data], [...x.mean(c.dim ?? undefined, { keepdim: c.keepdim }).data]]);
+process.stdout.write(JSON.stringify({ level: simdLevel(), results: [...results, { y: sums, dx: [] }] }));
+`;
+
+describe.skipIf(!native)("every SIMD level matches PyTorch on Tensor's arithmetic and sums", () => {
+  const fx = JSON.parse(readFileSync(new URL(opsUrl), 'utf8')) as {
+    binary: (Record<'a' | 'b' | 'add' | 'sub' | 'mul' | 'div', { shape: number[]; data: number[] }>)[];
+    reductions: Record<'sum' | 'mean', { data: number[] }>[];
+  };
+  it.each(levels)('LIVEN_SIMD=%s', (level) => {
+    const results = resultsAt(level, opsChild);
+    fx.binary.forEach((c, i) => {
+      const r = results[i]!;
+      (['add', 'sub', 'mul', 'div'] as const).forEach((op, k) => expectClose(Float32Array.from(r.y[k] as number[]), c[op], `case ${i}: ${op}`, { atol: 0, rtol: 0 }));
+      // d(a·b)/da summed back to a's shape with dy = 1: b summed over a's broadcast dims.
+      const ones = (s: { shape: number[] }): number => s.shape.reduce((p, d) => p * d, 1);
+      const expectedDa = Float32Array.from({ length: ones(c.a) }, (_, j) => {
+        let sum = 0;
+        const outShape = c.add.shape;
+        const n = ones(c.add);
+        for (let o = 0; o < n; o++) if (flatIndex(o, outShape, c.a.shape) === j) sum += c.b.data[flatIndex(o, outShape, c.b.shape)]!;
+        return sum;
+      });
+      expectClose(Float32Array.from(r.dx[0] as number[]), { data: expectedDa }, `case ${i}: Mul's gradient of a`, { atol: 1e-5, rtol: 1e-5 });
+    });
+    const sums = results[fx.binary.length]!.y as number[][][];
+    fx.reductions.forEach((c, i) => {
+      expectClose(Float32Array.from(sums[i]![0]!), c.sum, `reduction ${i}: sum`);
+      expectClose(Float32Array.from(sums[i]![1]!), c.mean, `reduction ${i}: mean`);
+    });
+  });
+});
+
+/** The flat index into an operand of shape `shape` of output element `o` of the broadcast shape `out`. */
+function flatIndex(o: number, out: number[], shape: number[]): number {
+  let index = 0;
+  let stride = 1;
+  for (let d = out.length - 1; d >= 0; d--) {
+    const coord = o % out[d]!;
+    o = Math.floor(o / out[d]!);
+    const k = d - (out.length - shape.length);
+    if (k >= 0) {
+      if (shape[k] !== 1) index += coord * stride;
+      stride *= shape[k]!;
+    }
+  }
+  return index;
+}

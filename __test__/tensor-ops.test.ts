@@ -1,7 +1,9 @@
 // Tensor's PyTorch-named helpers against PyTorch's numbers, and their errors.
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { Tensor } from '../src/tensor.js';
-import { loadFixture, tensor } from './helpers/fixtures.js';
+import { decode, expectCloseInf } from './fixture-values.js';
+import { describeEachBackend } from './helpers/backends.js';
+import { loadFixture, tensor, type FixtureTensor } from './helpers/fixtures.js';
 import { expectClose } from './helpers/numeric.js';
 
 interface T { shape: number[]; data: number[] }
@@ -11,9 +13,20 @@ const fx = loadFixture('tensor-ops.json') as unknown as {
   reductions: { dim: number | number[] | null; keepdim: boolean; sum: T; mean: T }[];
   argmax: { input: T; all: number; dims: Record<string, number[]> };
   views: { input: T; narrow: { dim: number; start: number; length: number; output: T }[]; slice: { dim: number; start: number; end: number | null; output: T }[] };
+  specialBinary: Record<'a' | 'b' | 'add' | 'sub' | 'mul' | 'div', FixtureTensor>;
+  specialSums: { x: FixtureTensor; reductions: ({ dim: number | number[] } & Record<'sum' | 'mean', FixtureTensor>)[] };
+  scalarInput: T;
+  scalars: ({ scalar: number } & Record<'add' | 'sub' | 'mul' | 'div', T>)[];
 };
 
-describe('Tensor arithmetic', () => {
+/** Equal values, -0 apart from 0 and NaN equal to NaN. */
+function expectSameValues(got: Tensor, want: { shape: number[]; data: Float32Array }, what: string): void {
+  expect(got.shape, what).toEqual(want.shape);
+  const show = (v: number): string => (Object.is(v, -0) ? '-0' : String(v));
+  expect([...got.data].map(show), what).toEqual([...want.data].map(show));
+}
+
+describeEachBackend('Tensor arithmetic', () => {
   it.each(fx.binary.map((c, i) => [i, c] as const))('broadcasts as PyTorch (case %i)', (_, c) => {
     const a = tensor(c.a);
     const b = tensor(c.b);
@@ -31,6 +44,21 @@ describe('Tensor arithmetic', () => {
     expect([...a.data]).toEqual([1, -2, 3]);
   });
 
+  it('NaN, ±Infinity and ±0 against each other as PyTorch, the sign of every zero too', () => {
+    const f = fx.specialBinary;
+    const [a, b] = [decode(f.a), decode(f.b)];
+    for (const op of ['add', 'sub', 'mul', 'div'] as const) {
+      expectSameValues(Tensor.from(a.data, a.shape)[op](Tensor.from(b.data, b.shape)), decode(f[op]), op);
+    }
+  });
+
+  it('rounds a number operand to float32 first, bit for bit as PyTorch', () => {
+    const x = tensor(fx.scalarInput);
+    for (const c of fx.scalars) {
+      for (const op of ['add', 'sub', 'mul', 'div'] as const) expectClose(x[op](c.scalar), c[op], `${op} ${c.scalar}`, { atol: 0, rtol: 0 });
+    }
+  });
+
   it('names both shapes when they do not broadcast', () => {
     expect(() => Tensor.zeros([2, 3]).add(Tensor.zeros([4]))).toThrow(RangeError);
     expect(() => Tensor.zeros([2, 3]).add(Tensor.zeros([4]))).toThrow(/Tensor\.add: shapes \[2, 3\] and \[4\] cannot be broadcast/);
@@ -38,12 +66,21 @@ describe('Tensor arithmetic', () => {
   });
 });
 
-describe('Tensor reductions', () => {
+describeEachBackend('Tensor reductions', () => {
   const x = tensor(fx.x);
   it.each(fx.reductions.map((c) => [JSON.stringify(c.dim), c.keepdim, c] as const))('sum and mean over %s (keepdim %s)', (_, keepdim, c) => {
     const dim = c.dim ?? undefined;
     expectClose(x.sum(dim, { keepdim }), c.sum, 'sum', { atol: 1e-6, rtol: 1e-6 });
     expectClose(x.mean(dim, { keepdim }), c.mean, 'mean', { atol: 1e-6, rtol: 1e-6 });
+  });
+
+  it('NaN and ±Infinity in sums and means as PyTorch (inf - inf = NaN)', () => {
+    const sx = decode(fx.specialSums.x);
+    const t = Tensor.from(sx.data, sx.shape);
+    for (const c of fx.specialSums.reductions) {
+      expectCloseInf(t.sum(c.dim), decode(c.sum), `sum ${JSON.stringify(c.dim)}`, { atol: 1e-5, rtol: 1e-5 });
+      expectCloseInf(t.mean(c.dim), decode(c.mean), `mean ${JSON.stringify(c.dim)}`, { atol: 1e-5, rtol: 1e-5 });
+    }
   });
 
   it('accumulates in float64', () => {
@@ -61,7 +98,7 @@ describe('Tensor reductions', () => {
   });
 });
 
-describe('Tensor.argmax', () => {
+describeEachBackend('Tensor.argmax', () => {
   const t = tensor(fx.argmax.input);
   it('picks the first maximum as PyTorch does', () => {
     expect(t.argmax()).toBe(fx.argmax.all);
@@ -79,7 +116,7 @@ describe('Tensor.argmax', () => {
   });
 });
 
-describe('Tensor views and copies', () => {
+describeEachBackend('Tensor views and copies', () => {
   const x = tensor(fx.views.input);
   it.each(fx.views.narrow.map((c) => [c.dim, c.start, c.length, c] as const))('narrow(%i, %i, %i)', (dim, start, length, c) => {
     expectClose(x.narrow(dim, start, length), c.output, 'narrow', { atol: 0, rtol: 0 });

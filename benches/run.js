@@ -19,6 +19,7 @@ const suites = {
   queue: () => import('./suites/queue.js'),
   speed: () => import('./suites/speed.js'),
   resnet: () => import('./suites/resnet.js'),
+  elementwise: () => import('./suites/elementwise.js'),
 };
 
 const args = process.argv.slice(2);

@@ -1195,7 +1195,22 @@ def tensor_ops():
                        {'dim': 2, 'start': -3, 'end': -1, 'output': t(x[:, :, -3:-1])},
                        {'dim': 0, 'start': 5, 'end': 9, 'output': t(x[5:9])},
                        {'dim': 2, 'start': 3, 'end': 1, 'output': t(x[:, :, 3:1])}]}
-    return {'torch': torch.__version__, 'binary': binary, 'x': t(x), 'reductions': reductions, 'argmax': argmax, 'views': views}
+    # NaN, ±inf and ±0 against each other (a column broadcast against a row), and summed.
+    nan, inf = float('nan'), float('inf')
+    special = torch.tensor([0.0, -0.0, 1.5, -2.0, nan, inf, -inf])
+    sa, sb = special.reshape(7, 1), special.reshape(1, 7)
+    special_binary = {'a': tf(sa), 'b': tf(sb), 'add': tf(sa + sb), 'sub': tf(sa - sb), 'mul': tf(sa * sb), 'div': tf(sa / sb)}
+    sx = torch.randn(3, 4, 5, generator=gen)
+    for i, v in {3: nan, 25: inf, 27: -inf, 45: inf, 46: -inf}.items():
+        sx.view(-1)[i] = v
+    special_sums = {'x': tf(sx), 'reductions': [{'dim': d, 'sum': tf(sx.sum(d)), 'mean': tf(sx.mean(d))} for d in [0, 1, 2, [0, 2]]]}
+    # A Python number meets a float32 tensor as a float32 (rounded first): 0.1 and 1/3 are not
+    # float32 values, so computing in float64 then rounding differs in the last bit here and there.
+    xs = torch.randn(2000, generator=gen)
+    scalars = [{'scalar': c, 'add': t(xs + c), 'sub': t(xs - c), 'mul': t(xs * c), 'div': t(xs / c)}
+               for c in [0.1, 1 / 3, -0.7, 1e-3]]
+    return {'torch': torch.__version__, 'binary': binary, 'x': t(x), 'reductions': reductions, 'argmax': argmax, 'views': views,
+            'specialBinary': special_binary, 'specialSums': special_sums, 'scalarInput': t(xs), 'scalars': scalars}
 
 
 def activations_more():

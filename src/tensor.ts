@@ -1,8 +1,12 @@
-import { native } from './backend/index.js';
+import { kernels, native } from './backend/index.js';
+import { BINARY_OPS } from './backend/types.js';
 import { checkFloat32Array, checkShape, describeValue, formatShape, isDetached } from './check.js';
-import { argmaxAlong, broadcastBinary, broadcastShape, normalizeDim, split, sumDims, toNested, type BinaryOp } from './tensor-math.js';
+import { broadcastShape, normalizeDim, split, toNested } from './tensor-math.js';
 
 const POISON = Boolean(process.env.LIVEN_POISON_EMPTY);
+/** The shape of a 0-d operand, and a tensor of `n` elements seen as one flat dim. */
+const SCALAR = new Uint32Array(0);
+const flatShape = (n: number): Uint32Array => Uint32Array.of(n);
 /**
  * 16 MiB of float32: the smallest array `Tensor.empty` asks the native pool for. Below it,
  * glibc's malloc (behind V8's arrays) reuses most freed blocks by itself.
@@ -122,39 +126,41 @@ export class Tensor {
   // ---- PyTorch's helpers. Each returns a new tensor (narrow/slice: a view where the result is
   // contiguous, see there) and never changes `this`; shapes broadcast as in PyTorch.
 
-  /** `this + other` elementwise (a tensor broadcast against this one, or a number). */
+  /**
+   * `this + other` elementwise (a tensor broadcast against this one, or a number). A number is
+   * rounded to float32 first, as PyTorch rounds a Python scalar for a float32 tensor.
+   */
   add(other: Tensor | number): Tensor {
-    return this.#binary(other, 'add', (a, b) => a + b);
+    return this.#binary(other, 'add');
   }
 
   /** `this - other` elementwise. */
   sub(other: Tensor | number): Tensor {
-    return this.#binary(other, 'sub', (a, b) => a - b);
+    return this.#binary(other, 'sub');
   }
 
   /** `this * other` elementwise. */
   mul(other: Tensor | number): Tensor {
-    return this.#binary(other, 'mul', (a, b) => a * b);
+    return this.#binary(other, 'mul');
   }
 
   /** `this / other` elementwise (IEEE: x / 0 is ±Infinity or NaN, as in PyTorch). */
   div(other: Tensor | number): Tensor {
-    return this.#binary(other, 'div', (a, b) => a / b);
+    return this.#binary(other, 'div');
   }
 
-  #binary(other: Tensor | number, name: string, op: BinaryOp): Tensor {
+  #binary(other: Tensor | number, name: keyof typeof BINARY_OPS): Tensor {
     const what = `Tensor.${name}`;
     this.checkUsable(what);
     if (typeof other === 'number') {
       const out = Tensor.empty(this.shape);
-      const x = this.data;
-      for (let i = 0; i < x.length; i++) out.data[i] = op(x[i]!, other);
+      kernels().binaryBroadcast(this.data, flatShape(this.size), Float32Array.of(other), SCALAR, out.data, BINARY_OPS[name]);
       return out;
     }
     const b = checkTensor(other, `${what}: other`);
     const shape = broadcastShape(this.shape, b.shape, what);
     const out = Tensor.empty(shape);
-    broadcastBinary(this.data, this.shape, b.data, b.shape, out.data, shape, op);
+    kernels().binaryBroadcast(this.data, Uint32Array.from(this.shape), b.data, Uint32Array.from(b.shape), out.data, BINARY_OPS[name]);
     return out;
   }
 
@@ -163,15 +169,15 @@ export class Tensor {
    * accumulated in float64; `keepdim` keeps the summed dims as size 1.
    */
   sum(dim?: number | readonly number[], options?: { keepdim?: boolean }): Tensor {
-    return this.#reduce('sum', dim, options?.keepdim ?? false, 1);
+    return this.#reduce('sum', dim, options?.keepdim ?? false);
   }
 
   /** The mean over `dim` (as `sum`); over an empty dim it is NaN, as in PyTorch. */
   mean(dim?: number | readonly number[], options?: { keepdim?: boolean }): Tensor {
-    return this.#reduce('mean', dim, options?.keepdim ?? false, 0);
+    return this.#reduce('mean', dim, options?.keepdim ?? false);
   }
 
-  #reduce(name: string, dim: number | readonly number[] | undefined, keepdim: boolean, sumScale: number): Tensor {
+  #reduce(name: 'sum' | 'mean', dim: number | readonly number[] | undefined, keepdim: boolean): Tensor {
     const what = `Tensor.${name}`;
     this.checkUsable(what);
     if (typeof keepdim !== 'boolean') throw new TypeError(`${what}: keepdim must be a boolean, got ${describeValue(keepdim)}`);
@@ -184,11 +190,8 @@ export class Tensor {
     if (dims.length !== given.length) throw new RangeError(`${what}: dim ${formatShape(given)} names a dim twice`);
     const shape = keepdim ? this.shape.map((d, i) => (dims.includes(i) ? 1 : d)) : this.shape.filter((_, i) => !dims.includes(i));
     const out = Tensor.empty(shape);
-    sumDims(this.data, this.shape, dims, out.data);
-    if (sumScale === 0) {
-      const count = dims.reduce((n, d) => n * this.shape[d]!, 1);
-      for (let i = 0; i < out.data.length; i++) out.data[i] = out.data[i]! / count;
-    }
+    const divisor = name === 'mean' ? dims.reduce((n, d) => n * this.shape[d]!, 1) : 1;
+    kernels().sumDims(this.data, Uint32Array.from(this.shape), Uint32Array.from(dims), out.data, divisor);
     return out;
   }
 
@@ -205,13 +208,13 @@ export class Tensor {
     if (this.size === 0) throw new RangeError(`Tensor.argmax: the tensor of shape ${formatShape(this.shape)} is empty`);
     if (dim === undefined) {
       const out = new Int32Array(1);
-      argmaxAlong(this.data, 1, this.size, 1, out);
+      kernels().argmaxAlong(this.data, 1, this.size, 1, out);
       return out[0]!;
     }
     const d = normalizeDim(dim, this.shape, 'Tensor.argmax');
     const { outer, size, inner } = split(this.shape, d);
     const out = new Int32Array(outer * inner);
-    argmaxAlong(this.data, outer, size, inner, out);
+    kernels().argmaxAlong(this.data, outer, size, inner, out);
     return out;
   }
 
@@ -259,7 +262,7 @@ export class Tensor {
     if (outer === 1) return new Tensor(this.data.subarray(from * inner, to * inner), shape);
     const out = Tensor.empty(shape);
     const rowLen = (to - from) * inner;
-    for (let o = 0; o < outer; o++) out.data.set(this.data.subarray((o * size + from) * inner, (o * size + to) * inner), o * rowLen);
+    kernels().copyRows(this.data.subarray(from * inner), size * inner, out.data, rowLen, outer, rowLen);
     return out;
   }
 

@@ -120,6 +120,22 @@ export interface Kernels {
   conv2dForward(x: Float32Array, weight: Float32Array, bias: Float32Array | null, y: Float32Array, shape: Conv2dShape): void;
   /** Writes dx; adds the weight and bias gradients into `dweight` and `dbias`. */
   conv2dBackward(x: Float32Array, weight: Float32Array, dy: Float32Array, dx: Float32Array, dweight: Float32Array, dbias: Float32Array | null, shape: Conv2dShape): void;
+  /**
+   * `out = a op b` elementwise (`op` a `BINARY_OPS` code), `a` and `b` broadcast (shapes
+   * right-aligned, as NumPy's) to their common shape, whose size `out` has.
+   */
+  binaryBroadcast(a: Float32Array, aShape: Uint32Array, b: Float32Array, bShape: Uint32Array, out: Float32Array, op: number): void;
+  /** `target += source` elementwise: nn.Add's sum of more than two inputs, a graph's gradient fan-out. */
+  addInto(target: Float32Array, source: Float32Array): void;
+  /**
+   * The sums of `x` (shape `shape`) over `dims` (distinct, increasing), divided by `divisor`
+   * (1, or the count for a mean), into `out` (the other dims in order); float64 accumulation.
+   */
+  sumDims(x: Float32Array, shape: Uint32Array, dims: Uint32Array, out: Float32Array, divisor: number): void;
+  /** The first index of the maximum (NaN the largest) along the middle dim of `[outer, size, inner]`, into `out` (`outer·inner`). */
+  argmaxAlong(x: Float32Array, outer: number, size: number, inner: number, out: Int32Array): void;
+  /** Copies `rows` rows of `len` elements, row r from `src[r·srcStride..]` to `dst[r·dstStride..]` (offsets: pass subarrays); the rest of `dst` is left as it is. */
+  copyRows(src: Float32Array, srcStride: number, dst: Float32Array, dstStride: number, rows: number, len: number): void;
   /** A plain copy: the memory-bandwidth reference of the benchmarks. */
   copy(x: Float32Array, y: Float32Array): void;
   /** Parses and validates a whole safetensors file's header; throws an Error that says what is wrong. */
@@ -127,6 +143,9 @@ export interface Kernels {
   /** Converts one tensor's little-endian bytes of `dtype` into `out` (F32, F64, F16, BF16, I64, I32). */
   safetensorsToF32(bytes: Uint8Array, dtype: string, out: Float32Array): void;
 }
+
+/** The operation codes of `binaryBroadcast`. */
+export const BINARY_OPS = { add: 0, sub: 1, mul: 2, div: 3 } as const;
 
 /** A safetensors file's validated tensor table (absolute byte offsets, file order) and metadata pairs. */
 export interface SafetensorsTable {

@@ -1,7 +1,7 @@
 import { checkOptions } from '../check.js';
 import { Tensor } from '../tensor.js';
 import { childFromConfig, registerContainer } from './config.js';
-import { addInto } from './merge.js';
+import { addInto, sumOf } from './merge.js';
 import { Module, inputArity, type AnyModule, type ModuleConfig } from './module.js';
 
 /** A node of a graph: its name, its module and the names of the values it takes, in order. */
@@ -228,8 +228,7 @@ export class Graph<In extends Tensor[] = [x: Tensor], Out extends Tensor | Tenso
       } else if (own.has(sum)) {
         addInto(sum.data, g.data);
       } else {
-        const fresh = new Tensor(sum.data.slice(), sum.shape);
-        addInto(fresh.data, g.data);
+        const fresh = sumOf(sum, g);
         own.add(fresh);
         grads.set(name, fresh);
       }

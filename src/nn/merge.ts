@@ -1,11 +1,28 @@
 // Modules of several inputs, the joins of a graph: a residual sum and a concatenation.
+import { kernels } from '../backend/index.js';
+import { BINARY_OPS } from '../backend/types.js';
 import { checkOptions, formatShape } from '../check.js';
 import { Tensor, sameShape } from '../tensor.js';
 import { Module, configOptions, type ModuleConfig } from './module.js';
 
-/** Adds `source` into `target` elementwise (same length); the sum at a graph's fan-out too. */
+/** Adds `source` into `target` elementwise (same length, separate arrays); the sum at a graph's fan-out too. */
 export function addInto(target: Float32Array, source: Float32Array): void {
-  for (let i = 0; i < target.length; i++) target[i]! += source[i]!;
+  kernels().addInto(target, source);
+}
+
+/** A new tensor `a + b` of two tensors of one shape (the caller has checked it), in one pass. */
+export function sumOf(a: Tensor, b: Tensor): Tensor {
+  const y = Tensor.empty(a.shape);
+  const flat = Uint32Array.of(a.size);
+  kernels().binaryBroadcast(a.data, flat, b.data, flat, y.data, BINARY_OPS.add);
+  return y;
+}
+
+/** A new tensor with `x`'s values. */
+function copyOf(x: Tensor): Tensor {
+  const y = Tensor.empty(x.shape);
+  kernels().copy(x.data, y.data);
+  return y;
 }
 
 /**
@@ -39,14 +56,14 @@ export class Add extends Module<Tensor[], Tensor, Tensor[]> {
     if (xs.some((x) => !sameShape(x.shape, first.shape))) {
       throw new RangeError(`Add.forward: the inputs must have the same shape, got ${xs.map((x) => formatShape(x.shape)).join(', ')}`);
     }
-    const y = new Tensor(first.data.slice(), first.shape);
-    for (const x of xs.slice(1)) addInto(y.data, x.data);
+    const y = xs.length === 1 ? copyOf(first) : sumOf(first, xs[1]!);
+    for (const x of xs.slice(2)) addInto(y.data, x.data);
     this.#count = xs.length;
     return y;
   }
 
   protected backwardImpl(gradOutput: Tensor): Tensor[] {
-    return Array.from({ length: this.#count }, () => new Tensor(gradOutput.data.slice(), gradOutput.shape));
+    return Array.from({ length: this.#count }, () => copyOf(gradOutput));
   }
 }
 
@@ -106,7 +123,7 @@ export class Cat extends Module<Tensor[], Tensor, Tensor[]> {
     let offset = 0;
     xs.forEach((x, j) => {
       const n = rowOf[j]!;
-      for (let o = 0; o < outer; o++) y.data.set(x.data.subarray(o * n, (o + 1) * n), o * row + offset);
+      kernels().copyRows(x.data, n, y.data.subarray(offset), row, outer, n);
       offset += n;
     });
     this.#last = { shapes: xs.map((x) => x.shape), axis };
@@ -120,7 +137,7 @@ export class Cat extends Module<Tensor[], Tensor, Tensor[]> {
     return shapes.map((shape, j) => {
       const n = rowOf[j]!;
       const dx = Tensor.empty(shape);
-      for (let o = 0; o < outer; o++) dx.data.set(gradOutput.data.subarray(o * row + offset, o * row + offset + n), o * n);
+      kernels().copyRows(gradOutput.data.subarray(offset), row, dx.data, n, outer, n);
       offset += n;
       return dx;
     });

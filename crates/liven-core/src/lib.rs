@@ -14,6 +14,7 @@ mod testutil;
 
 pub mod activation;
 pub mod conv;
+pub mod elementwise;
 pub mod gemm;
 pub mod linear;
 pub mod loss;

@@ -52,6 +52,7 @@ pub(crate) type Uint8Array = Array<u8>;
 pub mod activation;
 pub mod buffers;
 pub mod conv;
+pub mod elementwise;
 pub mod linear;
 pub mod loss;
 pub mod norm;

@@ -1,6 +1,7 @@
 import type { Kernels } from '../types.js';
 import * as activation from './activation.js';
 import * as conv from './conv.js';
+import * as elementwise from './elementwise.js';
 import * as linear from './linear.js';
 import * as loss from './loss.js';
 import * as norm from './norm.js';
@@ -14,6 +15,7 @@ import * as stats from './stats.js';
 export const jsKernels: Kernels = {
   ...activation,
   ...conv,
+  ...elementwise,
   ...linear,
   ...loss,
   ...norm,
