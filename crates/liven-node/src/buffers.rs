@@ -114,12 +114,12 @@ pub fn pooled_buffer<'env>(env: &'env Env, bytes: f64) -> Result<Option<ArrayBuf
         return Ok(None);
     };
     let (ptr, size) = (block.0, block.1 as i64);
-    // V8 is told of the pool's memory as external memory when the pool grows, and told again
-    // when a block goes back to the OS: a collection is what sends blocks back, and a pool that
-    // runs dry grows, which brings the next collection closer (as V8's own array of that size
-    // would). Reused blocks are not reported again: V8 forces a full collection, synchronously,
-    // in the allocating call, once reported memory has grown ~128 MB since the last one, and a
-    // layer that takes two 64 MB outputs per call paid one (3–5 ms) on nearly every call.
+    // V8 counts every `ArrayBuffer`'s bytes toward its collection schedule by itself, lent
+    // blocks included (a collection is what sends blocks back). On top of that it is told of
+    // the pool's own memory when the pool grows, and again when a block goes back to the OS,
+    // so that memory the pool keeps while no array holds it is not invisible to it. Reporting
+    // every lend as well doubled the count V8 already keeps (and its full collections, 2–7 ms
+    // each, come about once per 64 MB output anyway: `--trace-gc`).
     if new {
         env.adjust_external_memory(size)?;
     }
