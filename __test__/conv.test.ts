@@ -27,6 +27,11 @@ describeEachBackend('Conv2d matches PyTorch', () => {
     ['dilation 2, groups 2', 4, 2, 3, { dilation: 2, padding: 1, groups: 2 }, [1, 4, 6, 6]],
     ['depthwise', 3, 3, 3, { groups: 3, padding: 1 }, [2, 3, 4, 4]],
     ['1x1 without bias', 3, 2, 1, { bias: false }, [2, 3, 3, 2]],
+    // The native backend's special paths for 3x3 layers:
+    ['3x3 padding 1 on 20x21 (odd width)', 2, 3, 3, { padding: 1 }, [1, 2, 20, 21]],
+    ['3x3 padding 1 on 2x2, batch 5 (samples side by side)', 3, 4, 3, { padding: 1 }, [5, 3, 2, 2]],
+    ['3x3 padding 1 on 1x1 (the centre tap only)', 3, 2, 3, { padding: 1 }, [3, 3, 1, 1]],
+    ['3x3 stride 2, padding 1 on 2x2 (2x2 taps)', 3, 2, 3, { stride: 2, padding: 1 }, [3, 3, 2, 2]],
   ] as const)('finite differences agree with backward: %s', (_n, cin, cout, k, options, shape) => {
     gradcheck(conv(cin, cout, k as number | [number, number], options, 11), randomTensor([...shape], 12));
   });
@@ -119,6 +124,12 @@ describe('Conv2d', () => {
       [12, 12, 3, { groups: 12, padding: 1 }, [5, 12, 20, 20]], // depthwise
       [3, 20, 5, { stride: 2, padding: 2, bias: false }, [1, 3, 33, 31]], // batch 1
       [32, 32, 3, { padding: 1 }, [1, 32, 40, 40]], // batch 1 past the GEMM's threshold: the products split
+      // ResNet-like 3x3 layers: Winograd, small planes side by side, outer taps dropped on
+      // 1x1 planes and at stride 2 on 2x2.
+      [48, 56, 3, { padding: 1 }, [2, 48, 24, 24]], // Winograd (its smallest layer: 48 channels, 24×24)
+      [40, 40, 3, { padding: 1, bias: false }, [16, 40, 4, 4]],
+      [40, 48, 3, { padding: 1 }, [16, 40, 1, 1]],
+      [24, 48, 3, { stride: 2, padding: 1, bias: false }, [16, 24, 2, 2]],
     ];
     const threads = getNumThreads();
     try {

@@ -645,6 +645,11 @@ def conv():
         conv2d('no bias', 2, 3, 2, (3, 2, 4, 4), bias=False),
         conv2d('batch 1, [h, w] pairs', 2, 2, [2, 3], (1, 2, 6, 7), stride=[2, 1], padding=[1, 2], dilation=[1, 2]),
         conv2d('kernel as large as the padded input', 2, 3, 5, (2, 2, 3, 3), padding=1),
+        # liven's special paths for 3x3 layers (appended: the cases above keep their numbers).
+        conv2d('3x3 pad 1 on 20x21, odd width', 3, 4, 3, (2, 3, 20, 21), padding=1),
+        conv2d('3x3 pad 1 on 2x2, batch 6: samples side by side', 8, 5, 3, (6, 8, 2, 2), padding=1),
+        conv2d('3x3 pad 1 on 1x1: only the centre tap', 6, 4, 3, (3, 6, 1, 1), padding=1),
+        conv2d('3x3 stride 2 pad 1 on 2x2: a 2x2 kernel', 4, 5, 3, (3, 4, 2, 2), stride=2, padding=1, bias=False),
     ]
     return {'torch': torch.__version__, 'cases': cases}
 

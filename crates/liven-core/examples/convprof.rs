@@ -1,5 +1,5 @@
 //! Times conv2d_forward / conv2d_backward for a 3×3, padding-1 layer, to profile it (e.g. under `perf`).
-//! `cargo run --release --example convprof -p liven-core -- THREADS BATCH IN_CHANNELS SIZE OUT_CHANNELS`
+//! `cargo run --release --example convprof -p liven-core -- THREADS BATCH IN_CHANNELS SIZE OUT_CHANNELS [STRIDE [REPS]]`
 use liven_core::conv::*;
 use std::time::Instant;
 fn med(mut v: Vec<f64>) -> f64 {
@@ -12,6 +12,8 @@ fn main() {
         .map(|s| s.parse().unwrap())
         .collect();
     liven_core::threads::set_num_threads(args[0]);
+    let stride = args.get(5).copied().unwrap_or(1);
+    let reps = args.get(6).copied().unwrap_or(7);
     let g = Conv2dGeometry {
         batch: args[1],
         in_channels: args[2],
@@ -20,8 +22,8 @@ fn main() {
         out_channels: args[4],
         kernel_h: 3,
         kernel_w: 3,
-        stride_h: 1,
-        stride_w: 1,
+        stride_h: stride,
+        stride_w: stride,
         pad_h: 1,
         pad_w: 1,
         dilation_h: 1,
@@ -38,7 +40,7 @@ fn main() {
     let macs = (g.output_len() * g.in_channels * 9) as f64;
     let mut tf = vec![];
     let mut tb = vec![];
-    for _ in 0..7 {
+    for _ in 0..reps {
         let s = Instant::now();
         conv2d_forward(&x, &w, Some(&b), &mut y, &g);
         tf.push(s.elapsed().as_secs_f64());

@@ -9,8 +9,12 @@
 //! split instead.
 
 use crate::gemm::{sgemm, Operand, Par};
+use crate::simd;
 use crate::threads;
 use rayon::prelude::*;
+use std::cell::RefCell;
+
+mod winograd;
 
 /// The shape of one convolution call. Every field is at least 1 (padding at least 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,11 +257,12 @@ fn zero_padding_columns(row: &mut [f32], ow: usize, s: &Shift) {
     }
 }
 
-/// Unfolds one group of one sample, `x` `[cg, H, W]`, into `col` `[cg·kh·kw, outH·outW]`.
-fn im2col(g: &Conv2dGeometry, x: &[f32], col: &mut [f32]) {
+/// Unfolds one group of one sample, `x` `[cg, H, W]`, into the first `outH·outW` columns of
+/// `col`, `cg·kh·kw` rows `ld` apart (several samples share one unfolded matrix side by side).
+fn im2col(g: &Conv2dGeometry, x: &[f32], col: &mut [f32], ld: usize) {
     let (h, w, oh, ow) = (g.height, g.width, g.out_h(), g.out_w());
     if is_shift(g) {
-        let mut rows = col.chunks_exact_mut(oh * ow);
+        let mut rows = col.chunks_mut(ld).map(|r| &mut r[..oh * ow]);
         for plane in x.chunks_exact(h * w).take(g.cg()) {
             for ki in 0..g.kernel_h {
                 for kj in 0..g.kernel_w {
@@ -276,7 +281,7 @@ fn im2col(g: &Conv2dGeometry, x: &[f32], col: &mut [f32]) {
         }
         return;
     }
-    let mut rows = col.chunks_exact_mut(oh * ow);
+    let mut rows = col.chunks_mut(ld).map(|r| &mut r[..oh * ow]);
     for c in 0..g.cg() {
         let plane = &x[c * h * w..(c + 1) * h * w];
         for ki in 0..g.kernel_h {
@@ -308,12 +313,13 @@ fn im2col(g: &Conv2dGeometry, x: &[f32], col: &mut [f32]) {
     }
 }
 
-/// Folds `col` back, adding each entry into the input position it was unfolded from.
-/// `col` is scratch: the shift layout zeroes its entries that came from the padding.
-fn col2im(g: &Conv2dGeometry, col: &mut [f32], dx: &mut [f32]) {
+/// Folds `col` (laid out as [`im2col`] writes it) back, adding each entry into the input
+/// position it was unfolded from. `col` is scratch: the shift layout zeroes its entries that
+/// came from the padding.
+fn col2im(g: &Conv2dGeometry, col: &mut [f32], ld: usize, dx: &mut [f32]) {
     let (h, w, oh, ow) = (g.height, g.width, g.out_h(), g.out_w());
     if is_shift(g) {
-        let mut rows = col.chunks_exact_mut(oh * ow);
+        let mut rows = col.chunks_mut(ld).map(|r| &mut r[..oh * ow]);
         for plane in dx.chunks_exact_mut(h * w).take(g.cg()) {
             for ki in 0..g.kernel_h {
                 for kj in 0..g.kernel_w {
@@ -333,7 +339,7 @@ fn col2im(g: &Conv2dGeometry, col: &mut [f32], dx: &mut [f32]) {
         }
         return;
     }
-    let mut rows = col.chunks_exact(oh * ow);
+    let mut rows = col.chunks(ld).map(|r| &r[..oh * ow]);
     for c in 0..g.cg() {
         let plane = &mut dx[c * h * w..(c + 1) * h * w];
         for ki in 0..g.kernel_h {
@@ -370,9 +376,146 @@ fn col2im(g: &Conv2dGeometry, col: &mut [f32], dx: &mut [f32]) {
 /// other work the second thread can lose instead: 2.7 against 1.4 ms in a loaded full run).
 const SAMPLES_PARALLEL_MIN_MACS: usize = 1 << 20;
 
-/// Whether to spread samples over the pool (each sample's products then run serially).
-fn samples_in_parallel(g: &Conv2dGeometry, threads: usize) -> bool {
-    threads > 1 && g.batch >= threads && g.macs() >= SAMPLES_PARALLEL_MIN_MACS
+/// Small planes are unfolded several samples side by side, so that each product has at least
+/// this many columns: a product per sample of a 2×2 plane (ResNet's third stage) is a
+/// matrix-vector product that packs the whole weight matrix for 4 columns, and the weight
+/// gradient was read and written once per sample.
+const MIN_COLUMNS: usize = 256;
+
+/// ... but the shared unfolded matrix stays below this many elements (4 MiB).
+const COL_BUDGET: usize = 1 << 20;
+
+/// How many samples share one unfolded matrix (one set of products).
+fn samples_per_product(g: &Conv2dGeometry) -> usize {
+    let (k, p) = (g.k(), g.p());
+    let wanted = MIN_COLUMNS.div_ceil(p);
+    let fits = (COL_BUDGET / (k * p)).max(1);
+    let per = wanted.min(fits).clamp(1, g.batch.max(1));
+    // Even chunks: 16 samples at 6 per product run as 6, 5, 5 rather than 6, 6, 4.
+    g.batch.div_ceil(g.batch.div_ceil(per))
+}
+
+/// Samples per thread when the chunks of `per` samples are spread over the pool (each chunk's
+/// products then run serially), or `None` to run the chunks one after another with the
+/// products themselves split.
+fn samples_per_thread(g: &Conv2dGeometry, per: usize, threads: usize) -> Option<usize> {
+    let chunks = g.batch.div_ceil(per);
+    (threads > 1 && chunks >= threads && g.macs() >= SAMPLES_PARALLEL_MIN_MACS)
+        .then(|| chunks.div_ceil(threads) * per)
+}
+
+/// The kernel taps `first..end` along one axis that some output reads inside the input;
+/// `None` when every tap reads only padding.
+fn live_taps(
+    out: usize,
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+) -> Option<(usize, usize)> {
+    let live = |t: &usize| {
+        let (lo, hi) = valid_range(out, input, stride, (t * dilation) as isize - pad as isize);
+        hi > lo
+    };
+    let first = (0..kernel).find(live)?;
+    let last = (0..kernel).rev().find(live)?;
+    Some((first, last + 1))
+}
+
+/// The same convolution without the kernel's outer taps that only ever meet padding: a 3×3,
+/// padding-1 layer on a 1×1 plane (ResNet-18's last stage at 32×32) is a 1×1 convolution, and
+/// its unfolded matrix was 8/9 zeros. Returns the smaller geometry and the first kept tap
+/// (row, column), or `None` when every tap is used (or trimming would change the output).
+fn trimmed(g: &Conv2dGeometry) -> Option<(Conv2dGeometry, usize, usize)> {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let (h0, h1) = live_taps(oh, g.height, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h)?;
+    let (w0, w1) = live_taps(ow, g.width, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w)?;
+    if h1 - h0 == g.kernel_h && w1 - w0 == g.kernel_w {
+        return None;
+    }
+    let mut t = Conv2dGeometry {
+        kernel_h: h1 - h0,
+        kernel_w: w1 - w0,
+        pad_h: g.pad_h.checked_sub(h0 * g.dilation_h)?,
+        pad_w: g.pad_w.checked_sub(w0 * g.dilation_w)?,
+        ..*g
+    };
+    // One output row or column reads the same taps whatever the stride; stride 1 can make
+    // the trimmed layer pointwise (no unfolding at all).
+    if oh == 1 && (Conv2dGeometry { stride_h: 1, ..t }).out_h() == 1 {
+        t.stride_h = 1;
+    }
+    if ow == 1 && (Conv2dGeometry { stride_w: 1, ..t }).out_w() == 1 {
+        t.stride_w = 1;
+    }
+    (t.out_h() == oh && t.out_w() == ow).then_some((t, h0, w0))
+}
+
+/// The taps of `weight` (`[out, in/groups, kh, kw]` for `g`) that `t` keeps, from (h0, w0).
+fn trim_weight(
+    g: &Conv2dGeometry,
+    t: &Conv2dGeometry,
+    h0: usize,
+    w0: usize,
+    weight: &[f32],
+) -> Scratch {
+    let mut kept = Scratch::new(t.weight_len());
+    let (full, taps) = (g.kernel_h * g.kernel_w, kept_taps(g, t, h0, w0));
+    for (dst, all) in kept
+        .chunks_exact_mut(taps.len())
+        .zip(weight.chunks_exact(full))
+    {
+        for (d, &i) in dst.iter_mut().zip(&taps) {
+            *d = all[i];
+        }
+    }
+    kept
+}
+
+/// The offsets inside one `kh·kw` filter of the taps `t` keeps, from (h0, w0), in order.
+fn kept_taps(g: &Conv2dGeometry, t: &Conv2dGeometry, h0: usize, w0: usize) -> Vec<usize> {
+    let rows = h0..h0 + t.kernel_h;
+    rows.flat_map(|ki| (w0..w0 + t.kernel_w).map(move |kj| ki * g.kernel_w + kj))
+        .collect()
+}
+
+/// Adds a trimmed weight gradient into the full one's kept taps.
+fn add_trimmed(
+    g: &Conv2dGeometry,
+    t: &Conv2dGeometry,
+    h0: usize,
+    w0: usize,
+    part: &[f32],
+    full: &mut [f32],
+) {
+    let taps = kept_taps(g, t, h0, w0);
+    let filters = full.chunks_exact_mut(g.kernel_h * g.kernel_w);
+    for (all, kept) in filters.zip(part.chunks_exact(taps.len())) {
+        for (&i, v) in taps.iter().zip(kept) {
+            all[i] += v;
+        }
+    }
+}
+
+fn all_finite(v: &[f32]) -> bool {
+    all_finite_run(simd::active(), v)
+}
+
+crate::multiversion! {
+    /// Whether no element is infinite or NaN: x·0 is 0 for every finite x and NaN otherwise,
+    /// and lane-wise sums of those vectorise (a short-circuiting `all` does not).
+    fn all_finite_run(v: &[f32]) -> bool {
+        let mut acc = [0.0f32; 16];
+        let mut chunks = v.chunks_exact(16);
+        for c in &mut chunks {
+            for (a, x) in acc.iter_mut().zip(c) {
+                *a += x * 0.0;
+            }
+        }
+        let tail: f32 = chunks.remainder().iter().map(|x| x * 0.0).sum();
+        acc.iter().sum::<f32>() + tail == 0.0
+    }
 }
 
 /// y `[N, out, outH, outW]` = conv(x `[N, in, H, W]`, weight) + bias.
@@ -394,69 +537,219 @@ pub fn conv2d_forward(
     if g.batch == 0 {
         return;
     }
+    if winograd::applies(g) && winograd::forward(x, weight, bias, y, g) {
+        return;
+    }
+    // A dropped tap multiplies padding: 0·w is 0 unless w is infinite or NaN (PyTorch's
+    // im2col path, whose NaN the fixtures pin down), so only finite weights are trimmed.
+    if let Some((t, h0, w0)) = trimmed(g).filter(|_| all_finite(weight)) {
+        let kept = trim_weight(g, &t, h0, w0, weight);
+        return forward_unfolded(x, &kept, bias, y, &t);
+    }
+    forward_unfolded(x, weight, bias, y, g)
+}
+
+fn forward_unfolded(
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    g: &Conv2dGeometry,
+) {
     let (in_n, out_n) = (g.input_len() / g.batch, g.output_len() / g.batch);
-    let col_len = if g.is_pointwise() { 0 } else { g.k() * g.p() };
+    let per = samples_per_product(g);
     threads::install(|threads| {
-        let one = |col: &mut Vec<f32>, x_n: &[f32], y_n: &mut [f32], par: Par| {
-            forward_sample(g, x_n, weight, bias, y_n, col, par)
+        let one = |bufs: &mut Buffers, x_c: &[f32], y_c: &mut [f32], par: Par| {
+            forward_chunk(g, x_c, weight, bias, y_c, bufs, par)
         };
-        if samples_in_parallel(g, threads) {
-            y.par_chunks_mut(out_n)
-                .zip(x.par_chunks(in_n))
-                .for_each_init(
-                    || vec![0.0; col_len],
-                    |col, (y_n, x_n)| one(col, x_n, y_n, Par::Serial),
-                );
+        if let Some(run) = samples_per_thread(g, per, threads) {
+            y.par_chunks_mut(run * out_n)
+                .zip(x.par_chunks(run * in_n))
+                .for_each(|(y_r, x_r)| {
+                    let mut bufs = Buffers::new(g, per, false);
+                    for (y_c, x_c) in y_r.chunks_mut(per * out_n).zip(x_r.chunks(per * in_n)) {
+                        one(&mut bufs, x_c, y_c, Par::Serial);
+                    }
+                });
         } else {
-            let mut col = vec![0.0; col_len];
-            for (y_n, x_n) in y.chunks_mut(out_n).zip(x.chunks(in_n)) {
-                one(&mut col, x_n, y_n, Par::Auto);
+            let mut bufs = Buffers::new(g, per, false);
+            for (y_c, x_c) in y.chunks_mut(per * out_n).zip(x.chunks(per * in_n)) {
+                one(&mut bufs, x_c, y_c, Par::Auto);
             }
         }
     });
 }
 
-fn forward_sample(
+/// Scratch of one thread: the unfolded input of a chunk of samples, its gradient (backward
+/// only), and an output-shaped `[out/groups, samples·outH·outW]` matrix for chunks of several
+/// samples, whose outputs (or output gradients) are not one matrix in NCHW.
+struct Buffers {
+    col: Scratch,
+    dcol: Scratch,
+    mat: Scratch,
+}
+
+impl Buffers {
+    fn new(g: &Conv2dGeometry, per: usize, backward: bool) -> Self {
+        let n = row_stride(per * g.p());
+        let col = if g.is_pointwise() && per == 1 {
+            0
+        } else {
+            g.k() * n
+        };
+        Buffers {
+            col: Scratch::new(col),
+            dcol: Scratch::new(if backward { col } else { 0 }),
+            mat: Scratch::new(if per > 1 { g.og() * n } else { 0 }),
+        }
+    }
+}
+
+thread_local! {
+    /// Buffers returned by [`Scratch`]s dropped on this thread, for the next call.
+    static SPARE: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Buffers of up to this many floats (8 MiB) are kept for reuse, at most `SPARE_COUNT` per
+/// thread. Fresh buffers of a few MB cost page faults on every call (glibc maps and unmaps
+/// them): on ResNet-sized layers a third of the time went to faulting and zeroing them.
+/// Winograd's backward holds seven at once.
+const SPARE_LIMIT: usize = 1 << 21;
+const SPARE_COUNT: usize = 8;
+
+/// A scratch buffer of `len` floats, taken from this thread's spares when there is one. Its
+/// contents are whatever the last user left: every user writes before it reads.
+struct Scratch {
+    buf: Vec<f32>,
+    len: usize,
+}
+
+impl Scratch {
+    fn new(len: usize) -> Self {
+        let mut buf = if len == 0 {
+            Vec::new()
+        } else {
+            SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+        };
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        Scratch { buf, len }
+    }
+
+    /// A buffer of `len` zeros.
+    fn zeroed(len: usize) -> Self {
+        let mut s = Scratch::new(len);
+        s.fill(0.0);
+        s
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buf[..self.len]
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.capacity() == 0 || buf.capacity() > SPARE_LIMIT {
+            return;
+        }
+        // `try_with`: a scratch dropped while the thread exits just frees its memory.
+        let _ = SPARE.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_COUNT {
+                s.push(buf);
+            }
+        });
+    }
+}
+
+/// The distance between rows of a chunk's matrices of `n` columns. Padded: with rows a power
+/// of two floats apart the products' loads alias in the cache (8×8 planes, 16 samples side by
+/// side: the backward took 4.4–5.8 ms with rows 1024 floats apart, 1.1 ms with 1040).
+fn row_stride(n: usize) -> usize {
+    n + 16
+}
+
+/// Unfolds group `gi` of every sample of the chunk `x` side by side into `col` (`n` columns).
+fn unfold_chunk(g: &Conv2dGeometry, x: &[f32], gi: usize, col: &mut [f32], n: usize) {
+    let (p, in_g, in_n) = (g.p(), g.cg() * g.height * g.width, g.input_len() / g.batch);
+    for (si, x_n) in x.chunks_exact(in_n).enumerate() {
+        im2col(g, &x_n[gi * in_g..][..in_g], &mut col[si * p..], n);
+    }
+}
+
+/// The forward of a chunk of samples: per group, y_g = W_g · col over all of them at once.
+fn forward_chunk(
     g: &Conv2dGeometry,
     x: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
     y: &mut [f32],
-    col: &mut [f32],
+    bufs: &mut Buffers,
     par: Par,
 ) {
     let (k, p, og, in_g) = (g.k(), g.p(), g.og(), g.cg() * g.height * g.width);
-    let beta = match bias {
-        Some(b) => {
-            for (plane, &bv) in y.chunks_exact_mut(p).zip(b) {
-                plane.fill(bv);
-            }
-            1.0
-        }
-        None => 0.0,
-    };
+    let out_n = g.output_len() / g.batch;
+    let samples = y.len() / out_n;
+    let (n, ld) = (samples * p, row_stride(samples * p));
     for gi in 0..g.groups {
-        let x_g = &x[gi * in_g..(gi + 1) * in_g];
-        let cols: &[f32] = if g.is_pointwise() {
-            x_g
-        } else {
-            im2col(g, x_g, col);
-            col
-        };
         let w_g = &weight[gi * og * k..(gi + 1) * og * k];
-        let y_g = &mut y[gi * og * p..(gi + 1) * og * p];
-        sgemm(
-            og,
-            p,
-            k,
-            1.0,
-            Operand::n(w_g, k),
-            Operand::n(cols, p),
-            beta,
-            y_g,
-            p,
-            par,
-        );
+        let (cols, cols_ld): (&[f32], usize) = if g.is_pointwise() && samples == 1 {
+            (&x[gi * in_g..(gi + 1) * in_g], p)
+        } else {
+            unfold_chunk(g, x, gi, &mut bufs.col, ld);
+            (&bufs.col, ld)
+        };
+        if samples == 1 {
+            // The output plane is the product's matrix: the bias goes in first, beta = 1.
+            let y_g = &mut y[gi * og * p..(gi + 1) * og * p];
+            let beta = match bias {
+                Some(b) => {
+                    for (plane, &bv) in y_g.chunks_exact_mut(p).zip(&b[gi * og..]) {
+                        plane.fill(bv);
+                    }
+                    1.0
+                }
+                None => 0.0,
+            };
+            let (a, b) = (Operand::n(w_g, k), Operand::n(cols, cols_ld));
+            sgemm(og, p, k, 1.0, a, b, beta, y_g, p, par);
+        } else {
+            let mat = &mut bufs.mat;
+            sgemm(
+                og,
+                n,
+                k,
+                1.0,
+                Operand::n(w_g, k),
+                Operand::n(cols, ld),
+                0.0,
+                mat,
+                ld,
+                par,
+            );
+            for (y_n, si) in y.chunks_exact_mut(out_n).zip(0..) {
+                for (o, plane) in y_n[gi * og * p..(gi + 1) * og * p]
+                    .chunks_exact_mut(p)
+                    .enumerate()
+                {
+                    let bv = bias.map_or(0.0, |b| b[gi * og + o]);
+                    let src = &mat[o * ld + si * p..][..p];
+                    plane.iter_mut().zip(src).for_each(|(d, v)| *d = v + bv);
+                }
+            }
+        }
     }
 }
 
@@ -483,66 +776,85 @@ pub fn conv2d_backward(
     if g.batch == 0 {
         return;
     }
+    let mut dbias = dbias;
+    if winograd::applies(g)
+        && winograd::backward(x, weight, dy, dx, dweight, dbias.as_deref_mut(), g)
+    {
+        return;
+    }
+    // A dropped tap's weight gradient is Σ dy·0 (padding): 0 unless dy has an infinity or a
+    // NaN. Its input gradient lands only in the padding.
+    if let Some((t, h0, w0)) = trimmed(g).filter(|_| all_finite(dy)) {
+        let kept = trim_weight(g, &t, h0, w0, weight);
+        let mut dkept = Scratch::zeroed(kept.len());
+        backward_unfolded(x, &kept, dy, dx, &mut dkept, dbias, &t);
+        add_trimmed(g, &t, h0, w0, &dkept, dweight);
+        return;
+    }
+    backward_unfolded(x, weight, dy, dx, dweight, dbias, g)
+}
+
+fn backward_unfolded(
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    dweight: &mut [f32],
+    dbias: Option<&mut [f32]>,
+    g: &Conv2dGeometry,
+) {
     let (in_n, out_n) = (g.input_len() / g.batch, g.output_len() / g.batch);
     let with_bias = dbias.is_some();
+    let per = samples_per_product(g);
     threads::install(|threads| {
-        if samples_in_parallel(g, threads) {
+        if let Some(run) = samples_per_thread(g, per, threads) {
             // Contiguous runs of samples, one per thread, each with its own weight and bias
             // gradient; the partial sums are then added in run order, so the result depends on
             // the thread count only, not on scheduling.
-            let per = g.batch.div_ceil(threads);
-            let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
-                .par_chunks_mut(per * in_n)
-                .zip(x.par_chunks(per * in_n))
-                .zip(dy.par_chunks(per * out_n))
+            let partials: Vec<(Scratch, Vec<f32>)> = dx
+                .par_chunks_mut(run * in_n)
+                .zip(x.par_chunks(run * in_n))
+                .zip(dy.par_chunks(run * out_n))
                 .map(|((dx_r, x_r), dy_r)| {
-                    let mut dw = vec![0.0; g.weight_len()];
+                    let mut dw = Scratch::zeroed(g.weight_len());
                     let mut db = vec![0.0; if with_bias { g.out_channels } else { 0 }];
-                    let mut bufs = Buffers::new(g);
-                    for ((dx_n, x_n), dy_n) in dx_r
-                        .chunks_mut(in_n)
-                        .zip(x_r.chunks(in_n))
-                        .zip(dy_r.chunks(out_n))
+                    let mut bufs = Buffers::new(g, per, true);
+                    for ((dx_c, x_c), dy_c) in dx_r
+                        .chunks_mut(per * in_n)
+                        .zip(x_r.chunks(per * in_n))
+                        .zip(dy_r.chunks(per * out_n))
                     {
                         let db = with_bias.then_some(&mut db[..]);
-                        backward_sample(
-                            g,
-                            x_n,
-                            weight,
-                            dy_n,
-                            dx_n,
-                            &mut dw,
-                            db,
-                            &mut bufs,
-                            Par::Serial,
-                        );
+                        let (dw, bufs) = (&mut dw[..], &mut bufs);
+                        backward_chunk(g, x_c, weight, dy_c, dx_c, dw, db, bufs, Par::Serial);
                     }
                     (dw, db)
                 })
                 .collect();
             let mut dbias = dbias;
             for (dw, db) in partials {
-                dweight.iter_mut().zip(&dw).for_each(|(a, b)| *a += b);
+                dweight.iter_mut().zip(dw.iter()).for_each(|(a, b)| *a += b);
                 if let Some(dbias) = dbias.as_deref_mut() {
                     dbias.iter_mut().zip(&db).for_each(|(a, b)| *a += b);
                 }
             }
         } else {
-            let mut bufs = Buffers::new(g);
+            let mut bufs = Buffers::new(g, per, true);
             let mut dbias = dbias;
-            for ((dx_n, x_n), dy_n) in dx
-                .chunks_mut(in_n)
-                .zip(x.chunks(in_n))
-                .zip(dy.chunks(out_n))
+            for ((dx_c, x_c), dy_c) in dx
+                .chunks_mut(per * in_n)
+                .zip(x.chunks(per * in_n))
+                .zip(dy.chunks(per * out_n))
             {
-                backward_sample(
+                let db = dbias.as_deref_mut();
+                backward_chunk(
                     g,
-                    x_n,
+                    x_c,
                     weight,
-                    dy_n,
-                    dx_n,
+                    dy_c,
+                    dx_c,
                     dweight,
-                    dbias.as_deref_mut(),
+                    db,
                     &mut bufs,
                     Par::Auto,
                 );
@@ -551,24 +863,10 @@ pub fn conv2d_backward(
     });
 }
 
-/// The unfolded input and its gradient, reused across the samples of one thread.
-struct Buffers {
-    col: Vec<f32>,
-    dcol: Vec<f32>,
-}
-
-impl Buffers {
-    fn new(g: &Conv2dGeometry) -> Self {
-        let len = if g.is_pointwise() { 0 } else { g.k() * g.p() };
-        Buffers {
-            col: vec![0.0; len],
-            dcol: vec![0.0; len],
-        }
-    }
-}
-
+/// The backward of a chunk of samples: per group, dcol = W_gᵀ · dy_g (folded into dx) and
+/// dW_g += dy_g · colᵀ, each one product over all the chunk's samples.
 #[allow(clippy::too_many_arguments)]
-fn backward_sample(
+fn backward_chunk(
     g: &Conv2dGeometry,
     x: &[f32],
     weight: &[f32],
@@ -580,73 +878,62 @@ fn backward_sample(
     par: Par,
 ) {
     let (k, p, og, in_g) = (g.k(), g.p(), g.og(), g.cg() * g.height * g.width);
-    if !g.is_pointwise() {
+    let (in_n, out_n) = (g.input_len() / g.batch, g.output_len() / g.batch);
+    let samples = dy.len() / out_n;
+    let (n, ld) = (samples * p, row_stride(samples * p));
+    // One pointwise sample needs no unfolding: its planes are the products' matrices.
+    let planes = g.is_pointwise() && samples == 1;
+    if !planes {
         dx.fill(0.0);
     }
+    let Buffers { col, dcol, mat } = bufs;
+    // dy_g's row stride: the planes themselves for one sample, else the gathered matrix.
+    let dy_ld = if samples == 1 { p } else { ld };
     for gi in 0..g.groups {
-        let x_g = &x[gi * in_g..(gi + 1) * in_g];
-        let dx_g = &mut dx[gi * in_g..(gi + 1) * in_g];
         let w_g = &weight[gi * og * k..(gi + 1) * og * k];
         let dw_g = &mut dweight[gi * og * k..(gi + 1) * og * k];
-        let dy_g = &dy[gi * og * p..(gi + 1) * og * p];
-        if g.is_pointwise() {
-            // dx_g = W_gᵀ · dy_g, dW_g += dy_g · x_gᵀ: the input plane is its own unfolding.
-            sgemm(
-                k,
-                p,
-                og,
-                1.0,
-                Operand::t(w_g, k),
-                Operand::n(dy_g, p),
-                0.0,
-                dx_g,
-                p,
-                par,
-            );
-            sgemm(
-                og,
-                k,
-                p,
-                1.0,
-                Operand::n(dy_g, p),
-                Operand::t(x_g, p),
-                1.0,
-                dw_g,
-                k,
-                par,
-            );
+        let dy_g: &[f32] = if samples == 1 {
+            &dy[gi * og * p..(gi + 1) * og * p]
         } else {
-            let dcol = &mut bufs.dcol;
-            sgemm(
-                k,
-                p,
-                og,
-                1.0,
-                Operand::t(w_g, k),
-                Operand::n(dy_g, p),
-                0.0,
-                dcol,
-                p,
-                par,
+            for (dy_n, si) in dy.chunks_exact(out_n).zip(0..) {
+                for (o, plane) in dy_n[gi * og * p..(gi + 1) * og * p]
+                    .chunks_exact(p)
+                    .enumerate()
+                {
+                    mat[o * ld + si * p..][..p].copy_from_slice(plane);
+                }
+            }
+            mat
+        };
+        if planes {
+            let (x_g, dx_g) = (
+                &x[gi * in_g..(gi + 1) * in_g],
+                &mut dx[gi * in_g..(gi + 1) * in_g],
             );
-            col2im(g, dcol, dx_g);
-            im2col(g, x_g, &mut bufs.col);
-            sgemm(
-                og,
-                k,
-                p,
-                1.0,
-                Operand::n(dy_g, p),
-                Operand::t(&bufs.col, p),
-                1.0,
-                dw_g,
-                k,
-                par,
-            );
+            let (wt, dyn_) = (Operand::t(w_g, k), Operand::n(dy_g, p));
+            sgemm(k, p, og, 1.0, wt, dyn_, 0.0, dx_g, p, par);
+            let (dyn_, xt) = (Operand::n(dy_g, p), Operand::t(x_g, p));
+            sgemm(og, k, p, 1.0, dyn_, xt, 1.0, dw_g, k, par);
+            continue;
         }
+        let (wt, dyn_) = (Operand::t(w_g, k), Operand::n(dy_g, dy_ld));
+        sgemm(k, n, og, 1.0, wt, dyn_, 0.0, dcol, ld, par);
+        for (dx_n, si) in dx.chunks_exact_mut(in_n).zip(0..) {
+            col2im(g, &mut dcol[si * p..], ld, &mut dx_n[gi * in_g..][..in_g]);
+        }
+        unfold_chunk(g, x, gi, col, ld);
+        let (dyn_, colt) = (Operand::n(dy_g, dy_ld), Operand::t(col, ld));
+        sgemm(og, k, n, 1.0, dyn_, colt, 1.0, dw_g, k, par);
     }
     if let Some(db) = dbias {
-        for (b, plane) in db.iter_mut().zip(dy.chunks_exact(p)) {
+        add_bias_gradient(db, dy, p);
+    }
+}
+
+/// db[o] += the sum of dy's planes (`p` elements) of channel o, over every sample of `dy`.
+fn add_bias_gradient(db: &mut [f32], dy: &[f32], p: usize) {
+    for dy_n in dy.chunks_exact(db.len() * p) {
+        for (b, plane) in db.iter_mut().zip(dy_n.chunks_exact(p)) {
             // Lane-wise partial sums vectorise and give the same bits on every level.
             let mut acc = [0.0f32; 16];
             let mut chunks = plane.chunks_exact(16);
@@ -789,6 +1076,18 @@ mod tests {
             // Every column of a tap in the padding, in the general layout.
             geometry(1, 3, (3, 1), 3, (2, 3), (2, 1), (0, 2), (1, 2), 3),
             geometry(5, 16, (12, 12), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1), // past the threshold
+            // Small planes: several samples per product (ResNet's later stages).
+            geometry(5, 3, (2, 2), 5, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+            geometry(3, 5, (3, 5), 4, (3, 3), (2, 2), (1, 1), (1, 1), 1),
+            geometry(3, 4, (3, 3), 4, (1, 1), (1, 1), (0, 0), (1, 1), 2), // pointwise, groups
+            geometry(40, 17, (4, 4), 18, (3, 3), (1, 1), (1, 1), (1, 1), 1), // uneven chunks
+            // Outer taps that only meet padding are dropped: 1×1 planes (a pointwise product),
+            // a 2×2 plane at stride 2 (a 2×2 kernel), a 1×W row (a 1×3 kernel).
+            geometry(7, 4, (1, 1), 6, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+            geometry(6, 4, (2, 2), 6, (3, 3), (2, 2), (1, 1), (1, 1), 2),
+            geometry(3, 3, (1, 6), 5, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+            geometry(2, 2, (1, 1), 3, (5, 5), (3, 3), (2, 2), (1, 1), 1),
+            geometry(1, 3, (1, 1), 2, (3, 3), (1, 1), (1, 1), (1, 1), 1), // batch 1
         ];
         for isa in simd::supported() {
             simd::with_isa(isa, || {
@@ -824,6 +1123,215 @@ mod tests {
                     close(&y0, &unbiased, &format!("{isa} case {ci} y without bias"));
                 }
             });
+        }
+    }
+
+    #[test]
+    fn trimming_drops_only_taps_that_meet_padding_everywhere() {
+        // 3×3, padding 1, on a 1×1 plane: only the centre tap, i.e. a pointwise product.
+        let g = geometry(2, 4, (1, 1), 3, (3, 3), (2, 2), (1, 1), (1, 1), 1);
+        let (t, h0, w0) = trimmed(&g).expect("trimmed");
+        assert!(t.is_pointwise() && (h0, w0) == (1, 1), "{t:?}");
+        // Stride 2 from 2×2 to 1×1: taps 1..3 along each axis, without padding.
+        let g = geometry(2, 4, (2, 2), 3, (3, 3), (2, 2), (1, 1), (1, 1), 1);
+        let (t, h0, w0) = trimmed(&g).expect("trimmed");
+        assert_eq!(
+            (t.kernel_h, t.kernel_w, t.pad_h, t.pad_w, h0, w0),
+            (2, 2, 0, 0, 1, 1)
+        );
+        assert_eq!((t.out_h(), t.out_w()), (1, 1));
+        // Every tap used: nothing to trim.
+        for g in [
+            geometry(2, 4, (2, 2), 3, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+            geometry(2, 4, (8, 8), 3, (3, 3), (2, 2), (1, 1), (1, 1), 1),
+        ] {
+            assert_eq!(trimmed(&g), None, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn a_dropped_tap_still_multiplies_padding_by_its_nonfinite_weight_or_gradient() {
+        // As PyTorch's im2col path (the special-values fixture): 0·∞ = NaN in the padding.
+        let g = geometry(3, 2, (1, 1), 2, (3, 3), (1, 1), (1, 1), (1, 1), 1);
+        let x = uniform(g.input_len(), 1, 1.0);
+        let mut w = uniform(g.weight_len(), 2, 1.0);
+        w[9] = f32::INFINITY; // output channel 0, input 0, a corner tap
+        let mut y = vec![0.0; g.output_len()];
+        conv2d_forward(&x, &w, None, &mut y, &g);
+        for (i, v) in y.iter().enumerate() {
+            assert_eq!(v.is_nan(), i % 2 == 0, "y[{i}] = {v}");
+        }
+        let mut dy = uniform(g.output_len(), 3, 1.0);
+        dy[3] = f32::NEG_INFINITY; // sample 1, output channel 1
+        let (mut dx, mut dw) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);
+        conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, None, &g);
+        for (i, v) in dw.iter().enumerate() {
+            // Output channel 1's every tap meets the infinite gradient: the centre through x,
+            // the others through the padding's zeros.
+            assert_eq!(v.is_nan(), i >= 18 && i % 9 != 4, "dw[{i}] = {v}");
+        }
+    }
+
+    /// The largest |a − b| / (1 + |b|).
+    fn max_rel(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn winograd_matches_the_im2col_path_at_every_level() {
+        let cases = [
+            geometry(2, 3, (20, 20), 5, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+            geometry(1, 17, (21, 23), 18, (3, 3), (1, 1), (1, 1), (1, 1), 1), // odd sides, batch 1
+            geometry(3, 2, (1, 401), 3, (3, 3), (1, 1), (1, 1), (1, 1), 1),   // one row
+            geometry(5, 1, (27, 15), 1, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+            geometry(9, 16, (28, 28), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1), // threads, chunks
+        ];
+        for isa in simd::supported() {
+            simd::with_isa(isa, || {
+                for (ci, g) in cases.iter().enumerate() {
+                    let x = uniform(g.input_len(), 10 + ci as u64, 1.0);
+                    let w = uniform(g.weight_len(), 20 + ci as u64, 0.5);
+                    let b = uniform(g.out_channels, 30, 0.5);
+                    let dy = uniform(g.output_len(), 40 + ci as u64, 1.0);
+                    let mut want = vec![f32::NAN; g.output_len()];
+                    forward_unfolded(&x, &w, Some(&b), &mut want, g);
+                    let mut y = vec![f32::NAN; g.output_len()];
+                    assert!(winograd::forward(&x, &w, Some(&b), &mut y, g));
+                    let e = max_rel(&y, &want);
+                    assert!(e < 1e-5, "{isa} case {ci} y: {e}");
+
+                    let (mut dx0, mut dw0, mut db0) = (
+                        vec![f32::NAN; g.input_len()],
+                        uniform(g.weight_len(), 5, 1.0),
+                        uniform(g.out_channels, 6, 1.0),
+                    );
+                    let (mut dx, mut dw, mut db) =
+                        (vec![f32::NAN; g.input_len()], dw0.clone(), db0.clone());
+                    backward_unfolded(&x, &w, &dy, &mut dx0, &mut dw0, Some(&mut db0), g);
+                    let done = winograd::backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), g);
+                    assert!(done, "{isa} case {ci}");
+                    for (what, got, want) in
+                        [("dx", &dx, &dx0), ("dw", &dw, &dw0), ("db", &db, &db0)]
+                    {
+                        let e = max_rel(got, want);
+                        // dW sums up to 7,056 products per element (9 samples of 28×28).
+                        let tol = if what == "dw" { 4e-5 } else { 1e-5 };
+                        assert!(e < tol, "{isa} case {ci} {what}: {e}");
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn winograd_serves_wide_layers_on_large_planes() {
+        let g =
+            |c: usize, hw: usize| geometry(1, c, (hw, hw), c, (3, 3), (1, 1), (1, 1), (1, 1), 1);
+        assert!(winograd::applies(&g(48, 24)) && winograd::applies(&g(512, 56)));
+        assert!(!winograd::applies(&g(47, 24)) && !winograd::applies(&g(48, 23)));
+        let other = geometry(1, 64, (28, 28), 64, (3, 3), (2, 2), (1, 1), (1, 1), 1);
+        assert!(!winograd::applies(&other));
+        // Through the public functions, against the im2col path.
+        let g = geometry(2, 48, (24, 25), 50, (3, 3), (1, 1), (1, 1), (1, 1), 1);
+        assert!(winograd::applies(&g));
+        let x = uniform(g.input_len(), 1, 1.0);
+        let w = uniform(g.weight_len(), 2, 0.2);
+        let dy = uniform(g.output_len(), 3, 1.0);
+        let (mut y, mut want) = (vec![0.0; g.output_len()], vec![0.0; g.output_len()]);
+        conv2d_forward(&x, &w, None, &mut y, &g);
+        forward_unfolded(&x, &w, None, &mut want, &g);
+        assert!(max_rel(&y, &want) < 1e-5);
+        let (mut dx, mut dw) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);
+        let (mut dx0, mut dw0) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);
+        conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, None, &g);
+        backward_unfolded(&x, &w, &dy, &mut dx0, &mut dw0, None, &g);
+        assert!(max_rel(&dx, &dx0) < 1e-5 && max_rel(&dw, &dw0) < 4e-5);
+    }
+
+    #[test]
+    fn every_path_repeats_bit_for_bit_on_one_thread_with_reused_scratch() {
+        // The second call of each runs on the first's spare buffers (stale contents).
+        std::thread::spawn(|| {
+            threads::set_thread_budget(Some(1));
+            let cases = [
+                geometry(3, 48, (24, 26), 50, (3, 3), (1, 1), (1, 1), (1, 1), 1), // Winograd
+                geometry(16, 24, (2, 2), 20, (3, 3), (1, 1), (1, 1), (1, 1), 1),  // side by side
+                geometry(5, 16, (1, 1), 8, (3, 3), (1, 1), (1, 1), (1, 1), 1),    // trimmed
+                geometry(2, 8, (9, 7), 6, (3, 3), (2, 1), (1, 1), (1, 1), 2),     // im2col
+            ];
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for g in &cases {
+                let x = uniform(g.input_len(), 1, 1.0);
+                let w = uniform(g.weight_len(), 2, 0.3);
+                let b = uniform(g.out_channels, 3, 0.3);
+                let dy = uniform(g.output_len(), 4, 1.0);
+                let run = || {
+                    let mut y = vec![0.0; g.output_len()];
+                    conv2d_forward(&x, &w, Some(&b), &mut y, g);
+                    let (mut dx, mut dw) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);
+                    let mut db = vec![0.0; g.out_channels];
+                    conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), g);
+                    [bits(&y), bits(&dx), bits(&dw), bits(&db)]
+                };
+                assert_eq!(run(), run(), "{g:?}");
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn winograd_hands_nonfinite_results_to_the_im2col_path() {
+        // ∞ − ∞ in the transforms would make NaN where the direct sums give ±∞.
+        let g = geometry(2, 48, (24, 24), 48, (3, 3), (1, 1), (1, 1), (1, 1), 1);
+        assert!(winograd::applies(&g));
+        let mut x = uniform(g.input_len(), 1, 1.0);
+        x[45] = f32::INFINITY;
+        let w = uniform(g.weight_len(), 2, 0.5);
+        let mut y = vec![0.0; g.output_len()];
+        assert!(!winograd::forward(&x, &w, None, &mut y, &g));
+        let mut want = vec![0.0; g.output_len()];
+        forward_unfolded(&x, &w, None, &mut want, &g);
+        conv2d_forward(&x, &w, None, &mut y, &g);
+        assert_eq!(
+            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert!(want.iter().any(|v| v.is_infinite()));
+
+        // A refused backward leaves the gradients as they were, for the im2col path to add to.
+        let mut dy = uniform(g.output_len(), 3, 1.0);
+        dy[7] = f32::NAN;
+        let x = uniform(g.input_len(), 1, 1.0);
+        let (mut dx, mut dw, mut db) = (
+            vec![0.0; g.input_len()],
+            vec![1.0; g.weight_len()],
+            vec![2.0; 48],
+        );
+        assert!(!winograd::backward(
+            &x,
+            &w,
+            &dy,
+            &mut dx,
+            &mut dw,
+            Some(&mut db),
+            &g
+        ));
+        assert!(dw.iter().all(|&v| v == 1.0) && db.iter().all(|&v| v == 2.0));
+        let (mut dx0, mut dw0, mut db0) = (
+            vec![0.0; g.input_len()],
+            vec![1.0; g.weight_len()],
+            vec![2.0; 48],
+        );
+        backward_unfolded(&x, &w, &dy, &mut dx0, &mut dw0, Some(&mut db0), &g);
+        conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), &g);
+        for (got, want) in [(&dx, &dx0), (&dw, &dw0), (&db, &db0)] {
+            let bits = |v: &Vec<f32>| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(got), bits(want));
         }
     }
 
