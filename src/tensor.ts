@@ -8,10 +8,10 @@ const POISON = Boolean(process.env.LIVEN_POISON_EMPTY);
 const SCALAR = new Uint32Array(0);
 const flatShape = (n: number): Uint32Array => Uint32Array.of(n);
 /**
- * 32 MiB of float32: the smallest array `Tensor.empty` asks the native pool for. Below it,
+ * 16 MiB of float32: the smallest array `Tensor.empty` asks the native pool for. Below it,
  * glibc's malloc (behind V8's arrays) reuses most freed blocks by itself.
  */
-const POOL_MIN_ELEMENTS = 1 << 23;
+const POOL_MIN_ELEMENTS = 1 << 22;
 
 /**
  * A Float32Array of `size` elements whose contents are unspecified (see `Tensor.empty`): from
@@ -75,11 +75,11 @@ export class Tensor {
    * A tensor whose values are unspecified until written: for outputs a kernel overwrites
    * entirely. Zero-filling a fresh array costs a pass over memory (a fresh `Float32Array` is
    * calloc'd), and a fresh mapping costs a page fault per 4 KiB on first write. So arrays of
-   * 32 MiB and more (which glibc maps afresh every time) come from the native addon's pool of
+   * 16 MiB and more (which glibc maps afresh or trims away) come from the native addon's pool of
    * recycled memory when the addon is loaded: a block returns to the pool only after V8 has
    * collected the array that held it and the event loop has turned, so no tensor still
    * reachable is ever handed out twice. Smaller ones, and all when the pool declines, come from
-   * `Buffer.allocUnsafeSlow`, which skips the fill. The pool lends at most 256 MiB that has not
+   * `Buffer.allocUnsafeSlow`, which skips the fill. The pool lends at most 512 MiB that has not
    * come back: a synchronous loop gets no block back until it yields to the event loop. With
    * the environment variable LIVEN_POISON_EMPTY set (the test suite sets it) it is filled with
    * NaN, so an element a kernel forgot to write shows up in every comparison.

@@ -65,7 +65,9 @@ async function freshOutputs(quick) {
   const relu = new nn.ReLU();
   const fresh = () => { relu.forward(x); relu.backward(gy); };
   const copies = () => { native.copy(x.data, a); native.copy(gy.data, b); native.copy(a, b); };
-  for (let i = 0; i < 3; i++) { fresh(); copies(); await tick(); }
+  // Warm-up: the pool grows until it holds the blocks in flight between two collections (a
+  // few 64 MB blocks), each growth a fresh block's page faults; a training loop pays that once.
+  for (let i = 0; i < 10; i++) { fresh(); copies(); await tick(); }
   const calls = 5;
   const faults0 = process.resourceUsage().minorPageFault;
   const ratios = [];

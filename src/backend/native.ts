@@ -14,7 +14,7 @@ export interface NativeAddon extends Kernels {
   getThreadBudget(): number | null;
   /**
    * An ArrayBuffer of `bytes` bytes over recycled native memory (contents unspecified), or
-   * null when the pool declines (under 32 MiB, or too much already lent out).
+   * null when the pool declines (under 16 MiB, or too much already lent out).
    */
   pooledBuffer(bytes: number): ArrayBuffer | null;
   /** [bytes waiting in the pool for reuse, bytes lent out to live or unfinalized arrays]. */

@@ -35,12 +35,6 @@ use crate::simd::{self, Isa};
 use crate::threads;
 use std::sync::OnceLock;
 
-/// Below this many multiply-adds (m·n·k) a product runs on one thread: splitting it costs more
-/// than it saves. First measured against the crate's rayon split (64³ 3.5–5 µs serial, 11–13 µs
-/// split; 192³ (7M) even); `cargo run --release --example gemmprof -p liven-core` compares
-/// serial, liven's panel split and the crate's split side by side.
-pub const PARALLEL_MIN_MACS: usize = 1 << 23;
-
 /// One operand: a row-major matrix with leading dimension `ld` (the distance between rows as
 /// stored), used as stored or transposed.
 #[derive(Clone, Copy, Debug)]
@@ -168,7 +162,8 @@ pub fn sgemm(
         return portable(m, n, k, alpha, a, b, beta, c, ldc, isa);
     }
     let threads = threads::num_threads();
-    if par == Par::Serial || m * n * k < PARALLEL_MIN_MACS || threads == 1 {
+    let work = m * n * k / threads::MACS_PER_ELEMENT;
+    if par == Par::Serial || !threads::worth_splitting(work) || threads == 1 {
         // SAFETY: the checks above keep every index of C inside `c`, a unique borrow.
         return unsafe { crate_gemm(m, n, k, alpha, a, b, beta, c.as_mut_ptr(), ldc) };
     }
@@ -371,14 +366,14 @@ mod tests {
             (3, 5, 7),
             (17, 33, 9),
             (64, 48, 80),
-            (200, 170, 257), // past PARALLEL_MIN_MACS
+            (200, 170, 257), // worth splitting
         ];
         for isa in simd::supported() {
             simd::with_isa(isa, || {
                 for &(m, n, k) in &shapes {
                     for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
                         // The large shape (a slow reference) with one combination only.
-                        let combos: &[(f32, f32)] = if m * n * k > PARALLEL_MIN_MACS {
+                        let combos: &[(f32, f32)] = if m * n * k > 1 << 22 {
                             &[(-2.0, 0.25)]
                         } else {
                             &[(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)]

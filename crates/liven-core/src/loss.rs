@@ -12,11 +12,9 @@ use crate::pool::for_plane_groups;
 use crate::simd;
 use crate::softmax::exp_nonpositive;
 use crate::stream::{fill_blocks, should_stream};
-use crate::threads;
-use rayon::prelude::*;
+use crate::threads::{self, GRAIN};
 
 const LANES: usize = 16;
-const GRAIN: usize = 1 << 15;
 
 #[inline(always)]
 fn lanes(x: &[f32], f: impl Fn(f32) -> f32, combine: impl Fn(f32, f32) -> f32, init: f32) -> f32 {
@@ -180,17 +178,8 @@ pub fn mse_forward(x: &[f32], t: &[f32]) -> f64 {
         x.len()
     );
     let isa = simd::active();
-    let sums: Vec<f32> = threads::install(|threads| {
-        let block = |(x, t): (&[f32], &[f32])| squared_error_sum(isa, x, t);
-        if threads == 1 {
-            x.chunks(GRAIN).zip(t.chunks(GRAIN)).map(block).collect()
-        } else {
-            x.par_chunks(GRAIN)
-                .zip(t.par_chunks(GRAIN))
-                .map(block)
-                .collect()
-        }
-    });
+    let blocks: Vec<_> = x.chunks(GRAIN).zip(t.chunks(GRAIN)).collect();
+    let sums = threads::map_tasks(blocks, |_, (x, t)| squared_error_sum(isa, x, t));
     sums.iter().map(|&s| s as f64).sum()
 }
 

@@ -20,12 +20,7 @@
 
 use crate::multiversion;
 use crate::simd;
-use crate::threads;
-use rayon::prelude::*;
-
-/// Elements per parallel chunk (as in `activation.rs`): below about this many, handing work
-/// to a thread costs more than it saves.
-const GRAIN: usize = 1 << 15;
+use crate::threads::{self, GRAIN};
 
 /// Accumulator lanes of the reductions, fixed so every instruction set adds in the same order.
 const LANES: usize = 16;
@@ -40,7 +35,7 @@ fn check_len(kernel: &str, what: &str, got: usize, want: usize) {
 /// The chunk length for `len` elements: the whole array when it is small or there is one
 /// thread, else a few chunks per thread.
 fn chunk_len(len: usize, threads: usize) -> usize {
-    if threads <= 1 || len < 2 * GRAIN {
+    if threads <= 1 || !threads::worth_splitting(len) {
         len.max(1)
     } else {
         len.div_ceil(threads * 4).max(GRAIN)
@@ -48,8 +43,8 @@ fn chunk_len(len: usize, threads: usize) -> usize {
 }
 
 /// Calls `f(start, [chunk of each array])` over aligned chunks of `N` arrays of one length: on
-/// the calling thread when there is one chunk (no hop into the pool for small parameters), in
-/// the shared pool otherwise.
+/// the calling thread when there is one chunk (no look at the pool for small parameters), split
+/// with the pool's threads otherwise.
 fn for_each_chunks<const N: usize>(
     arrays: [&mut [f32]; N],
     f: impl Fn(usize, [&mut [f32]; N]) + Sync + Send,
@@ -68,21 +63,7 @@ fn for_each_chunks<const N: usize>(
         }
         work.push(next.map(|c| c.expect("arrays of one length")));
     }
-    // The pool may have been resized to one thread since: then there is no pool to run in.
-    threads::install(|threads| {
-        if threads == 1 {
-            let mut start = 0;
-            for c in work {
-                let len = c[0].len();
-                f(start, c);
-                start += len;
-            }
-        } else {
-            work.into_par_iter()
-                .enumerate()
-                .for_each(|(i, c)| f(i * chunk, c))
-        }
-    });
+    threads::map_tasks(work, |i, c| f(i * chunk, c));
 }
 
 /// `f(start, chunk)` over read-only chunks of `x`, results in chunk order.
@@ -91,19 +72,7 @@ fn map_read<R: Send>(x: &[f32], f: impl Fn(usize, &[f32]) -> R + Sync + Send) ->
     if x.len() <= chunk {
         return vec![f(0, x)];
     }
-    threads::install(|threads| {
-        if threads == 1 {
-            (0..x.len())
-                .step_by(chunk)
-                .map(|s| f(s, &x[s..(s + chunk).min(x.len())]))
-                .collect()
-        } else {
-            x.par_chunks(chunk)
-                .enumerate()
-                .map(|(i, c)| f(i * chunk, c))
-                .collect()
-        }
-    })
+    threads::map_tasks(x.chunks(chunk).collect(), |i, c| f(i * chunk, c))
 }
 
 // ---------------------------------------------------------------- SGD

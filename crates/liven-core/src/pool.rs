@@ -21,12 +21,8 @@
 
 use crate::multiversion;
 use crate::simd;
-use crate::threads;
-use rayon::prelude::*;
+use crate::threads::{self, GRAIN};
 use std::ops::Range;
-
-/// Input elements per parallel task.
-const GRAIN: usize = 1 << 15;
 
 /// Accumulator lanes of the global reductions (fixed, so every instruction set gives the same bits).
 const LANES: usize = 16;
@@ -550,23 +546,26 @@ pub(crate) fn for_plane_groups<A: Send, B: Send>(
     b_per: usize,
     f: impl Fn(Range<usize>, &mut [A], &mut [B]) + Sync,
 ) {
-    threads::install(|threads| {
-        let per_task = (GRAIN / in_per.max(1)).max(1);
-        if threads == 1 || planes < 2 * per_task {
-            return f(0..planes, a, b);
-        }
-        let per_task = per_task.max(planes.div_ceil(threads * 4));
-        let mut tasks = Vec::new();
-        let (mut a, mut b) = (a, b);
-        for start in (0..planes).step_by(per_task) {
-            let n = per_task.min(planes - start);
-            let (a_now, a_rest) = std::mem::take(&mut a).split_at_mut(n * a_per);
-            let (b_now, b_rest) = std::mem::take(&mut b).split_at_mut(n * b_per);
-            tasks.push((start..start + n, a_now, b_now));
-            (a, b) = (a_rest, b_rest);
-        }
-        tasks.into_par_iter().for_each(|(r, a, b)| f(r, a, b));
-    });
+    // Small work never looks at the pool.
+    let per_task = (GRAIN / in_per.max(1)).max(1);
+    if planes < 2 * per_task {
+        return f(0..planes, a, b);
+    }
+    let threads = threads::num_threads();
+    if threads == 1 {
+        return f(0..planes, a, b);
+    }
+    let per_task = per_task.max(planes.div_ceil(threads * 4));
+    let mut tasks = Vec::new();
+    let (mut a, mut b) = (a, b);
+    for start in (0..planes).step_by(per_task) {
+        let n = per_task.min(planes - start);
+        let (a_now, a_rest) = std::mem::take(&mut a).split_at_mut(n * a_per);
+        let (b_now, b_rest) = std::mem::take(&mut b).split_at_mut(n * b_per);
+        tasks.push((start..start + n, a_now, b_now));
+        (a, b) = (a_rest, b_rest);
+    }
+    threads::map_tasks(tasks, |_, (r, a, b)| f(r, a, b));
 }
 
 /// Whether the separable layout's tables and per-task scratch stay within a few planes' worth of

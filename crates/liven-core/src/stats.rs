@@ -32,8 +32,7 @@
 
 use crate::multiversion;
 use crate::simd;
-use crate::threads;
-use rayon::prelude::*;
+use crate::threads::{self, GRAIN};
 
 pub const ACTIVE: usize = 0;
 pub const ZEROS: usize = 1;
@@ -50,9 +49,6 @@ pub const FIELDS: usize = 9;
 /// Accumulator lanes: element `i` of a run goes to lane `i % LANES`; fixed, so every
 /// instruction set adds in the same order.
 const LANES: usize = 16;
-
-/// Elements below which threads cost more than they save.
-const GRAIN: usize = 1 << 15;
 
 /// Blocks of LANES elements whose sums are taken in `f32` before they are added into the `f64`
 /// totals: an `f32` sum of at most FLUSH values per lane is within FLUSH·2⁻²⁴ ≈ 4e-6 of the
@@ -377,7 +373,7 @@ fn map_units<R: Send>(len: usize, count: usize, f: impl Fn(usize) -> R + Sync + 
         return (0..count).map(f).collect();
     }
     // `f` carries the caller's instruction-set level, so pool threads use it too.
-    threads::install(|_| (0..count).into_par_iter().map(f).collect())
+    threads::map_tasks((0..count).collect(), |_, i| f(i))
 }
 
 /// Smallest and largest binary exponent with a bin of its own: |y| in [2^E, 2^(E+1)).

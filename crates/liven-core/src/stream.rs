@@ -15,7 +15,45 @@ const BLOCK: usize = 2048;
 
 /// Whether an output of `len` floats should be streamed.
 pub fn should_stream(len: usize) -> bool {
-    cfg!(target_arch = "x86_64") && len * size_of::<f32>() >= STREAM_MIN_BYTES
+    len * size_of::<f32>() >= STREAM_MIN_BYTES
+        && match FORCED.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => streaming_pays(),
+            forced => cfg!(target_arch = "x86_64") && forced == 2,
+        }
+}
+
+/// Tests' override of [`streaming_pays`] (0: none, 1: never stream, 2: stream on x86-64), so
+/// that both paths are tested on every CPU. Either path writes the same values, so the
+/// override cannot change the result of a test running alongside.
+static FORCED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+#[cfg(test)]
+pub(crate) fn force_streaming(stream: Option<bool>) {
+    let v = stream.map_or(0, |s| if s { 2 } else { 1 });
+    FORCED.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether streaming stores beat ordinary ones on this CPU. They do on the Intel Xeons measured
+/// (ordinary stores to uncached lines read them first). They do not on the AMD Zen 5 measured
+/// (`cargo run --release --example streamprof -p liven-core`, one thread): ReLU forward+backward
+/// on 16M floats took 1.12–1.25x as long streamed as stored directly on a lightly loaded
+/// machine (10.0–10.7 ms against 8.4–9.4), and 1.6–1.8x (21–24 ms against 13.4, also with
+/// 512-bit streaming stores) while other jobs loaded its memory. So AMD CPUs store directly.
+fn streaming_pays() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static PAYS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *PAYS.get_or_init(|| {
+            // SAFETY: CPUID leaf 0 (the vendor string) exists on every x86-64 CPU. (A safe
+            // function in newer Rust, unsafe in the 1.89 the crate supports.)
+            #[allow(unused_unsafe)]
+            let id = unsafe { std::arch::x86_64::__cpuid(0) };
+            let amd = (id.ebx, id.edx, id.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163);
+            !amd
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// Fills `out` block by block with `fill(offset, block)`, where `block` stands for

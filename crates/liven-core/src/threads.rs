@@ -6,12 +6,43 @@
 //! independent of scheduling.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Work below which a kernel runs on the calling thread alone, in elements of an elementwise
+/// pass (about 10 µs of streaming on one core); kernels cut larger work into chunks of at least
+/// this many elements. Handing a piece to a helper costs the caller about a microsecond when a
+/// helper is lingering after the last split ([`LINGER`]) and the helper ~25 µs to wake when it
+/// is parked, so smaller work is done before a parked helper would start. Matrix products count
+/// [`MACS_PER_ELEMENT`] multiply-adds as one element.
+pub const GRAIN: usize = 1 << 15;
+
+/// Multiply-adds of a matrix product counted as one element of work: a product is split from
+/// `2 · GRAIN · MACS_PER_ELEMENT` = 2^23 multiply-adds. One core streams ~2–3 elements per ns
+/// through a pass and multiplies-adds ~100 per ns, which would say ~40; but a product's panels
+/// are larger pieces, and a helper that another process preempts inside one holds up the
+/// caller for a time slice. The MNIST MLP at two threads on the loaded 2-core VM (load 5–8):
+/// splitting from 2^21 multiply-adds (its 64×256×128 products too) gave 60–79k images/s where
+/// 2^23 gave 92–101k; with the second core free both gave 145–165k (one thread: 112k).
+pub const MACS_PER_ELEMENT: usize = 128;
+
+/// Whether `work` (elements, or multiply-adds / [`MACS_PER_ELEMENT`]) is enough to split: at
+/// least two grains. Every kernel decides with this, before it looks at the pool.
+pub fn worth_splitting(work: usize) -> bool {
+    work >= 2 * GRAIN
+}
 
 struct Pool {
     threads: usize,
     /// `None` when `threads == 1`: serial work needs no pool.
-    pool: Option<Arc<rayon::ThreadPool>>,
+    pool: Option<Arc<Workers>>,
+}
+
+/// The helper threads of a pool: rayon's (for [`install`] and for waking helpers) and the
+/// mailbox through which lingering helpers take the next split without being woken.
+struct Workers {
+    rayon: rayon::ThreadPool,
+    mailbox: Mailbox,
 }
 
 static POOL: RwLock<Option<Pool>> = RwLock::new(None);
@@ -22,15 +53,24 @@ fn default_threads() -> usize {
 
 fn build(threads: usize) -> Pool {
     let pool = (threads > 1).then(|| {
-        Arc::new(
+        Workers::new(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
-                .thread_name(|i| format!("liven-{i}"))
-                .build()
-                .expect("failed to start the liven thread pool"),
+                .thread_name(|i| format!("liven-{i}")),
         )
     });
     Pool { threads, pool }
+}
+
+impl Workers {
+    fn new(builder: rayon::ThreadPoolBuilder) -> Arc<Workers> {
+        Arc::new(Workers {
+            rayon: builder
+                .build()
+                .expect("failed to start the liven thread pool"),
+            mailbox: Mailbox::default(),
+        })
+    }
 }
 
 /// Sets how many threads kernels may use (at least 1). Work already running finishes on the
@@ -82,19 +122,17 @@ pub fn thread_budget() -> Option<usize> {
 /// kernels stay inside the budget instead of reaching for the process-wide pool.
 fn build_own(threads: usize) -> Pool {
     let pool = (threads > 1).then(|| {
-        Arc::new(
+        Workers::new(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .thread_name(|i| format!("liven-own-{i}"))
-                .start_handler(|_| set_thread_budget(Some(1)))
-                .build()
-                .expect("failed to start a liven thread pool"),
+                .start_handler(|_| set_thread_budget(Some(1))),
         )
     });
     Pool { threads, pool }
 }
 
-fn current() -> (usize, Option<Arc<rayon::ThreadPool>>) {
+fn current() -> (usize, Option<Arc<Workers>>) {
     if let Some(own) = BUDGET.with(|b| b.borrow().as_ref().map(|p| (p.threads, p.pool.clone()))) {
         return own;
     }
@@ -128,26 +166,45 @@ pub fn map_chunks<T: Send, R: Send>(
     // A few chunks per thread balance the load (a core taken by another process leaves its
     // share to the others) without paying much per chunk.
     let chunk = out.len().div_ceil(threads * 4).max(grain);
-    let (len, base) = (out.len(), SendPtr(out.as_mut_ptr()));
-    let results: Vec<std::sync::Mutex<Option<R>>> = (0..len.div_ceil(chunk))
-        .map(|_| std::sync::Mutex::new(None))
-        .collect();
-    for_each_piece(results.len(), |i| {
-        let start = i * chunk;
-        let end = (start + chunk).min(len);
-        // SAFETY: pieces are distinct indices, so the ranges [start, end) are disjoint and
-        // inside `out`, which stays mutably borrowed until every piece has run.
-        let c = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
-        let r = f(start, c);
-        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-    });
-    results
+    map_tasks(out.chunks_mut(chunk).collect(), |i, c| f(i * chunk, c))
+}
+
+/// Calls `f(i, task)` for every task (on the calling thread and the pool's, as
+/// [`for_each_piece`]) and returns the results in task order. Each task is handed over by
+/// value, so tasks may hold disjoint `&mut` slices of one output.
+pub fn map_tasks<T: Send, R: Send>(tasks: Vec<T>, f: impl Fn(usize, T) -> R + Sync) -> Vec<R> {
+    if tasks.len() < 2 {
+        return tasks
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| f(i, t))
+            .collect();
+    }
+    enum Slot<T, R> {
+        Todo(T),
+        Done(R),
+        Taken,
+    }
+    let slots: Vec<Mutex<Slot<T, R>>> = tasks
         .into_iter()
-        .map(|r| {
-            r.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .expect("every piece ran")
-        })
+        .map(|t| Mutex::new(Slot::Todo(t)))
+        .collect();
+    let lock = |i: usize| slots[i].lock().unwrap_or_else(|e| e.into_inner());
+    for_each_piece(slots.len(), |i| {
+        let Slot::Todo(task) = std::mem::replace(&mut *lock(i), Slot::Taken) else {
+            unreachable!("each piece runs once");
+        };
+        let r = f(i, task);
+        *lock(i) = Slot::Done(r);
+    });
+    slots
+        .into_iter()
+        .map(
+            |s| match s.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                Slot::Done(r) => r,
+                _ => unreachable!("every piece ran"),
+            },
+        )
         .collect()
 }
 
@@ -184,38 +241,56 @@ impl<T> SendPtr<T> {
 /// helper that is running a piece. Called from one of the pool's threads (nested inside other
 /// parallel work) the helpers queue behind that work and take pieces only if a thread is idle,
 /// so nesting never oversubscribes the pool.
+///
+/// A helper that finished a split lingers for [`LINGER`] (see [`Mailbox`]): a training step
+/// calls kernels a few microseconds of JavaScript apart, and a helper still lingering takes
+/// the next split at once, where a parked one takes ~25 µs to wake on this kind of VM.
 pub fn for_each_piece(pieces: usize, f: impl Fn(usize) + Sync) {
-    let pool = if pieces > 1 { current().1 } else { None };
+    let pool = if pieces > 1 && !backing_off() {
+        current().1
+    } else {
+        None
+    };
     let Some(pool) = pool else {
         (0..pieces).for_each(f);
         return;
     };
-    let helpers = (pool.current_num_threads() - 1).min(pieces - 1).max(1);
+    let helpers = (pool.rayon.current_num_threads() - 1)
+        .min(pieces - 1)
+        .max(1);
     let f: &(dyn Fn(usize) + Sync) = &f;
     // SAFETY: only the lifetime is erased. `Shared::run` dereferences `work` only between a
     // successful `enter` and the matching `leave`, and `Finish` (below, dropped before `f` goes
     // out of scope, even when the caller unwinds) closes the split and waits for every entered
-    // helper to leave; a helper that starts later sees it closed and returns.
+    // helper to leave; a helper that starts later (woken, or lingering in the mailbox) sees it
+    // closed and returns.
     let work: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
     let shared = Arc::new(Shared {
         work,
         pieces,
         next: AtomicUsize::new(0),
         state: AtomicUsize::new(0),
-        panic: std::sync::Mutex::new(None),
+        panic: Mutex::new(None),
     });
-    for _ in 0..helpers {
-        let s = Arc::clone(&shared);
-        pool.spawn(move || {
-            if s.enter() {
-                s.run();
-                s.leave();
-            }
+    let finish = Finish(&shared);
+    // Lingering helpers take the split from the mailbox; only the rest are woken.
+    let lingering = pool.mailbox.post(&shared);
+    for _ in lingering.min(helpers)..helpers {
+        let (s, p) = (Arc::clone(&shared), Arc::clone(&pool));
+        pool.rayon.spawn(move || {
+            s.help();
+            drop(s);
+            p.mailbox.linger();
         });
     }
-    let finish = Finish(&shared);
-    shared.run();
+    let started = Instant::now();
+    let mine = shared.run();
+    let ran = started.elapsed();
+    let waiting = Instant::now();
     drop(finish);
+    if mine > 0 && waiting.elapsed() > STALL + 2 * ran / mine as u32 {
+        back_off();
+    }
     let payload = shared
         .panic
         .lock()
@@ -223,6 +298,138 @@ pub fn for_each_piece(pieces: usize, f: impl Fn(usize) + Sync) {
         .take();
     if let Some(payload) = payload {
         std::panic::resume_unwind(payload);
+    }
+}
+
+/// A caller that waited this much longer than two of its own pieces for a helper to finish
+/// one waited for a helper that lost its core mid-piece (another process preempted it): the
+/// machine is oversubscribed, and splits run on the caller alone for [`BACK_OFF`].
+const STALL: Duration = Duration::from_micros(200);
+
+/// How long splits run on the caller alone after a [`STALL`]. Measured under load (MNIST MLP,
+/// 2 threads, load average 7–8): the first layer's forward+backward took 850 µs per step with
+/// lingering helpers that other processes kept preempting inside a panel, against 383 µs on
+/// one thread. A stall costs a scheduler time slice (milliseconds), so one per back-off is at
+/// most a few percent; on a quiet machine there are none.
+const BACK_OFF: Duration = Duration::from_millis(100);
+
+/// When the back-off ends, in nanoseconds since [`epoch`]; 0 for none.
+static SERIAL_UNTIL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn since_epoch() -> u64 {
+    epoch().elapsed().as_nanos() as u64
+}
+
+fn back_off() {
+    let until = since_epoch() + BACK_OFF.as_nanos() as u64;
+    SERIAL_UNTIL.fetch_max(until, Ordering::Relaxed);
+}
+
+/// Whether splits run on the caller alone now (see [`STALL`]). Either way the pieces are the
+/// same, so results do not change.
+fn backing_off() -> bool {
+    let until = SERIAL_UNTIL.load(Ordering::Relaxed);
+    until != 0 && since_epoch() < until
+}
+
+/// How long a helper keeps watching the mailbox after a split before it goes back to rayon
+/// (which parks it after ~30 µs of its own). Long enough to span the JavaScript and the small
+/// serial kernels between two large kernels of a training step; short, because a lingering
+/// helper holds a core (yielding it to any other runnable thread, so under load it costs little).
+pub const LINGER: Duration = Duration::from_micros(200);
+
+/// A yield that returns after this long ran another thread meanwhile: the core is contended,
+/// and a lingering helper stops (rayon parks it).
+const CONTENDED: Duration = Duration::from_micros(20);
+
+/// Where a caller posts a split for the helpers lingering after the previous one.
+///
+/// A posted split is never needed for correctness: the caller claims pieces itself, so a helper
+/// that misses a post (it stopped lingering a moment too early, or another caller posted over
+/// it) only means less help.
+#[derive(Default)]
+struct Mailbox {
+    /// The latest split; helpers that enter it after it was closed just leave.
+    split: Mutex<Option<Arc<Shared>>>,
+    /// Bumped by every post, so a lingering helper sees a new split without taking the lock.
+    posted: AtomicUsize,
+    /// Helpers watching the mailbox now.
+    lingering: AtomicUsize,
+}
+
+thread_local! {
+    /// Whether this thread is inside [`Mailbox::linger`] (a split it runs from there may post
+    /// and spawn helpers of its own; those must not linger inside it).
+    static LINGERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl Mailbox {
+    /// Posts `split` and returns how many helpers were lingering to take it.
+    fn post(&self, split: &Arc<Shared>) -> usize {
+        *self.split.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(split));
+        // SeqCst pairs with `linger`: either this load sees a helper that will see the post,
+        // or that helper's final check of `posted` sees it.
+        self.posted.fetch_add(1, Ordering::SeqCst);
+        self.lingering.load(Ordering::SeqCst)
+    }
+
+    /// Takes the posted split, if it is newer than `seen`, and helps with it.
+    fn take(&self, seen: &mut usize) -> bool {
+        let now = self.posted.load(Ordering::SeqCst);
+        if now == *seen {
+            return false;
+        }
+        *seen = now;
+        let split = self.split.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(split) = split {
+            split.help();
+        }
+        true
+    }
+
+    /// Watches the mailbox for [`LINGER`] after the last split taken, then returns; sooner
+    /// when the core is [`CONTENDED`].
+    fn linger(&self) {
+        self.linger_for(LINGER, CONTENDED);
+    }
+
+    fn linger_for(&self, linger: Duration, contended: Duration) {
+        if LINGERING.with(|l| l.replace(true)) {
+            return;
+        }
+        let mut seen = self.posted.load(Ordering::SeqCst);
+        self.lingering.fetch_add(1, Ordering::SeqCst);
+        let mut since = Instant::now();
+        loop {
+            if self.take(&mut seen) {
+                since = Instant::now();
+            } else if since.elapsed() >= linger {
+                break;
+            } else if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                // Work queued on the pool meanwhile (`install`'s): a lingering helper must not
+                // hold it up.
+                since = Instant::now();
+            } else {
+                // Gives the core to any other runnable thread; returns at once when there is
+                // none, so the mailbox is checked about every microsecond. A yield that took
+                // long gave the core away: other processes want it, and a helper spinning there
+                // only delays them, and itself (the scheduler charges the spin to this thread,
+                // which then loses the core mid-piece, where the caller waits for it).
+                let yielded = Instant::now();
+                std::thread::yield_now();
+                if yielded.elapsed() >= contended {
+                    break;
+                }
+            }
+        }
+        self.lingering.fetch_sub(1, Ordering::SeqCst);
+        self.take(&mut seen);
+        LINGERING.with(|l| l.set(false));
     }
 }
 
@@ -236,7 +443,7 @@ struct Shared {
     /// [`CLOSED`] once the caller is done, plus the number of helpers inside `run`.
     state: AtomicUsize,
     /// The first panic of a helper, re-raised on the caller's thread.
-    panic: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 const CLOSED: usize = 1 << (usize::BITS - 1);
@@ -255,18 +462,29 @@ impl Shared {
         self.state.fetch_sub(1, Ordering::Release);
     }
 
+    /// A helper's share: the pieces left, unless the caller has closed the split.
+    fn help(&self) {
+        if self.enter() {
+            self.run();
+            self.leave();
+        }
+    }
+
     /// Claims and runs pieces until none are left. A panic stops this thread's share (the
     /// others finish theirs) and is kept for the caller.
-    fn run(&self) {
+    /// Claims and runs pieces until none are left; returns how many it ran.
+    fn run(&self) -> usize {
         // `for_each_piece` keeps the closure alive for every call made between `enter` and
         // `leave`, and for the caller's own call.
         let work = self.work;
+        let mut ran = 0;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.pieces {
                 break;
             }
             work(i);
+            ran += 1;
         }));
         if let Err(payload) = result {
             // Nobody else should start a piece after a failure.
@@ -276,6 +494,7 @@ impl Shared {
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert(payload);
         }
+        ran
     }
 }
 
@@ -304,7 +523,7 @@ impl Drop for Finish<'_> {
 /// threads; directly when the pool has one thread. Returns the thread count `f` may use.
 pub fn install<R: Send>(f: impl FnOnce(usize) -> R + Send) -> R {
     match current() {
-        (threads, Some(pool)) => pool.install(|| f(threads)),
+        (threads, Some(pool)) => pool.rayon.install(|| f(threads)),
         (_, None) => f(1),
     }
 }
@@ -393,5 +612,104 @@ mod tests {
         });
         seen.sort();
         assert_eq!(seen, (0..15).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_lingering_helper_takes_a_posted_split_and_stops_after_the_linger() {
+        let mailbox = Arc::new(Mailbox::default());
+        let m = Arc::clone(&mailbox);
+        // A plain thread stands for a pool thread after its split; no give-up on contention,
+        // so that a loaded machine cannot end the linger before the post.
+        let helper =
+            std::thread::spawn(move || m.linger_for(Duration::from_secs(3), Duration::MAX));
+        let patient = Instant::now() + Duration::from_secs(20);
+        let lingering = || mailbox.lingering.load(Ordering::SeqCst);
+        while lingering() == 0 && Instant::now() < patient {
+            std::thread::yield_now();
+        }
+        assert_eq!(lingering(), 1, "the helper watches the mailbox");
+        static RAN_BY: Mutex<Option<std::thread::ThreadId>> = Mutex::new(None);
+        let shared = Arc::new(Shared {
+            work: &|_| *RAN_BY.lock().unwrap() = Some(std::thread::current().id()),
+            pieces: 1,
+            next: AtomicUsize::new(0),
+            state: AtomicUsize::new(0),
+            panic: Mutex::new(None),
+        });
+        assert_eq!(mailbox.post(&shared), 1, "the post finds the helper");
+        while RAN_BY.lock().unwrap().is_none() && Instant::now() < patient {
+            std::thread::yield_now();
+        }
+        drop(Finish(&shared));
+        let by = RAN_BY.lock().unwrap().expect("the posted piece ran");
+        assert_eq!(by, helper.thread().id(), "on the lingering helper");
+        // The linger restarts after the split, ends 3 s later, and the helper leaves.
+        helper.join().unwrap();
+        assert_eq!(lingering(), 0);
+        // A split posted now finds nobody.
+        assert_eq!(mailbox.post(&shared), 0);
+    }
+
+    #[test]
+    fn a_caller_that_waited_long_for_a_helper_runs_the_next_splits_alone() {
+        // A thread budget: a pool of its own (the back-off itself is process-wide, and another
+        // test's stall may set it meanwhile, hence the attempts).
+        std::thread::spawn(|| {
+            set_thread_budget(Some(2));
+            let me = std::thread::current().id();
+            let stalled = (0..5).any(|_| {
+                SERIAL_UNTIL.store(0, Ordering::Relaxed);
+                let start = Instant::now();
+                let helped = std::sync::atomic::AtomicBool::new(false);
+                // The helper's piece takes far longer than two of the caller's: a stall.
+                for_each_piece(2, |_| {
+                    if std::thread::current().id() != me {
+                        helped.store(true, Ordering::Relaxed);
+                        std::thread::sleep(start.elapsed() * 10 + Duration::from_millis(5));
+                    } else {
+                        while !helped.load(Ordering::Relaxed)
+                            && start.elapsed() < Duration::from_secs(2)
+                        {
+                            std::thread::yield_now();
+                        }
+                    }
+                });
+                helped.load(Ordering::Relaxed)
+            });
+            assert!(stalled, "a helper took a piece");
+            assert!(backing_off());
+            let ids = Mutex::new(vec![]);
+            for_each_piece(8, |_| ids.lock().unwrap().push(std::thread::current().id()));
+            assert!(ids.into_inner().unwrap().iter().all(|&id| id == me));
+            SERIAL_UNTIL.store(0, Ordering::Relaxed);
+            assert!(!backing_off());
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn tasks_run_once_each_and_results_come_back_in_order() {
+        set_num_threads(3);
+        let mut out = vec![0u32; 1000];
+        let tasks: Vec<&mut [u32]> = out.chunks_mut(7).collect();
+        let lens = map_tasks(tasks, |i, c| {
+            c.iter_mut().for_each(|v| *v += i as u32 + 1);
+            c.len()
+        });
+        assert_eq!(lens.len(), 1000usize.div_ceil(7));
+        assert_eq!(lens.iter().sum::<usize>(), 1000);
+        assert!(out
+            .iter()
+            .enumerate()
+            .all(|(j, &v)| v == (j / 7) as u32 + 1));
+        assert_eq!(map_tasks(vec![5], |i, t| (i, t)), vec![(0, 5)]);
+        assert!(map_tasks(Vec::<u8>::new(), |_, t| t).is_empty());
+    }
+
+    #[test]
+    fn splitting_starts_at_two_grains() {
+        assert!(!worth_splitting(2 * GRAIN - 1));
+        assert!(worth_splitting(2 * GRAIN));
     }
 }
