@@ -260,7 +260,7 @@ fn scale(m: usize, n: usize, beta: f32, c: &mut [f32], ldc: usize) {
 }
 
 /// The widest level this CPU supports: the one the `gemm` crate's own dispatch uses.
-fn best_level() -> Isa {
+pub(crate) fn best_level() -> Isa {
     static BEST: OnceLock<Isa> = OnceLock::new();
     *BEST.get_or_init(|| {
         *simd::supported()

@@ -268,6 +268,7 @@ pub fn for_each_piece(pieces: usize, f: impl Fn(usize) + Sync) {
     let shared = Arc::new(Shared {
         work,
         pieces,
+        isa: crate::simd::active(),
         next: AtomicUsize::new(0),
         state: AtomicUsize::new(0),
         panic: Mutex::new(None),
@@ -438,6 +439,9 @@ struct Shared {
     /// The caller's closure, its lifetime erased (see `for_each_piece` for why that holds).
     work: &'static (dyn Fn(usize) + Sync),
     pieces: usize,
+    /// The caller's SIMD level ([`crate::simd::with_isa`] is per thread): helpers run its
+    /// pieces at that level, so a piece computes the same bits on whichever thread runs it.
+    isa: crate::simd::Isa,
     /// The next unclaimed piece.
     next: AtomicUsize,
     /// [`CLOSED`] once the caller is done, plus the number of helpers inside `run`.
@@ -465,7 +469,7 @@ impl Shared {
     /// A helper's share: the pieces left, unless the caller has closed the split.
     fn help(&self) {
         if self.enter() {
-            self.run();
+            crate::simd::with_isa(self.isa, || self.run());
             self.leave();
         }
     }
@@ -632,6 +636,7 @@ mod tests {
         let shared = Arc::new(Shared {
             work: &|_| *RAN_BY.lock().unwrap() = Some(std::thread::current().id()),
             pieces: 1,
+            isa: crate::simd::active(),
             next: AtomicUsize::new(0),
             state: AtomicUsize::new(0),
             panic: Mutex::new(None),

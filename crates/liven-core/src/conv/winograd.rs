@@ -27,7 +27,6 @@ use super::{add_bias_gradient, all_finite, row_stride, Conv2dGeometry, Scratch};
 use crate::gemm::{sgemm, Operand, Par};
 use crate::simd;
 use crate::threads;
-use rayon::prelude::*;
 
 /// Whether `g` is a convolution this path computes.
 pub(super) fn applies(g: &Conv2dGeometry) -> bool {
@@ -372,10 +371,15 @@ fn convolve_chunk(
     }
 }
 
-/// How the chunks of `per` samples run: `Some(samples per thread)` over the pool (each
-/// chunk's products serial), or `None` for one chunk after another with split products.
-fn runs(g: &Conv2dGeometry, per: usize) -> Option<usize> {
-    super::samples_per_thread(g, per, threads::num_threads())
+/// How the batch runs ([`super::split_batch`]): `(samples per product, Some(samples per task))`
+/// over the pool, or `(per, None)` for one chunk after another with split products.
+fn split(g: &Conv2dGeometry, t: &Tiles, tasks_per_thread: usize) -> (usize, Option<usize>) {
+    super::split_batch(
+        g,
+        samples_per_product(g, t),
+        super::work(g),
+        tasks_per_thread,
+    )
 }
 
 /// y = conv(x, weight) + bias; `false` (y then undefined) when a result is not finite.
@@ -390,7 +394,7 @@ pub(super) fn forward(
     let (cin, cout) = (g.in_channels, g.out_channels);
     let mut u = Scratch::new(16 * cout * cin);
     transform_weights(weight, cout, cin, false, &mut u);
-    let per = samples_per_product(g, &t);
+    let (per, run) = split(g, &t, super::TASKS_PER_THREAD);
     let (in_n, out_n) = (g.input_len() / g.batch, g.output_len() / g.batch);
     let len = |c: usize| 16 * c * row_stride(per * t.per_plane());
     let chunks = |y: &mut [f32], x: &[f32], par: Par| {
@@ -399,12 +403,14 @@ pub(super) fn forward(
             convolve_chunk(&t, cin, cout, x_c, &u, bias, y_c, &mut v, &mut m, par);
         }
     };
-    match runs(g, per) {
-        Some(run) => threads::install(|_| {
-            y.par_chunks_mut(run * out_n)
-                .zip(x.par_chunks(run * in_n))
-                .for_each(|(y_r, x_r)| chunks(y_r, x_r, Par::Serial))
-        }),
+    match run {
+        Some(run) => {
+            let tasks = y
+                .chunks_mut(run * out_n)
+                .zip(x.chunks(run * in_n))
+                .collect();
+            threads::map_tasks(tasks, |_, (y_r, x_r)| chunks(y_r, x_r, Par::Serial));
+        }
         None => chunks(y, x, Par::Auto),
     }
     all_finite(y)
@@ -425,7 +431,7 @@ pub(super) fn backward(
     let (cin, cout, tiles) = (g.in_channels, g.out_channels, t.per_plane());
     let mut uflip = Scratch::new(16 * cin * cout);
     transform_weights(weight, cin, cout, true, &mut uflip);
-    let per = samples_per_product(g, &t);
+    let (per, run) = split(g, &t, 1);
     let (in_n, out_n) = (g.input_len() / g.batch, g.output_len() / g.batch);
     let len = |c: usize| 16 * c * row_stride(per * tiles);
     // One run of chunks: dx, and the run's dU [16, cout, cin] (summed over its tiles).
@@ -461,14 +467,15 @@ pub(super) fn backward(
         }
         du
     };
-    let du = match runs(g, per) {
+    let du = match run {
         Some(run) => {
-            let partials: Vec<Scratch> = threads::install(|_| {
-                dx.par_chunks_mut(run * in_n)
-                    .zip(x.par_chunks(run * in_n))
-                    .zip(dy.par_chunks(run * out_n))
-                    .map(|((dx_r, x_r), dy_r)| chunks(dx_r, x_r, dy_r, Par::Serial))
-                    .collect()
+            let tasks = dx
+                .chunks_mut(run * in_n)
+                .zip(x.chunks(run * in_n))
+                .zip(dy.chunks(run * out_n))
+                .collect();
+            let partials = threads::map_tasks(tasks, |_, ((dx_r, x_r), dy_r)| {
+                chunks(dx_r, x_r, dy_r, Par::Serial)
             });
             // In run order: the result depends on the thread count, not on scheduling.
             let mut parts = partials.into_iter();
