@@ -5,8 +5,8 @@
 //! y_g = W_g · col, dcol = W_gᵀ · dy_g (folded back into dx, "col2im") and dW_g += dy_g · colᵀ.
 //! A 1×1 kernel with stride 1 and no padding needs no unfolding: the input plane is already
 //! that matrix. Samples are spread over the pool's threads (each runs its products serially,
-//! with its own unfolding buffer); with fewer samples than threads the products themselves are
-//! split instead.
+//! with its own unfolding buffer; [`split_batch`]); with fewer samples than threads, or too
+//! little work to split, the products themselves are split instead (or not at all).
 
 use crate::gemm::{sgemm, Operand, Par};
 use crate::simd;
@@ -481,15 +481,36 @@ fn trim_weight(
 ) -> Scratch {
     let mut kept = Scratch::new(t.weight_len());
     let (full, taps) = (g.kernel_h * g.kernel_w, kept_taps(g, t, h0, w0));
-    for (dst, all) in kept
-        .chunks_exact_mut(taps.len())
-        .zip(weight.chunks_exact(full))
-    {
-        for (d, &i) in dst.iter_mut().zip(&taps) {
-            *d = all[i];
+    let per = filters_per_task(weight.len(), full);
+    let tasks = kept
+        .chunks_mut(per * taps.len())
+        .zip(weight.chunks(per * full))
+        .collect();
+    threads::map_tasks(tasks, |_, (kept, weight): (&mut [f32], &[f32])| {
+        for (dst, all) in kept
+            .chunks_exact_mut(taps.len())
+            .zip(weight.chunks_exact(full))
+        {
+            for (d, &i) in dst.iter_mut().zip(&taps) {
+                *d = all[i];
+            }
         }
-    }
+    });
     kept
+}
+
+/// Filters of `full` taps per task when a pass over a weight of `len` elements is split: the
+/// whole weight (one task) unless it is worth splitting. ResNet-18's last stage at 32×32 reads
+/// its 9 MiB weights three times per step (the finiteness check, the trimming, the trimmed
+/// gradient's scatter) around products of a few microseconds.
+fn filters_per_task(len: usize, full: usize) -> usize {
+    let filters = len / full;
+    if !threads::worth_splitting(len) {
+        return filters.max(1);
+    }
+    filters
+        .div_ceil(threads::num_threads() * TASKS_PER_THREAD)
+        .max(1)
 }
 
 /// The offsets inside one `kh·kw` filter of the taps `t` keeps, from (h0, w0), in order.
@@ -508,17 +529,30 @@ fn add_trimmed(
     part: &[f32],
     full: &mut [f32],
 ) {
-    let taps = kept_taps(g, t, h0, w0);
-    let filters = full.chunks_exact_mut(g.kernel_h * g.kernel_w);
-    for (all, kept) in filters.zip(part.chunks_exact(taps.len())) {
-        for (&i, v) in taps.iter().zip(kept) {
-            all[i] += v;
+    let (taps, len) = (kept_taps(g, t, h0, w0), g.kernel_h * g.kernel_w);
+    let per = filters_per_task(full.len(), len);
+    let tasks = full
+        .chunks_mut(per * len)
+        .zip(part.chunks(per * taps.len()))
+        .collect();
+    threads::map_tasks(tasks, |_, (full, part): (&mut [f32], &[f32])| {
+        let filters = full.chunks_exact_mut(len);
+        for (all, kept) in filters.zip(part.chunks_exact(taps.len())) {
+            for (&i, v) in taps.iter().zip(kept) {
+                all[i] += v;
+            }
         }
-    }
+    });
 }
 
 fn all_finite(v: &[f32]) -> bool {
-    all_finite_run(simd::active(), v)
+    let isa = simd::active();
+    if !threads::worth_splitting(v.len()) {
+        return all_finite_run(isa, v);
+    }
+    let chunk = v.len().div_ceil(threads::num_threads() * TASKS_PER_THREAD);
+    let parts = threads::map_tasks(v.chunks(chunk).collect(), |_, c| all_finite_run(isa, c));
+    parts.into_iter().all(|finite| finite)
 }
 
 crate::multiversion! {
@@ -1107,6 +1141,8 @@ mod tests {
             geometry(3, 3, (1, 6), 5, (3, 3), (1, 1), (1, 1), (1, 1), 1),
             geometry(2, 2, (1, 1), 3, (5, 5), (3, 3), (2, 2), (1, 1), 1),
             geometry(1, 3, (1, 1), 2, (3, 3), (1, 1), (1, 1), (1, 1), 1), // batch 1
+            // Trimmed, with a weight past two grains: trimming and scattering split by filters.
+            geometry(2, 96, (1, 1), 97, (3, 3), (1, 1), (1, 1), (1, 1), 1),
         ];
         for isa in simd::supported() {
             simd::with_isa(isa, || {
@@ -1165,6 +1201,23 @@ mod tests {
             geometry(2, 4, (8, 8), 3, (3, 3), (2, 2), (1, 1), (1, 1), 1),
         ] {
             assert_eq!(trimmed(&g), None, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn the_finiteness_check_finds_one_bad_value_in_any_piece() {
+        threads::set_num_threads(3);
+        let n = 4 * threads::GRAIN + 5;
+        let mut v = uniform(n, 1, 1.0);
+        assert!(all_finite(&v));
+        for (at, bad) in [
+            (0, f32::NAN),
+            (n / 2, f32::INFINITY),
+            (n - 1, f32::NEG_INFINITY),
+        ] {
+            v[at] = bad;
+            assert!(!all_finite(&v), "{bad} at {at}");
+            v[at] = 0.5;
         }
     }
 
