@@ -269,7 +269,7 @@ describe.skipIf(!native)('native boundary: scratch follows the arrays, not the g
       `const r = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.7 + s));
        const shape = { batch: 2, inChannels: 4, height: 6, width: 5, outChannels: 6, kernelH: 3, kernelW: 3,
          strideH: 1, strideW: 2, padH: 1, padW: 1, dilationH: 1, dilationW: 1, groups: 2 };
-       const x = r(240, 1), w = r(108, 2), dy = r(108, 3);
+       const x = r(240, 1), w = r(108, 2), dy = r(216, 3);
        const grads = (dx) => {
          const dw = new Float32Array(108).fill(0.5), db = new Float32Array(6).fill(0.25);
          addon.conv2dBackward(x, w, dy, dx, dw, db, shape);
