@@ -22,13 +22,9 @@ use crate::simd::{self, Isa};
 mod math;
 mod smooth;
 use crate::stream::{fill_blocks, should_stream};
-use crate::threads::{for_each_chunk, map_chunks};
+use crate::threads::{for_each_chunk, map_chunks, GRAIN};
 pub use smooth::*;
 use std::ops::Range;
-
-/// Elements per parallel chunk: below about this many, handing work to a thread costs more
-/// than it saves (measured with `npm run bench`).
-const GRAIN: usize = 1 << 15;
 
 /// Accumulator lanes of the reductions. Fixed, so every instruction set adds in the same order
 /// and gives bit-identical sums.

@@ -19,10 +19,7 @@
 use crate::multiversion;
 use crate::simd::{self, Isa};
 use crate::stream::{fill_blocks, should_stream};
-use crate::threads::for_each_chunk;
-
-/// Elements per parallel chunk, as the activations' (a pass over memory per element).
-const GRAIN: usize = 1 << 15;
+use crate::threads::{for_each_chunk, GRAIN};
 
 /// Rows of a broadcast shorter than this run as a plain loop, without dispatch.
 const SHORT_ROW: usize = 16;
