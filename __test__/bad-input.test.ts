@@ -131,6 +131,9 @@ describeEachBackend('bad input to every layer', () => {
       const g = randomTensor([...y.shape, 2], 4);
       return { call: () => m.backward(g), watch: [m, x, y, g] };
     }, RangeError, /gradOutput has shape \[.*\], but the last forward's output has shape/],
+    [`${name}: backward with an unknown option`, () => { const { m, x, y } = ready(make, good); const g = Tensor.zerosLike(y); return { call: () => m.backward(g, { inputgrad: false } as never), watch: [m, x, g] }; }, TypeError, /backward has no option "inputgrad"; its options are inputGrad/],
+    [`${name}: backward with inputGrad 0`, () => { const { m, x, y } = ready(make, good); const g = Tensor.zerosLike(y); return { call: () => m.backward(g, { inputGrad: 0 } as never), watch: [m, x, g] }; }, TypeError, /backward: inputGrad must be a boolean, got number 0/],
+    [`${name}: backward with options null`, () => { const { m, x, y } = ready(make, good); const g = Tensor.zerosLike(y); return { call: () => m.backward(g, null as never), watch: [m, x, g] }; }, TypeError, /backward options must be an object, got null/],
     [`${name}: backward(Float64Array)`, () => { const { m, x } = ready(make, good); return { call: () => m.backward(new Float64Array(24) as never), watch: [m, x] }; }, TypeError, /gradOutput must be a Tensor, got a Float64Array/],
     [`${name}: backward after the saved input was detached`, () => {
       const { m, x, y } = ready(make, good);
@@ -454,6 +457,10 @@ describe.skipIf(!native)('the addon, called directly, rejects what would be unso
     ['linearForward: rows × in past 32 bits', () => a.linearForward(f(4), f(4), null, f(4), 2 ** 31, 2, 1), /x has 4 elements, expected 4294967296/],
     ['linearForward: rows -1 (wraps to 2^32 - 1)', () => a.linearForward(f(4), f(4), null, f(4), -1, 1, 1), /x has 4 elements/],
     ['linearBackward: gradWeight aliasing gradInput', () => a.linearBackward(f(8), f(8), f(4), buf.subarray(0, 8), buf.subarray(0, 8), null, 2, 4, 2), /shares memory/],
+    ['linearBackward without gradInput: gradWeight aliasing x', () => a.linearBackward(buf.subarray(0, 8), f(8), f(4), null, buf.subarray(4, 12), null, 2, 4, 2), /gradWeight shares memory with x/],
+    ['linearBackward without gradInput: gradWeight too short', () => a.linearBackward(f(8), f(8), f(4), null, buf.subarray(0, 7), null, 2, 4, 2), /gradWeight has 7 elements, expected 8/],
+    ['conv2dBackward without gradInput: gradBias aliasing gradWeight', () => a.conv2dBackward(f(9), f(9), f(1), null, buf.subarray(0, 9), buf.subarray(8, 9), conv()), /shares memory/],
+    ['conv2dBackward without gradInput: gradOutput too long', () => a.conv2dBackward(f(9), f(9), f(2), null, buf.subarray(0, 9), null, conv()), /gradOutput has 2 elements, expected 1/],
     ['conv2dForward: y aliasing x', () => a.conv2dForward(buf.subarray(0, 9), f(9), null, buf.subarray(8, 9), conv()), /y shares memory with x/],
     ['conv2dForward: zero stride', () => a.conv2dForward(f(9), f(9), null, f(1), conv({ strideH: 0 })), /stride_h must be positive/],
     ['conv2dForward: groups that do not divide', () => a.conv2dForward(f(18), f(9), null, f(2), conv({ inChannels: 2, outChannels: 2, groups: 3 })), /must be divisible by groups 3/],

@@ -169,6 +169,22 @@ describe('ModelWorker', () => {
     await expect(start(make(), { modules: [new URL('./fixtures/affine-layer.mjs', import.meta.url).href.replace('affine-layer', 'missing-layer')] }).forward(random([4, 3], 1))).rejects.toThrow(/Cannot find module|could not be built|ERR_MODULE_NOT_FOUND/);
   });
 
+  it('backward with inputGrad: false resolves to null and writes the synchronous parameter gradients', async () => {
+    const sync = makeModel();
+    const remote = makeModel();
+    const w = start(remote);
+    const x = random([6, 4, 5], 3);
+    const g = random([6, 20], 4);
+    await w.forward(x);
+    sync.forward(x);
+    expect(await w.backward(g, { inputGrad: false })).toBeNull();
+    expect(sync.backward(g, { inputGrad: false })).toBeNull();
+    const grads = (m: nn.Module) => m.parameters().map((p) => bits(p.grad));
+    expect(grads(remote)).toEqual(grads(sync));
+    expect(sync.parameters().every((p) => p.grad.data.some((v) => v !== 0))).toBe(true);
+    expect(() => w.backward(g, { inputGrad: 'no' } as never)).toThrow(/inputGrad must be a boolean, got string no/);
+  });
+
   it("rejects with the synchronous call's error class and message", async () => {
     const m = makeModel();
     const w = start(m);

@@ -81,6 +81,13 @@ describe.skipIf(!native)('native boundary: argument conversion cannot free an ar
        result = attempt(() => addon.conv2dBackward(x, new Float32Array([2]), new Float32Array(${n * n}), dx, new Float32Array(1), null, shape));`,
     ],
     [
+      'conv2dBackward without dx (null): a Proxy shape shrinks x and dweight',
+      `const make = () => new Float32Array(new ArrayBuffer(4 * ${n * n}, { maxByteLength: 4 * ${n * n} }));
+       const x = make(), dw = new Float32Array(new ArrayBuffer(4, { maxByteLength: 4 }));
+       const shape = new Proxy(${convShape(n)}, { get(t, k) { x.buffer.resize(0); dw.buffer.resize(0); return k === 'groups' ? 1 : t[k]; } });
+       result = attempt(() => addon.conv2dBackward(x, new Float32Array([2]), new Float32Array(${n * n}), null, dw, null, shape));`,
+    ],
+    [
       'maxPool2dForward: the geometry getter shrinks y and indices',
       `const y = new Float32Array(new ArrayBuffer(4 * ${n * n}, { maxByteLength: 4 * ${n * n} }));
        const idx = new Uint32Array(new ArrayBuffer(4 * ${n * n}, { maxByteLength: 4 * ${n * n} }));
@@ -250,10 +257,41 @@ describe.skipIf(!native)('native boundary: scratch follows the arrays, not the g
          attempt(() => addon.linearForward(new Float32Array(6), e(), e(), e(), 2, 3, 0)),
          attempt(() => addon.linearBackward(e(), e(), e(), e(), e(), e(), rows, 0, 0)),
          attempt(() => addon.linearBackward(new Float32Array(6), e(), e(), dx, e(), e(), 2, 3, 0)),
+         attempt(() => addon.linearBackward(new Float32Array(6), e(), e(), null, e(), e(), 2, 3, 0)),
          Array.from(dx),
        ];`,
     );
-    expect(result).toEqual([{ ok: true }, { ok: true }, { ok: true }, { ok: true }, [0, 0, 0, 0, 0, 0]]);
+    expect(result).toEqual([{ ok: true }, { ok: true }, { ok: true }, { ok: true }, { ok: true }, [0, 0, 0, 0, 0, 0]]);
+  });
+
+  it('backward without dx (null or undefined): the same parameter gradients as with it, other arrays still checked', () => {
+    const { result } = child(
+      `const r = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.7 + s));
+       const shape = { batch: 2, inChannels: 4, height: 6, width: 5, outChannels: 6, kernelH: 3, kernelW: 3,
+         strideH: 1, strideW: 2, padH: 1, padW: 1, dilationH: 1, dilationW: 1, groups: 2 };
+       const x = r(240, 1), w = r(108, 2), dy = r(216, 3);
+       const grads = (dx) => {
+         const dw = new Float32Array(108).fill(0.5), db = new Float32Array(6).fill(0.25);
+         addon.conv2dBackward(x, w, dy, dx, dw, db, shape);
+         return [...dw, ...db];
+       };
+       const lin = (dx) => {
+         const dw = new Float32Array(12).fill(1), db = new Float32Array(3);
+         addon.linearBackward(r(8, 4), r(12, 5), r(6, 6), dx, dw, db, 2, 4, 3);
+         return [...dw, ...db];
+       };
+       result = {
+         conv: [grads(new Float32Array(240)), grads(null), grads(undefined)],
+         linear: [lin(new Float32Array(8)), lin(null)],
+         short: attempt(() => addon.conv2dBackward(x, w, dy, null, new Float32Array(107), null, shape)),
+       };`,
+    );
+    const { conv, linear, short } = result as { conv: number[][]; linear: number[][]; short: Attempt };
+    expect(conv[0]!.some((v) => v !== 0.5 && v !== 0.25)).toBe(true);
+    expect(conv[1]).toEqual(conv[0]);
+    expect(conv[2]).toEqual(conv[0]);
+    expect(linear[1]).toEqual(linear[0]);
+    expect(short).toMatchObject({ ok: false, name: 'Error', message: expect.stringMatching(/gradWeight has 107 elements, expected 108/) });
   });
 });
 

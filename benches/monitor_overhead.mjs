@@ -28,7 +28,7 @@ function steps(mode, from) {
     const x = Tensor.from(train.images.subarray(lo * 784, (lo + B) * 784), [B, 1, 28, 28]);
     opt.zeroGrad();
     const l = loss.forward(model.forward(x), train.labels.subarray(lo, lo + B));
-    model.backward(loss.backward());
+    model.backward(loss.backward(), { inputGrad: false });
     tm?.step({ loss: l, lr: opt.lr });
     opt.step();
   }

@@ -35,7 +35,7 @@ while (step < steps) {
     if (step === steps) break;
     const loss = lossFn.forward(model.forward(x), y);
     opt.zeroGrad();
-    model.backward(lossFn.backward());
+    model.backward(lossFn.backward(), { inputGrad: false }); // the images need no gradient
     monitor.step({ loss, lr: opt.lr }); // after backward, before the update
     opt.step();
     if (++step % 50 === 0) console.log(`step ${step}: loss ${loss.toFixed(3)}`);

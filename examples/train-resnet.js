@@ -70,7 +70,7 @@ for (; elapsed() < seconds; step++) {
   const { x, y } = batch(train, step * batchSize, batchSize);
   const loss = lossFn.forward(model.forward(x), y);
   opt.zeroGrad();
-  model.backward(lossFn.backward());
+  model.backward(lossFn.backward(), { inputGrad: false }); // the images need no gradient
   opt.step();
   if ((step + 1) % 50 === 0) console.log(`step ${step + 1}: loss ${loss.toFixed(3)} (${elapsed().toFixed(0)} s)`);
 }

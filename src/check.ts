@@ -54,11 +54,18 @@ export function checkFinite(value: unknown, what: string): number {
   return value;
 }
 
-/** An options bag: undefined or a plain object. */
-export function checkOptions<T extends object>(options: T | undefined, what: string): Partial<T> {
+/**
+ * An options bag: undefined or a plain object; with `allowed`, a key outside it (a typo that
+ * would otherwise be ignored) is a TypeError naming it.
+ */
+export function checkOptions<T extends object>(options: T | undefined, what: string, allowed?: readonly (keyof T & string)[]): Partial<T> {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`${what} options must be an object, got ${describe(options)}`);
+  }
+  const unknown = allowed === undefined ? [] : Object.keys(options).filter((k) => !(allowed as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    throw new TypeError(`${what} has no option ${unknown.map((k) => JSON.stringify(k)).join(', ')}; its options are ${allowed!.join(', ')}`);
   }
   return options;
 }

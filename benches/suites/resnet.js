@@ -29,7 +29,7 @@ function livenStep(threads, steps, warmup) {
     const t0 = performance.now();
     opt.zeroGrad();
     lossFn.forward(model.forward(x), target);
-    model.backward(lossFn.backward());
+    model.backward(lossFn.backward(), { inputGrad: false });
     opt.step();
     if (i >= warmup) times.push((performance.now() - t0) / 1e3);
   }

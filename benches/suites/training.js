@@ -55,7 +55,7 @@ export function livenStepper(model, data, image) {
     const y = data.labels.subarray(lo, lo + BATCH);
     opt.zeroGrad();
     loss.forward(model.forward(x), y);
-    model.backward(loss.backward());
+    model.backward(loss.backward(), { inputGrad: false });
     opt.step();
   };
 }

@@ -114,12 +114,18 @@ export interface Kernels {
   sampledHistogram(y: Float32Array, maxSamples: number, seed: number, hist: Float64Array): void;
   /** y `[rows, out]` = x `[rows, in]` · weightᵀ + bias, weight `[out, in]`. */
   linearForward(x: Float32Array, weight: Float32Array, bias: Float32Array | null, y: Float32Array, rows: number, inFeatures: number, outFeatures: number): void;
-  /** Writes dx = dy · weight; adds dyᵀ · x into `dweight` and the column sums of dy into `dbias`. */
-  linearBackward(x: Float32Array, weight: Float32Array, dy: Float32Array, dx: Float32Array, dweight: Float32Array, dbias: Float32Array | null, rows: number, inFeatures: number, outFeatures: number): void;
+  /**
+   * Writes dx = dy · weight (unless `dx` is null: training skips the input's gradient); adds
+   * dyᵀ · x into `dweight` and the column sums of dy into `dbias`, the same bits either way.
+   */
+  linearBackward(x: Float32Array, weight: Float32Array, dy: Float32Array, dx: Float32Array | null, dweight: Float32Array, dbias: Float32Array | null, rows: number, inFeatures: number, outFeatures: number): void;
   /** y `[N, out, outH, outW]` = conv2d(x `[N, in, H, W]`, weight `[out, in/groups, kh, kw]`) + bias. */
   conv2dForward(x: Float32Array, weight: Float32Array, bias: Float32Array | null, y: Float32Array, shape: Conv2dShape): void;
-  /** Writes dx; adds the weight and bias gradients into `dweight` and `dbias`. */
-  conv2dBackward(x: Float32Array, weight: Float32Array, dy: Float32Array, dx: Float32Array, dweight: Float32Array, dbias: Float32Array | null, shape: Conv2dShape): void;
+  /**
+   * Writes dx (unless null: training skips the input's gradient and its col2im); adds the weight
+   * and bias gradients into `dweight` and `dbias`, the same bits either way.
+   */
+  conv2dBackward(x: Float32Array, weight: Float32Array, dy: Float32Array, dx: Float32Array | null, dweight: Float32Array, dbias: Float32Array | null, shape: Conv2dShape): void;
   /**
    * `out = a op b` elementwise (`op` a `BINARY_OPS` code), `a` and `b` broadcast (shapes
    * right-aligned, as NumPy's) to their common shape, whose size `out` has.

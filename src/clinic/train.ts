@@ -127,7 +127,7 @@ export function run(spec: RunSpec, data: { train: Digits; test: Digits }, { seed
     }
     losses.push(loss);
     opt.zeroGrad();
-    model.backward(lossFn.backward());
+    model.backward(lossFn.backward(), { inputGrad: false }); // the images need no gradient
     try {
       // Both throw a RangeError, and change nothing, on a non-finite gradient.
       if (spec.clipNorm !== undefined) optim.clipGradNorm(model.parameters(), spec.clipNorm);

@@ -129,10 +129,19 @@ export class Conv2d extends Module {
   }
 
   protected backwardImpl(gradOutput: Tensor, x: Tensor): Tensor {
+    return this.#backward(gradOutput, x, true)!;
+  }
+
+  /** Without the input gradient, the kernel skips its product and the col2im (folding it back). */
+  protected override backwardParametersImpl(gradOutput: Tensor, x: Tensor): void {
+    this.#backward(gradOutput, x, false);
+  }
+
+  #backward(gradOutput: Tensor, x: Tensor, inputGrad: boolean): Tensor | null {
     const s = this.#shape(x, 'backward');
     this.#checkParameters('backward', true);
-    const dx = Tensor.emptyLike(x);
-    if (s.batch > 0) kernels().conv2dBackward(x.data, this.weight.data.data, gradOutput.data, dx.data, this.weight.grad.data, this.bias?.grad.data ?? null, s);
+    const dx = inputGrad ? Tensor.emptyLike(x) : null;
+    if (s.batch > 0) kernels().conv2dBackward(x.data, this.weight.data.data, gradOutput.data, dx?.data ?? null, this.weight.grad.data, this.bias?.grad.data ?? null, s);
     return dx;
   }
 }

@@ -48,6 +48,8 @@ function quote(names: readonly string[]): string {
  * order of `inputs` and returns the output (an array for several outputs); `backward(dy)` (an
  * array for several outputs) returns the input gradient (an array for several inputs), summing
  * the gradients of a value used by several nodes. An input no output depends on gets zeros.
+ * `backward(dy, { inputGrad: false })` (training) returns null, and the nodes before the first
+ * one with parameters skip their own input gradient (or, without parameters, do not run).
  *
  * Parameters are named `<node>.<name>`, recursively (a nested Sequential gives `layer1.0.conv1.weight`).
  * A module may appear once in a graph (no weight sharing). For several inputs or outputs, give
@@ -213,6 +215,21 @@ export class Graph<In extends Tensor[] = [x: Tensor], Out extends Tensor | Tenso
   }
 
   protected backwardImpl(gradOutput: Out, ..._none: In): GradIn {
+    return this.#backward(gradOutput, true)!;
+  }
+
+  /**
+   * Without the graph's input gradient, only the values that depend on a parameter need one
+   * (PyTorch's requires_grad): a node reading none of them runs with `inputGrad: false` (a
+   * network's first Linear or Conv2d then skips that product, also behind a Flatten), a node
+   * without parameters reading none of them does not run at all, and the other nodes'
+   * gradients w.r.t. such values are dropped instead of summed.
+   */
+  protected override backwardParametersImpl(gradOutput: Out, ..._none: In): void {
+    this.#backward(gradOutput, false);
+  }
+
+  #backward(gradOutput: Out, inputGrad: boolean): GradIn | null {
     const ran = this.#ran;
     if (ran === null) {
       throw new Error(`${this.kind}.backward: the last forward failed part-way, so the layers hold inputs of different passes; run forward again`);
@@ -233,17 +250,33 @@ export class Graph<In extends Tensor[] = [x: Tensor], Out extends Tensor | Tenso
         grads.set(name, fresh);
       }
     };
+    // The values whose gradient is wanted: the graph inputs' if asked for, and every value
+    // computed from a wanted value or by a node with parameters (all of them with inputGrad).
+    const wanted = new Set<string>(inputGrad ? this.#inputs : []);
+    const readsWanted = (node: GraphNode): boolean => node.inputs.some((name) => wanted.has(name));
+    for (const node of this.#nodes.slice(0, ran.nodes)) {
+      if (readsWanted(node) || node.module.parameters().length > 0) wanted.add(node.name);
+    }
     const gs = (ran.outputs.length === 1 ? [gradOutput] : gradOutput) as Tensor[];
-    ran.outputs.forEach((name, i) => add(name, gs[i]!));
+    ran.outputs.forEach((name, i) => {
+      if (wanted.has(name)) add(name, gs[i]!);
+    });
     for (let i = ran.nodes - 1; i >= 0; i--) {
       const node = this.#nodes[i]!;
       const g = grads.get(node.name);
-      if (g === undefined) continue; // no output depends on this node
+      if (g === undefined) continue; // no output depends on this node, or it needs no gradient
       grads.delete(node.name);
+      if (!readsWanted(node)) {
+        node.module.backward(g, { inputGrad: false });
+        continue;
+      }
       const dx: Tensor | Tensor[] = node.module.backward(g);
       const dxs = Array.isArray(dx) ? dx : [dx];
-      node.inputs.forEach((name, j) => add(name, dxs[j]!));
+      node.inputs.forEach((name, j) => {
+        if (wanted.has(name)) add(name, dxs[j]!);
+      });
     }
+    if (!inputGrad) return null;
     const dxs = this.#inputs.map((name, i) => grads.get(name) ?? Tensor.zeros(ran.inputShapes[i]!));
     return (dxs.length === 1 ? dxs[0] : dxs) as GradIn;
   }

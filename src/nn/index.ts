@@ -14,7 +14,7 @@ import * as reshape from './reshape.js';
 import * as sequential from './sequential.js';
 import * as softmax from './softmax.js';
 
-export { Module, Parameter, configOptions, type ModuleConfig, type ForwardHook, type HookInput, type AnyModule } from './module.js';
+export { Module, Parameter, configOptions, type ModuleConfig, type BackwardOptions, type ForwardHook, type HookInput, type AnyModule } from './module.js';
 export { ReLU, LeakyReLU, PReLU } from './activation.js';
 export { ELU, CELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh, Softplus, Hardtanh, ReLU6, Hardswish, Hardsigmoid, Identity } from './activation.js';
 export { Dropout } from './dropout.js';

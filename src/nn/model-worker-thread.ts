@@ -49,10 +49,10 @@ async function handle(msg: Record<string, unknown>): Promise<{ value: unknown; t
     const params = new Map(model.namedParameters());
     for (const [k, g] of msg.grads as [string, Float32Array][]) params.get(k)?.grad.data.set(g);
     const gs = (msg.gradOutputs as Wire[]).map(tensor);
-    const dx: Tensor | Tensor[] = model.backward(msg.several ? gs : gs[0]!);
-    const gradInputs = (Array.isArray(dx) ? dx : [dx]).map(copy);
+    const dx: Tensor | Tensor[] | null = model.backward(msg.several ? gs : gs[0]!, { inputGrad: msg.inputGrad as boolean });
+    const gradInputs = dx === null ? null : (Array.isArray(dx) ? dx : [dx]).map(copy);
     const grads = [...params].map(([k, p]) => [k, p.grad.data.slice()] as [string, Float32Array]);
-    return { value: { gradInputs, several: Array.isArray(dx), grads }, transfer: [...gradInputs.map((w) => w.data.buffer as ArrayBuffer), ...grads.map(([, d]) => d.buffer as ArrayBuffer)] };
+    return { value: { gradInputs, several: Array.isArray(dx), grads }, transfer: [...(gradInputs ?? []).map((w) => w.data.buffer as ArrayBuffer), ...grads.map(([, d]) => d.buffer as ArrayBuffer)] };
   }
   throw new Error(`ModelWorker: unknown operation ${String(msg.op)}`);
 }

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { getBackend } from '../backend/index.js';
-import { formatShape } from '../check.js';
+import { describeValue, formatShape } from '../check.js';
 import { Tensor, checkTensor } from '../tensor.js';
 import { checkPriority } from '../thread-priority.js';
 import { configTypes } from './config.js';
@@ -11,6 +11,9 @@ interface Wire {
   shape: readonly number[];
   data: Float32Array;
 }
+
+/** What `M.backward` returns with the input gradient (its overloads' widest, without null). */
+type GradInOf<M extends AnyModule> = Exclude<ReturnType<M['backward']>, null>;
 
 type Reply = { id: number; value: unknown } | { id: number; error: { name: string; message: string } };
 
@@ -122,18 +125,23 @@ export class ModelWorker<M extends AnyModule = Module> {
   /**
    * The model's backward at the worker's last forward (the gradients of several outputs as an
    * array); writes the parameters' new gradients into `model`. Resolves to the input gradient
-   * (an array for several inputs).
+   * (an array for several inputs), or to null with `inputGrad: false` (as `Module.backward`).
    */
-  backward(gradOutput: Tensor | readonly Tensor[], options?: { transfer?: boolean }): Promise<ReturnType<M['backward']>> {
+  backward(gradOutput: Tensor | readonly Tensor[], options?: { transfer?: boolean; inputGrad?: true }): Promise<GradInOf<M>>;
+  backward(gradOutput: Tensor | readonly Tensor[], options: { transfer?: boolean; inputGrad: false }): Promise<null>;
+  backward(gradOutput: Tensor | readonly Tensor[], options?: { transfer?: boolean; inputGrad?: boolean }): Promise<GradInOf<M> | null>;
+  backward(gradOutput: Tensor | readonly Tensor[], options?: { transfer?: boolean; inputGrad?: boolean }): Promise<GradInOf<M> | null> {
+    const inputGrad = options?.inputGrad ?? true;
+    if (typeof inputGrad !== 'boolean') throw new TypeError(`ModelWorker.backward: inputGrad must be a boolean, got ${describeValue(inputGrad)}`);
     const g = wires(gradOutput, 'ModelWorker.backward: gradOutput', options?.transfer === true);
     return this.#enqueue(async () => {
       for (const w of g.list) usable(w, 'ModelWorker.backward: gradOutput');
       const params = this.model.namedParameters();
       const grads = params.map(([k, p]) => [k, p.grad.data.slice()] as [string, Float32Array]);
-      const r = (await this.#call('backward', { gradOutputs: g.list, several: g.several, grads }, [...g.list.map((w) => w.data.buffer), ...grads.map(([, d]) => d.buffer)])) as { gradInputs: Wire[]; several: boolean; grads: [string, Float32Array][] };
+      const r = (await this.#call('backward', { gradOutputs: g.list, several: g.several, grads, inputGrad }, [...g.list.map((w) => w.data.buffer), ...grads.map(([, d]) => d.buffer)])) as { gradInputs: Wire[] | null; several: boolean; grads: [string, Float32Array][] };
       const byName = new Map(params);
       for (const [key, data] of r.grads) byName.get(key)?.grad.data.set(data);
-      return unwire(r.gradInputs, r.several) as ReturnType<M['backward']>;
+      return r.gradInputs === null ? null : (unwire(r.gradInputs, r.several) as GradInOf<M>);
     });
   }
 

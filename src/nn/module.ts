@@ -1,4 +1,4 @@
-import { formatShape } from '../check.js';
+import { checkOptions, describeValue, formatShape } from '../check.js';
 import { Tensor, checkTensor, sameShape } from '../tensor.js';
 
 /** A learnable tensor and the gradient that `backward` adds into. */
@@ -9,6 +9,18 @@ export class Parameter {
     this.data = data;
     this.grad = Tensor.zeros(data.shape);
   }
+}
+
+/** The options of `backward`. */
+export interface BackwardOptions {
+  /**
+   * Whether to compute the gradient w.r.t. the input(s) (default true). A training step never
+   * uses the input's: with `false`, backward adds the same parameter gradients (the same bits)
+   * and returns null, and Linear and Conv2d skip the input-gradient products; a graph or
+   * Sequential passes `false` on to the nodes that read only its inputs, so a network's first
+   * layer skips that work.
+   */
+  inputGrad?: boolean;
 }
 
 /** A module's description as JSON data: its type and its constructor's arguments by name. */
@@ -86,6 +98,16 @@ export abstract class Module<In extends Tensor[] = [x: Tensor], Out extends Tens
    * `gradOutput` has been checked to have the last output's shape (each of them, for several).
    */
   protected abstract backwardImpl(gradOutput: Out, ...inputs: In): GradIn;
+
+  /**
+   * Adds into each parameter's `.grad` what `backwardImpl` adds, for a backward whose caller
+   * does not want the input gradient (`inputGrad: false`). By default it runs `backwardImpl`
+   * and drops the gradient; a layer that can skip computing it overrides this.
+   */
+  protected backwardParametersImpl(gradOutput: Out, ...inputs: In): void {
+    this.backwardImpl(gradOutput, ...inputs);
+  }
+
   /** The constructor's arguments by their API.md names, for `toConfig`. */
   abstract toConfig(): ModuleConfig;
 
@@ -128,8 +150,17 @@ export abstract class Module<In extends Tensor[] = [x: Tensor], Out extends Tens
    * The gradient w.r.t. the last forward's input(s); adds into each parameter's `.grad`. An Error
    * before any forward, a RangeError for a gradient whose shape is not the last output's.
    * A module with several outputs takes their gradients as an array, in the same order.
+   * With `{ inputGrad: false }` (a training step, whose input needs no gradient) it adds the
+   * same parameter gradients and returns null, skipping the input gradient's work where the
+   * layer can.
    */
-  backward(gradOutput: Out): GradIn {
+  backward(gradOutput: Out, options?: BackwardOptions & { inputGrad?: true }): GradIn;
+  backward(gradOutput: Out, options: BackwardOptions & { inputGrad: false }): null;
+  backward(gradOutput: Out, options?: BackwardOptions): GradIn | null;
+  backward(gradOutput: Out, options?: BackwardOptions): GradIn | null {
+    const o = checkOptions(options, `${this.kind}.backward`, ['inputGrad']);
+    const inputGrad = o.inputGrad ?? true;
+    if (typeof inputGrad !== 'boolean') throw new TypeError(`${this.kind}.backward: inputGrad must be a boolean, got ${describeValue(inputGrad)}`);
     const last = this.#last;
     if (last === null) {
       throw new Error(`${this.kind}.backward called before forward: there is no input to differentiate at`);
@@ -151,7 +182,10 @@ export abstract class Module<In extends Tensor[] = [x: Tensor], Out extends Tens
       }
     });
     last.inputs.forEach((x, i) => x.checkUsable(`${this.kind}.backward: the saved ${this.inputLabel(i)}`));
-    return this.backwardImpl((last.several ? grads : grads[0]) as Out, ...(last.inputs as In));
+    const g = (last.several ? grads : grads[0]) as Out;
+    if (inputGrad) return this.backwardImpl(g, ...(last.inputs as In));
+    this.backwardParametersImpl(g, ...(last.inputs as In));
+    return null;
   }
 
   get training(): boolean {

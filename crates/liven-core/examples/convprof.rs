@@ -45,7 +45,7 @@ fn main() {
         conv2d_forward(&x, &w, Some(&b), &mut y, &g);
         tf.push(s.elapsed().as_secs_f64());
         let s = Instant::now();
-        conv2d_backward(&x, &w, &y, &mut dx, &mut dw, Some(&mut db), &g);
+        conv2d_backward(&x, &w, &y, Some(&mut dx), &mut dw, Some(&mut db), &g);
         tb.push(s.elapsed().as_secs_f64());
     }
     let (f, bw) = (med(tf), med(tb));

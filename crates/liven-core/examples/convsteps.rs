@@ -68,7 +68,7 @@ fn main() {
             conv2d_forward(&x, &w, Some(&b), &mut y, &g);
             tf.push(t.elapsed().as_secs_f64());
             let t = Instant::now();
-            conv2d_backward(&x, &w, &y, &mut dx, &mut dw, Some(&mut db), &g);
+            conv2d_backward(&x, &w, &y, Some(&mut dx), &mut dw, Some(&mut db), &g);
             tb.push(t.elapsed().as_secs_f64());
         }
         let (f, bw) = (median(tf) * 1e3, median(tb) * 1e3);

@@ -86,7 +86,7 @@ fn main() {
                         &x,
                         &w,
                         &dy,
-                        &mut dx,
+                        Some(&mut dx),
                         &mut dw,
                         Some(&mut db),
                         r,

@@ -635,9 +635,10 @@ fn forward_unfolded(
 /// each task sums its own weight gradient, and those are added in task order.
 const TASKS_PER_THREAD: usize = 4;
 
-/// Scratch of one thread: the unfolded input of a chunk of samples, its gradient (backward
-/// only), and an output-shaped `[out/groups, samples·outH·outW]` matrix for chunks of several
-/// samples, whose outputs (or output gradients) are not one matrix in NCHW.
+/// Scratch of one thread: the unfolded input of a chunk of samples, its gradient (only for a
+/// backward that computes the input gradient), and an output-shaped
+/// `[out/groups, samples·outH·outW]` matrix for chunks of several samples, whose outputs (or
+/// output gradients) are not one matrix in NCHW.
 struct Buffers {
     col: Scratch,
     dcol: Scratch,
@@ -645,7 +646,7 @@ struct Buffers {
 }
 
 impl Buffers {
-    fn new(g: &Conv2dGeometry, per: usize, backward: bool) -> Self {
+    fn new(g: &Conv2dGeometry, per: usize, with_dcol: bool) -> Self {
         let n = row_stride(per * g.p());
         let col = if g.is_pointwise() && per == 1 {
             0
@@ -654,7 +655,7 @@ impl Buffers {
         };
         Buffers {
             col: Scratch::new(col),
-            dcol: Scratch::new(if backward { col } else { 0 }),
+            dcol: Scratch::new(if with_dcol { col } else { 0 }),
             mat: Scratch::new(if per > 1 { g.og() * n } else { 0 }),
         }
     }
@@ -808,12 +809,14 @@ fn forward_chunk(
     }
 }
 
-/// Writes dx and adds the weight (and bias) gradients into `dweight` (and `dbias`).
+/// Writes dx (when given: training skips the input's gradient, and with it the col2im and
+/// the input-gradient products) and adds the weight (and bias) gradients into `dweight` (and
+/// `dbias`), the same bits either way.
 pub fn conv2d_backward(
     x: &[f32],
     weight: &[f32],
     dy: &[f32],
-    dx: &mut [f32],
+    dx: Option<&mut [f32]>,
     dweight: &mut [f32],
     dbias: Option<&mut [f32]>,
     g: &Conv2dGeometry,
@@ -823,7 +826,9 @@ pub fn conv2d_backward(
     check_len(K, "x", x.len(), g.input_len());
     check_len(K, "weight", weight.len(), g.weight_len());
     check_len(K, "gradOutput", dy.len(), g.output_len());
-    check_len(K, "gradInput", dx.len(), g.input_len());
+    if let Some(dx) = &dx {
+        check_len(K, "gradInput", dx.len(), g.input_len());
+    }
     check_len(K, "gradWeight", dweight.len(), g.weight_len());
     if let Some(b) = &dbias {
         check_len(K, "gradBias", b.len(), g.out_channels);
@@ -831,9 +836,21 @@ pub fn conv2d_backward(
     if g.batch == 0 {
         return;
     }
-    let mut dbias = dbias;
-    if winograd::applies(g)
-        && winograd::backward(x, weight, dy, dx, dweight, dbias.as_deref_mut(), g)
+    let (mut dx, mut dbias) = (dx, dbias);
+    // Winograd gives up when its input gradient is not finite (an infinite weight), and the
+    // im2col path then computes the weight gradient too: without dx, such weights go there
+    // directly, so that the weight gradient is the same bits with or without dx.
+    let winograd = winograd::applies(g) && (dx.is_some() || all_finite(weight));
+    if winograd
+        && winograd::backward(
+            x,
+            weight,
+            dy,
+            dx.as_deref_mut(),
+            dweight,
+            dbias.as_deref_mut(),
+            g,
+        )
     {
         return;
     }
@@ -853,29 +870,29 @@ fn backward_unfolded(
     x: &[f32],
     weight: &[f32],
     dy: &[f32],
-    dx: &mut [f32],
+    dx: Option<&mut [f32]>,
     dweight: &mut [f32],
     dbias: Option<&mut [f32]>,
     g: &Conv2dGeometry,
 ) {
     let (in_n, out_n) = (g.input_len() / g.batch, g.output_len() / g.batch);
-    let with_bias = dbias.is_some();
+    let (with_bias, with_dx) = (dbias.is_some(), dx.is_some());
     let (per, run) = split_batch(g, samples_per_product(g), work(g), 1);
     if let Some(run) = run {
         // Contiguous runs of samples, one per thread, each with its own weight and bias
         // gradient; the partial sums are then added in run order, so the result depends on
         // the thread count only, not on scheduling.
-        let tasks = dx
-            .chunks_mut(run * in_n)
+        let tasks = optional_chunks(dx, run * in_n, x.len())
+            .into_iter()
             .zip(x.chunks(run * in_n))
             .zip(dy.chunks(run * out_n))
             .collect();
         let partials = threads::map_tasks(tasks, |_, ((dx_r, x_r), dy_r)| {
             let mut dw = Scratch::zeroed(g.weight_len());
             let mut db = vec![0.0; if with_bias { g.out_channels } else { 0 }];
-            let mut bufs = Buffers::new(g, per, true);
-            for ((dx_c, x_c), dy_c) in dx_r
-                .chunks_mut(per * in_n)
+            let mut bufs = Buffers::new(g, per, with_dx);
+            for ((dx_c, x_c), dy_c) in optional_chunks(dx_r, per * in_n, x_r.len())
+                .into_iter()
                 .zip(x_r.chunks(per * in_n))
                 .zip(dy_r.chunks(per * out_n))
             {
@@ -893,10 +910,10 @@ fn backward_unfolded(
             }
         }
     } else {
-        let mut bufs = Buffers::new(g, per, true);
+        let mut bufs = Buffers::new(g, per, with_dx);
         let mut dbias = dbias;
-        for ((dx_c, x_c), dy_c) in dx
-            .chunks_mut(per * in_n)
+        for ((dx_c, x_c), dy_c) in optional_chunks(dx, per * in_n, x.len())
+            .into_iter()
             .zip(x.chunks(per * in_n))
             .zip(dy.chunks(per * out_n))
         {
@@ -916,15 +933,28 @@ fn backward_unfolded(
     }
 }
 
-/// The backward of a chunk of samples: per group, dcol = W_gᵀ · dy_g (folded into dx) and
-/// dW_g += dy_g · colᵀ, each one product over all the chunk's samples.
+/// `dx` cut into chunks of `len` elements, or, without an input gradient, as many `None`s as
+/// an array of `total` elements has chunks: the runs and chunks of samples stay the same.
+pub(super) fn optional_chunks(
+    dx: Option<&mut [f32]>,
+    len: usize,
+    total: usize,
+) -> Vec<Option<&mut [f32]>> {
+    match dx {
+        Some(dx) => dx.chunks_mut(len).map(Some).collect(),
+        None => (0..total.div_ceil(len)).map(|_| None).collect(),
+    }
+}
+
+/// The backward of a chunk of samples: per group, dcol = W_gᵀ · dy_g (folded into dx, when
+/// given) and dW_g += dy_g · colᵀ, each one product over all the chunk's samples.
 #[allow(clippy::too_many_arguments)]
 fn backward_chunk(
     g: &Conv2dGeometry,
     x: &[f32],
     weight: &[f32],
     dy: &[f32],
-    dx: &mut [f32],
+    mut dx: Option<&mut [f32]>,
     dweight: &mut [f32],
     dbias: Option<&mut [f32]>,
     bufs: &mut Buffers,
@@ -936,7 +966,7 @@ fn backward_chunk(
     let (n, ld) = (samples * p, row_stride(samples * p));
     // One pointwise sample needs no unfolding: its planes are the products' matrices.
     let planes = g.is_pointwise() && samples == 1;
-    if !planes {
+    if let Some(dx) = dx.as_deref_mut().filter(|_| !planes) {
         dx.fill(0.0);
     }
     let Buffers { col, dcol, mat } = bufs;
@@ -959,20 +989,22 @@ fn backward_chunk(
             mat
         };
         if planes {
-            let (x_g, dx_g) = (
-                &x[gi * in_g..(gi + 1) * in_g],
-                &mut dx[gi * in_g..(gi + 1) * in_g],
-            );
-            let (wt, dyn_) = (Operand::t(w_g, k), Operand::n(dy_g, p));
-            sgemm(k, p, og, 1.0, wt, dyn_, 0.0, dx_g, p, par);
+            if let Some(dx) = dx.as_deref_mut() {
+                let dx_g = &mut dx[gi * in_g..(gi + 1) * in_g];
+                let (wt, dyn_) = (Operand::t(w_g, k), Operand::n(dy_g, p));
+                sgemm(k, p, og, 1.0, wt, dyn_, 0.0, dx_g, p, par);
+            }
+            let x_g = &x[gi * in_g..(gi + 1) * in_g];
             let (dyn_, xt) = (Operand::n(dy_g, p), Operand::t(x_g, p));
             sgemm(og, k, p, 1.0, dyn_, xt, 1.0, dw_g, k, par);
             continue;
         }
-        let (wt, dyn_) = (Operand::t(w_g, k), Operand::n(dy_g, dy_ld));
-        sgemm(k, n, og, 1.0, wt, dyn_, 0.0, dcol, ld, par);
-        for (dx_n, si) in dx.chunks_exact_mut(in_n).zip(0..) {
-            col2im(g, &mut dcol[si * p..], ld, &mut dx_n[gi * in_g..][..in_g]);
+        if let Some(dx) = dx.as_deref_mut() {
+            let (wt, dyn_) = (Operand::t(w_g, k), Operand::n(dy_g, dy_ld));
+            sgemm(k, n, og, 1.0, wt, dyn_, 0.0, dcol, ld, par);
+            for (dx_n, si) in dx.chunks_exact_mut(in_n).zip(0..) {
+                col2im(g, &mut dcol[si * p..], ld, &mut dx_n[gi * in_g..][..in_g]);
+            }
         }
         unfold_chunk(g, x, gi, col, ld);
         let (dyn_, colt) = (Operand::n(dy_g, dy_ld), Operand::t(col, ld));
@@ -1159,12 +1191,12 @@ mod tests {
                     let mut dx = vec![f32::NAN; g.input_len()];
                     let mut dw = vec![0.0; g.weight_len()];
                     let mut db = vec![0.0; g.out_channels];
-                    conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), g);
+                    conv2d_backward(&x, &w, &dy, Some(&mut dx), &mut dw, Some(&mut db), g);
                     close(&dx, &rdx, &format!("{isa} case {ci} dx"));
                     close(&dw, &rdw, &format!("{isa} case {ci} dw"));
                     close(&db, &rdb, &format!("{isa} case {ci} db"));
                     // Gradients accumulate; no bias leaves y without it.
-                    conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, None, g);
+                    conv2d_backward(&x, &w, &dy, Some(&mut dx), &mut dw, None, g);
                     let twice: Vec<f64> = rdw.iter().map(|v| 2.0 * v).collect();
                     close(&dw, &twice, &format!("{isa} case {ci} dw accumulated"));
                     let mut y0 = vec![f32::NAN; g.output_len()];
@@ -1176,6 +1208,52 @@ mod tests {
                         .map(|(i, v)| v - b[(i / p) % g.out_channels] as f64)
                         .collect();
                     close(&y0, &unbiased, &format!("{isa} case {ci} y without bias"));
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn without_the_input_gradient_the_parameter_gradients_are_the_same_bits() {
+        let cases = [
+            geometry(3, 4, (9, 8), 6, (3, 3), (2, 2), (1, 1), (1, 1), 2), // im2col, groups
+            geometry(2, 6, (5, 5), 6, (3, 3), (1, 1), (1, 1), (1, 1), 6), // depthwise
+            geometry(2, 8, (16, 16), 4, (1, 1), (1, 1), (0, 0), (1, 1), 2), // pointwise planes
+            geometry(3, 4, (3, 3), 4, (1, 1), (1, 1), (0, 0), (1, 1), 2), // pointwise, side by side
+            geometry(5, 3, (2, 2), 5, (3, 3), (1, 1), (1, 1), (1, 1), 1), // side by side
+            geometry(7, 4, (1, 1), 6, (3, 3), (1, 1), (1, 1), (1, 1), 1), // trimmed
+            geometry(2, 3, (20, 20), 8, (7, 7), (2, 2), (3, 3), (1, 1), 1), // ResNet's stem
+            geometry(5, 16, (12, 12), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1), // samples over threads
+            geometry(2, 48, (24, 24), 48, (3, 3), (1, 1), (1, 1), (1, 1), 1), // Winograd
+        ];
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for isa in simd::supported() {
+            simd::with_isa(isa, || {
+                for (ci, g) in cases.iter().enumerate() {
+                    let x = uniform(g.input_len(), 1 + ci as u64, 1.0);
+                    let mut w = uniform(g.weight_len(), 2, 0.5);
+                    let dy = uniform(g.output_len(), 3, 1.0);
+                    // An infinite weight: Winograd refuses its input gradient, and the
+                    // im2col path computes everything.
+                    for infinite in [false, true] {
+                        w[0] = if infinite { f32::INFINITY } else { 0.25 };
+                        let (dw0, db0) = (
+                            uniform(g.weight_len(), 4, 1.0),
+                            uniform(g.out_channels, 5, 1.0),
+                        );
+                        let (mut dw, mut db) = (dw0.clone(), db0.clone());
+                        let mut dx = vec![f32::NAN; g.input_len()];
+                        conv2d_backward(&x, &w, &dy, Some(&mut dx), &mut dw, Some(&mut db), g);
+                        let (mut dw_alone, mut db_alone) = (dw0.clone(), db0.clone());
+                        conv2d_backward(&x, &w, &dy, None, &mut dw_alone, Some(&mut db_alone), g);
+                        let what = format!("{isa} case {ci} infinite {infinite}");
+                        assert_eq!(bits(&dw_alone), bits(&dw), "{what}: dw");
+                        assert_eq!(bits(&db_alone), bits(&db), "{what}: db");
+                        // ... and without a bias.
+                        let mut dw_plain = dw0.clone();
+                        conv2d_backward(&x, &w, &dy, None, &mut dw_plain, None, g);
+                        assert_eq!(bits(&dw_plain), bits(&dw), "{what}: dw without bias");
+                    }
                 }
             });
         }
@@ -1236,7 +1314,7 @@ mod tests {
         let mut dy = uniform(g.output_len(), 3, 1.0);
         dy[3] = f32::NEG_INFINITY; // sample 1, output channel 1
         let (mut dx, mut dw) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);
-        conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, None, &g);
+        conv2d_backward(&x, &w, &dy, Some(&mut dx), &mut dw, None, &g);
         for (i, v) in dw.iter().enumerate() {
             // Output channel 1's every tap meets the infinite gradient: the centre through x,
             // the others through the padding's zeros.
@@ -1283,8 +1361,9 @@ mod tests {
                     );
                     let (mut dx, mut dw, mut db) =
                         (vec![f32::NAN; g.input_len()], dw0.clone(), db0.clone());
-                    backward_unfolded(&x, &w, &dy, &mut dx0, &mut dw0, Some(&mut db0), g);
-                    let done = winograd::backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), g);
+                    backward_unfolded(&x, &w, &dy, Some(&mut dx0), &mut dw0, Some(&mut db0), g);
+                    let done =
+                        winograd::backward(&x, &w, &dy, Some(&mut dx), &mut dw, Some(&mut db), g);
                     assert!(done, "{isa} case {ci}");
                     for (what, got, want) in
                         [("dx", &dx, &dx0), ("dw", &dw, &dw0), ("db", &db, &db0)]
@@ -1327,8 +1406,8 @@ mod tests {
         assert!(max_rel(&y, &want) < 1e-5);
         let (mut dx, mut dw) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);
         let (mut dx0, mut dw0) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);
-        conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, None, &g);
-        backward_unfolded(&x, &w, &dy, &mut dx0, &mut dw0, None, &g);
+        conv2d_backward(&x, &w, &dy, Some(&mut dx), &mut dw, None, &g);
+        backward_unfolded(&x, &w, &dy, Some(&mut dx0), &mut dw0, None, &g);
         assert!(max_rel(&dx, &dx0) < 1e-5 && max_rel(&dw, &dw0) < 4e-5);
     }
 
@@ -1354,7 +1433,7 @@ mod tests {
                     conv2d_forward(&x, &w, Some(&b), &mut y, g);
                     let (mut dx, mut dw) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);
                     let mut db = vec![0.0; g.out_channels];
-                    conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), g);
+                    conv2d_backward(&x, &w, &dy, Some(&mut dx), &mut dw, Some(&mut db), g);
                     [bits(&y), bits(&dx), bits(&dw), bits(&db)]
                 };
                 assert_eq!(run(), run(), "{g:?}");
@@ -1396,7 +1475,7 @@ mod tests {
             &x,
             &w,
             &dy,
-            &mut dx,
+            Some(&mut dx),
             &mut dw,
             Some(&mut db),
             &g
@@ -1407,8 +1486,8 @@ mod tests {
             vec![1.0; g.weight_len()],
             vec![2.0; 48],
         );
-        backward_unfolded(&x, &w, &dy, &mut dx0, &mut dw0, Some(&mut db0), &g);
-        conv2d_backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), &g);
+        backward_unfolded(&x, &w, &dy, Some(&mut dx0), &mut dw0, Some(&mut db0), &g);
+        conv2d_backward(&x, &w, &dy, Some(&mut dx), &mut dw, Some(&mut db), &g);
         for (got, want) in [(&dx, &dx0), (&dw, &dw0), (&db, &db0)] {
             let bits = |v: &Vec<f32>| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(got), bits(want));

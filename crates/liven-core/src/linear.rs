@@ -63,13 +63,14 @@ pub fn linear_forward(
     );
 }
 
-/// Writes dx = dy·W and adds dW += dyᵀ·x and db += Σ_rows dy.
+/// Writes dx = dy·W (when `dx` is given: training skips the input's gradient) and adds
+/// dW += dyᵀ·x and db += Σ_rows dy.
 #[allow(clippy::too_many_arguments)]
 pub fn linear_backward(
     x: &[f32],
     weight: &[f32],
     dy: &[f32],
-    dx: &mut [f32],
+    dx: Option<&mut [f32]>,
     dweight: &mut [f32],
     dbias: Option<&mut [f32]>,
     rows: usize,
@@ -88,20 +89,24 @@ pub fn linear_backward(
         o,
     );
     check_len(kernel, "gradOutput", dy.len(), r * o);
-    check_len(kernel, "gradInput", dx.len(), r * i);
+    if let Some(dx) = &dx {
+        check_len(kernel, "gradInput", dx.len(), r * i);
+    }
     check_len(kernel, "gradWeight", dweight.len(), o * i);
-    sgemm(
-        r,
-        i,
-        o,
-        1.0,
-        Operand::n(dy, o),
-        Operand::n(weight, i),
-        0.0,
-        dx,
-        i,
-        Par::Auto,
-    );
+    if let Some(dx) = dx {
+        sgemm(
+            r,
+            i,
+            o,
+            1.0,
+            Operand::n(dy, o),
+            Operand::n(weight, i),
+            0.0,
+            dx,
+            i,
+            Par::Auto,
+        );
+    }
     sgemm(
         o,
         i,
@@ -139,6 +144,27 @@ mod tests {
         }
     }
 
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    #[should_panic(expected = "linear_backward: gradInput has 5 elements, expected 6")]
+    fn a_given_input_gradient_must_have_the_input_length() {
+        let (mut dx, mut dw) = (vec![0.0; 5], vec![0.0; 6]);
+        linear_backward(
+            &[0.0; 6],
+            &[0.0; 6],
+            &[0.0; 4],
+            Some(&mut dx),
+            &mut dw,
+            None,
+            2,
+            3,
+            2,
+        );
+    }
+
     #[test]
     fn matches_the_definition_at_every_level() {
         for isa in simd::supported() {
@@ -166,7 +192,7 @@ mod tests {
                     let mut dx = vec![f32::NAN; r * i];
                     let mut dw = vec![1.0; o * i];
                     let mut db = vec![1.0; o];
-                    linear_backward(&x, &w, &dy, &mut dx, &mut dw, Some(&mut db), r, i, o);
+                    linear_backward(&x, &w, &dy, Some(&mut dx), &mut dw, Some(&mut db), r, i, o);
                     let want_dx: Vec<f64> = (0..r * i)
                         .map(|idx| {
                             let (n, p) = (idx / i, idx % i);
@@ -189,6 +215,12 @@ mod tests {
                     close(&dx, &want_dx, &format!("{isa} dx"));
                     close(&dw, &want_dw, &format!("{isa} dw"));
                     close(&db, &want_db, &format!("{isa} db"));
+
+                    // Without the input gradient: the same parameter gradients, bit for bit.
+                    let (mut dw2, mut db2) = (vec![1.0; o * i], vec![1.0; o]);
+                    linear_backward(&x, &w, &dy, None, &mut dw2, Some(&mut db2), r, i, o);
+                    assert_eq!(bits(&dw2), bits(&dw), "{isa} dw without dx");
+                    assert_eq!(bits(&db2), bits(&db), "{isa} db without dx");
 
                     let mut y2 = vec![0.0; r * o];
                     linear_forward(&x, &w, None, &mut y2, r, i, o);

@@ -36,14 +36,15 @@ pub fn linear_forward(
     Ok(())
 }
 
-/// Writes the input gradient and adds into the weight and bias gradients.
+/// Writes the input gradient (unless `dx` is null: training does not need the input's) and
+/// adds into the weight and bias gradients.
 #[napi(catch_unwind)]
 #[allow(clippy::too_many_arguments)]
 pub fn linear_backward(
     x: Float32Array,
     weight: Float32Array,
     dy: Float32Array,
-    mut dx: Float32Array,
+    mut dx: Option<Float32Array>,
     mut dweight: Float32Array,
     mut dbias: Option<Float32Array>,
     rows: u32,
@@ -56,17 +57,25 @@ pub fn linear_backward(
     same_len(K, "x", x.len(), r * i)?;
     same_len(K, "weight", weight.len(), o * i)?;
     same_len(K, "gradOutput", dy.len(), r * o)?;
-    same_len(K, "gradInput", dx.view()?.len(), r * i)?;
+    if let Some(dx) = view_opt(&dx)? {
+        same_len(K, "gradInput", dx.len(), r * i)?;
+    }
     same_len(K, "gradWeight", dweight.view()?.len(), o * i)?;
     if let Some(db) = view_opt(&dbias)? {
         same_len(K, "gradBias", db.len(), o)?;
     }
     let inputs = [("x", x), ("weight", weight), ("gradOutput", dy)];
-    let mut outputs = vec![("gradInput", dx.view()?), ("gradWeight", dweight.view()?)];
+    let mut outputs: Vec<_> = view_opt(&dx)?
+        .map(|dx| ("gradInput", dx))
+        .into_iter()
+        .collect();
+    outputs.push(("gradWeight", dweight.view()?));
     outputs.extend(view_opt(&dbias)?.map(|db| ("gradBias", db)));
     check_outputs(K, &outputs, &inputs)?;
     // SAFETY: every output was checked disjoint from the inputs and the other outputs just above.
-    let (dx, dweight) = unsafe { (dx.view_mut()?, dweight.view_mut()?) };
+    let dweight = unsafe { dweight.view_mut() }?;
+    // SAFETY: as for the other outputs, just above.
+    let dx = dx.as_mut().map(|dx| unsafe { dx.view_mut() }).transpose()?;
     // SAFETY: as for the other outputs, just above.
     let dbias = dbias
         .as_mut()

@@ -39,12 +39,12 @@ export function conv2dForward(x: Float32Array, weight: Float32Array, bias: Float
   }
 }
 
-/** Writes dx = ∂L/∂x; adds ∂L/∂w into dweight and Σ dy over batch and positions into dbias. */
-export function conv2dBackward(x: Float32Array, weight: Float32Array, dy: Float32Array, dx: Float32Array, dweight: Float32Array, dbias: Float32Array | null, s: Conv2dShape): void {
+/** Writes dx = ∂L/∂x (unless null); adds ∂L/∂w into dweight and Σ dy over batch and positions into dbias. */
+export function conv2dBackward(x: Float32Array, weight: Float32Array, dy: Float32Array, dx: Float32Array | null, dweight: Float32Array, dbias: Float32Array | null, s: Conv2dShape): void {
   const [oh, ow] = outSize(s);
   const cg = s.inChannels / s.groups;
   const og = s.outChannels / s.groups;
-  dx.fill(0, 0, s.batch * s.inChannels * s.height * s.width);
+  dx?.fill(0, 0, s.batch * s.inChannels * s.height * s.width);
   for (let n = 0; n < s.batch; n++) {
     for (let o = 0; o < s.outChannels; o++) {
       const firstChannel = Math.floor(o / og) * cg;
@@ -63,7 +63,7 @@ export function conv2dBackward(x: Float32Array, weight: Float32Array, dy: Float3
                 const wi = (wBase + ki) * s.kernelW + kj;
                 if (rowIn && iw >= 0 && iw < s.width) {
                   const xi = (xPlane + ih) * s.width + iw;
-                  dx[xi] += g * weight[wi]!;
+                  if (dx !== null) dx[xi] += g * weight[wi]!;
                   dweight[wi] += g * x[xi]!;
                 } else {
                   dweight[wi] += g * 0;

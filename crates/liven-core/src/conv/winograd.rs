@@ -23,7 +23,7 @@
 // and the shapes as separate numbers: more arguments than clippy's default.
 #![allow(clippy::too_many_arguments)]
 
-use super::{add_bias_gradient, all_finite, row_stride, Conv2dGeometry, Scratch};
+use super::{add_bias_gradient, all_finite, optional_chunks, row_stride, Conv2dGeometry, Scratch};
 use crate::gemm::{sgemm, Operand, Par};
 use crate::simd;
 use crate::threads;
@@ -416,38 +416,45 @@ pub(super) fn forward(
     all_finite(y)
 }
 
-/// Writes dx and adds the weight and bias gradients; `false` when a result is not finite
-/// (then dx is undefined and `dweight`, `dbias` are unchanged).
+/// Writes dx (when given) and adds the weight and bias gradients; `false` when a result is not
+/// finite (then dx is undefined and `dweight`, `dbias` are unchanged).
 pub(super) fn backward(
     x: &[f32],
     weight: &[f32],
     dy: &[f32],
-    dx: &mut [f32],
+    mut dx: Option<&mut [f32]>,
     dweight: &mut [f32],
     dbias: Option<&mut [f32]>,
     g: &Conv2dGeometry,
 ) -> bool {
     let t = Tiles::of(g);
     let (cin, cout, tiles) = (g.in_channels, g.out_channels, t.per_plane());
-    let mut uflip = Scratch::new(16 * cin * cout);
-    transform_weights(weight, cin, cout, true, &mut uflip);
+    // The input gradient's filters, and its scratch, only when it is wanted.
+    let with_dx = dx.is_some();
+    let mut uflip = Scratch::new(if with_dx { 16 * cin * cout } else { 0 });
+    if with_dx {
+        transform_weights(weight, cin, cout, true, &mut uflip);
+    }
     let (per, run) = split(g, &t, 1);
     let (in_n, out_n) = (g.input_len() / g.batch, g.output_len() / g.batch);
     let len = |c: usize| 16 * c * row_stride(per * tiles);
+    let dx_len = |c: usize| if with_dx { len(c) } else { 0 };
     // One run of chunks: dx, and the run's dU [16, cout, cin] (summed over its tiles).
-    let chunks = |dx: &mut [f32], x: &[f32], dy: &[f32], par: Par| -> Scratch {
+    let chunks = |dx: Option<&mut [f32]>, x: &[f32], dy: &[f32], par: Par| -> Scratch {
         let mut du = Scratch::zeroed(16 * cout * cin);
-        let (mut vy, mut m) = (Scratch::new(len(cout)), Scratch::new(len(cin)));
+        let (mut vy, mut m) = (Scratch::new(dx_len(cout)), Scratch::new(dx_len(cin)));
         let (mut vx, mut z) = (Scratch::new(len(cin)), Scratch::new(len(cout)));
         let (mut qz, mut hz) = (vec![0.0; 4 * (t.th + 1) * (t.tw + 1)], vec![0.0; 8 * tiles]);
-        let chunked = dx
-            .chunks_mut(per * in_n)
+        let chunked = optional_chunks(dx, per * in_n, x.len())
+            .into_iter()
             .zip(x.chunks(per * in_n))
             .zip(dy.chunks(per * out_n));
         for ((dx_c, x_c), dy_c) in chunked {
-            convolve_chunk(
-                &t, cout, cin, dy_c, &uflip, None, dx_c, &mut vy, &mut m, par,
-            );
+            if let Some(dx_c) = dx_c {
+                convolve_chunk(
+                    &t, cout, cin, dy_c, &uflip, None, dx_c, &mut vy, &mut m, par,
+                );
+            }
             let n = dy_c.len() / out_n * tiles;
             let ld = row_stride(n);
             transform_inputs(x_c, &t, cin, &mut vx, ld);
@@ -469,8 +476,8 @@ pub(super) fn backward(
     };
     let du = match run {
         Some(run) => {
-            let tasks = dx
-                .chunks_mut(run * in_n)
+            let tasks = optional_chunks(dx.as_deref_mut(), run * in_n, x.len())
+                .into_iter()
                 .zip(x.chunks(run * in_n))
                 .zip(dy.chunks(run * out_n))
                 .collect();
@@ -485,11 +492,11 @@ pub(super) fn backward(
             }
             du
         }
-        None => chunks(dx, x, dy, Par::Auto),
+        None => chunks(dx.as_deref_mut(), x, dy, Par::Auto),
     };
     let mut dw = Scratch::zeroed(weight.len());
     add_weight_gradient(&du, cout, cin, &mut dw);
-    if !all_finite(dx) || !all_finite(&dw) {
+    if dx.is_some_and(|dx| !all_finite(dx)) || !all_finite(&dw) {
         return false;
     }
     dweight.iter_mut().zip(dw.iter()).for_each(|(a, b)| *a += b);
