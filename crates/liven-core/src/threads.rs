@@ -526,10 +526,9 @@ impl Drop for Finish<'_> {
 /// Runs `f` inside the pool, so that rayon calls in it (including other crates') use the pool's
 /// threads; directly when the pool has one thread. Returns the thread count `f` may use.
 /// No kernel uses it: it parks the calling thread and wakes pool threads for all the work, and
-/// its workers compete for the cores with helpers lingering after a [`for_each_piece`] (conv's
-/// sample split on it made the small CNN's step at two threads slower than at one). Kernels
-/// split with [`map_tasks`] / [`for_each_piece`]; this remains for examples that time other
-/// crates' rayon code.
+/// its workers compete for the cores with helpers lingering after a [`for_each_piece`] (conv
+/// was the last kernel on it; see BENCHMARKS.md, issue 15). Kernels split with [`map_tasks`] /
+/// [`for_each_piece`]; this remains for examples that time other crates' rayon code.
 pub fn install<R: Send>(f: impl FnOnce(usize) -> R + Send) -> R {
     match current() {
         (threads, Some(pool)) => pool.rayon.install(|| f(threads)),
