@@ -149,6 +149,6 @@ export async function run({ quick = false, log = console.log } = {}) {
   }
   log(table(['row', 'threads', 'liven', 'PyTorch at its best', 'its env', 'liven speed-up', 'target'], rows));
   log(`\nMedians over ${rounds} round(s) alternating liven and both PyTorch environments. "liven speed-up" = PyTorch's time / liven's (training: liven's images/s / PyTorch's). ${torch ? describeTorchEnv() : 'PyTorch columns empty: /usr/bin/python3 cannot import torch'}.`);
-  log('The ResNet-18 training step of the issue has its own suite (resnet) once the model lands.');
+  log('The ResNet-18 training step of the issue has its own suite: npm run bench -- resnet.');
   return { results };
 }
