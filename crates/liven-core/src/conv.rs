@@ -617,6 +617,18 @@ fn forward_unfolded(
             forward_chunk(g, x_c, weight, bias, y_c, &mut bufs, par);
         }
     };
+    forward_runs(y, x, (in_n, out_n), run, chunks);
+}
+
+/// Runs a forward pass's `chunks` over the batch: in runs of `run` samples spread over the pool
+/// (each run's products serial), or, when `run` is `None`, as one run whose products split.
+pub(super) fn forward_runs(
+    y: &mut [f32],
+    x: &[f32],
+    (in_n, out_n): (usize, usize),
+    run: Option<usize>,
+    chunks: impl Fn(&mut [f32], &[f32], Par) + Sync,
+) {
     match run {
         Some(run) => {
             let tasks = y

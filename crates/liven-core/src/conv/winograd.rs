@@ -403,16 +403,7 @@ pub(super) fn forward(
             convolve_chunk(&t, cin, cout, x_c, &u, bias, y_c, &mut v, &mut m, par);
         }
     };
-    match run {
-        Some(run) => {
-            let tasks = y
-                .chunks_mut(run * out_n)
-                .zip(x.chunks(run * in_n))
-                .collect();
-            threads::map_tasks(tasks, |_, (y_r, x_r)| chunks(y_r, x_r, Par::Serial));
-        }
-        None => chunks(y, x, Par::Auto),
-    }
+    super::forward_runs(y, x, (in_n, out_n), run, chunks);
     all_finite(y)
 }
 
