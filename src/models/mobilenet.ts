@@ -1,7 +1,6 @@
-import { checkFinite, checkPositiveInt } from '../check.js';
+import { checkFinite, checkOptions, checkPositiveInt } from '../check.js';
 import * as init from '../init/index.js';
 import { Add, AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Graph, Linear, ReLU6, Sequential } from '../nn/index.js';
-import { builderOptions } from './options.js';
 
 /** The options of `mobilenetV2`. */
 export interface MobileNetV2Options {
@@ -62,7 +61,7 @@ const STAGES: readonly [t: number, c: number, n: number, s: number][] = [
  */
 export function mobilenetV2(options?: MobileNetV2Options): Graph {
   const what = 'models.mobilenetV2';
-  const o = builderOptions(options, what, ['numClasses', 'widthMult', 'dropout']);
+  const o = checkOptions(options, what, ['numClasses', 'widthMult', 'dropout']);
   const numClasses = checkPositiveInt(o.numClasses ?? 1000, `${what} numClasses`);
   const widthMult = checkFinite(o.widthMult ?? 1, `${what} widthMult`);
   if (widthMult <= 0) throw new RangeError(`${what} widthMult must be positive, got ${widthMult}`);

@@ -1,7 +1,6 @@
-import { checkPositiveInt } from '../check.js';
+import { checkOptions, checkPositiveInt } from '../check.js';
 import * as init from '../init/index.js';
 import { Add, AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Graph, Linear, MaxPool2d, ReLU, Sequential } from '../nn/index.js';
-import { builderOptions } from './options.js';
 
 /** The options of `resnet18` and `resnet34`. */
 export interface ResNetOptions {
@@ -36,7 +35,7 @@ function basicBlock(inPlanes: number, planes: number, stride: number): Graph {
 /** torchvision's ResNet with BasicBlocks, `blocks[i]` of them in stage i + 1. */
 function resnet(name: string, blocks: readonly number[], options: ResNetOptions | undefined): Graph {
   const what = `models.${name}`;
-  const o = builderOptions(options, what, ['numClasses', 'inChannels']);
+  const o = checkOptions(options, what, ['numClasses', 'inChannels']);
   const numClasses = checkPositiveInt(o.numClasses ?? 1000, `${what} numClasses`);
   const inChannels = checkPositiveInt(o.inChannels ?? 3, `${what} inChannels`);
   const model = new Graph()

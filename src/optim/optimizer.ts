@@ -42,7 +42,7 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
         throw new TypeError(`${what} must be an object with params, got ${describeValue(g)}`);
       }
       const { params: ps, ...overrides } = g as { params: Iterable<unknown> };
-      checkKeys(overrides, Object.keys(defaults), what);
+      checkOptions(overrides, what, Object.keys(defaults) as (keyof typeof overrides & string)[]);
       const ownParams = [...(ps instanceof Parameter ? [ps] : (ps as Iterable<unknown>))];
       ownParams.forEach((p, j) => {
         if (!(p instanceof Parameter)) throw new TypeError(`${what}: params[${j}] must be a Parameter, got ${describeValue(p)}`);
@@ -97,13 +97,6 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
   }
 }
 
-function checkKeys(options: object, allowed: string[], what: string): void {
-  const unknown = Object.keys(options).filter((key) => !allowed.includes(key));
-  if (unknown.length > 0) {
-    throw new TypeError(`${what} has no option ${unknown.map((k) => JSON.stringify(k)).join(', ')}; its options are ${allowed.join(', ')}`);
-  }
-}
-
 function checkLr(lr: unknown, what: string): void {
   checkNonNegative(lr, what);
 }
@@ -124,8 +117,7 @@ function checkBetas(betas: unknown, what: string): void {
 
 /** Options with the caller's keys checked against the defaults' (a misspelt option is an error). */
 function optionsOf<O extends object>(options: Partial<O> | undefined, defaults: O, what: string): O {
-  const o = checkOptions(options, what);
-  checkKeys(o, Object.keys(defaults), what);
+  const o = checkOptions<Partial<O>>(options, what, Object.keys(defaults) as (keyof O & string)[]);
   const merged = { ...defaults };
   for (const [key, value] of Object.entries(o)) if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
   return merged;
