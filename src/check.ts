@@ -71,6 +71,12 @@ export function checkOptions<T extends object>(options: T | undefined, what: str
 }
 
 /** Throws unless `data` is a Float32Array whose memory is still there. */
+/** A boolean option: a TypeError naming `what` for anything else. */
+export function checkBoolean(value: unknown, what: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${what} must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
 export function checkFloat32Array(data: unknown, what: string): Float32Array {
   if (!(data instanceof Float32Array)) {
     throw new TypeError(`${what} must be a Float32Array, got ${describe(data)}`);

@@ -1,6 +1,6 @@
 import { kernels, native } from './backend/index.js';
 import { BINARY_OPS } from './backend/types.js';
-import { checkFloat32Array, checkShape, describeValue, formatShape, isDetached } from './check.js';
+import { checkBoolean, checkFloat32Array, checkShape, describeValue, formatShape, isDetached } from './check.js';
 import { broadcastShape, normalizeDim, split, toNested } from './tensor-math.js';
 
 const POISON = Boolean(process.env.LIVEN_POISON_EMPTY);
@@ -180,7 +180,7 @@ export class Tensor {
   #reduce(name: 'sum' | 'mean', dim: number | readonly number[] | undefined, keepdim: boolean): Tensor {
     const what = `Tensor.${name}`;
     this.checkUsable(what);
-    if (typeof keepdim !== 'boolean') throw new TypeError(`${what}: keepdim must be a boolean, got ${describeValue(keepdim)}`);
+    checkBoolean(keepdim, `${what}: keepdim`);
     const all = this.shape.map((_, i) => i);
     const listed = dim === undefined ? all : typeof dim === 'number' ? [dim] : dim;
     if (!Array.isArray(listed)) throw new TypeError(`${what}: dim must be an integer or an array of integers, got ${describeValue(dim)}`);

@@ -1,5 +1,5 @@
 import { kernels } from '../backend/index.js';
-import { checkOptions, checkPositiveInt, describeValue, formatShape } from '../check.js';
+import { checkBoolean, checkOptions, checkPositiveInt, formatShape } from '../check.js';
 import * as init from '../init/index.js';
 import { Tensor } from '../tensor.js';
 import { Module, Parameter, configOptions, type ModuleConfig } from './module.js';
@@ -7,8 +7,7 @@ import { Module, Parameter, configOptions, type ModuleConfig } from './module.js
 /** A `bias` option: a boolean, true by default. */
 export function checkBias(value: unknown, what: string): boolean {
   if (value === undefined) return true;
-  if (typeof value !== 'boolean') throw new TypeError(`${what} bias must be a boolean, got ${describeValue(value)}`);
-  return value;
+  return checkBoolean(value, `${what} bias`);
 }
 
 /**

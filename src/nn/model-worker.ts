@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { getBackend } from '../backend/index.js';
-import { describeValue, formatShape } from '../check.js';
+import { checkBoolean, formatShape } from '../check.js';
 import { Tensor, checkTensor } from '../tensor.js';
 import { checkPriority } from '../thread-priority.js';
 import { configTypes } from './config.js';
@@ -132,7 +132,7 @@ export class ModelWorker<M extends AnyModule = Module> {
   backward(gradOutput: Tensor | readonly Tensor[], options?: { transfer?: boolean; inputGrad?: boolean }): Promise<GradInOf<M> | null>;
   backward(gradOutput: Tensor | readonly Tensor[], options?: { transfer?: boolean; inputGrad?: boolean }): Promise<GradInOf<M> | null> {
     const inputGrad = options?.inputGrad ?? true;
-    if (typeof inputGrad !== 'boolean') throw new TypeError(`ModelWorker.backward: inputGrad must be a boolean, got ${describeValue(inputGrad)}`);
+    checkBoolean(inputGrad, 'ModelWorker.backward: inputGrad');
     const g = wires(gradOutput, 'ModelWorker.backward: gradOutput', options?.transfer === true);
     return this.#enqueue(async () => {
       for (const w of g.list) usable(w, 'ModelWorker.backward: gradOutput');

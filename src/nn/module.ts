@@ -1,4 +1,4 @@
-import { checkOptions, describeValue, formatShape } from '../check.js';
+import { checkBoolean, checkOptions, formatShape } from '../check.js';
 import { Tensor, checkTensor, sameShape } from '../tensor.js';
 
 /** A learnable tensor and the gradient that `backward` adds into. */
@@ -160,7 +160,7 @@ export abstract class Module<In extends Tensor[] = [x: Tensor], Out extends Tens
   backward(gradOutput: Out, options?: BackwardOptions): GradIn | null {
     const o = checkOptions(options, `${this.kind}.backward`, ['inputGrad']);
     const inputGrad = o.inputGrad ?? true;
-    if (typeof inputGrad !== 'boolean') throw new TypeError(`${this.kind}.backward: inputGrad must be a boolean, got ${describeValue(inputGrad)}`);
+    checkBoolean(inputGrad, `${this.kind}.backward: inputGrad`);
     const last = this.#last;
     if (last === null) {
       throw new Error(`${this.kind}.backward called before forward: there is no input to differentiate at`);

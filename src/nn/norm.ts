@@ -1,15 +1,11 @@
 import { kernels } from '../backend/index.js';
-import { checkFinite, checkOptions, checkPositiveInt, checkShape, describeValue, formatShape } from '../check.js';
+import { checkBoolean, checkFinite, checkOptions, checkPositiveInt, checkShape, describeValue, formatShape } from '../check.js';
 import * as init from '../init/index.js';
 import { Tensor } from '../tensor.js';
 import { Module, Parameter, configOptions, type ModuleConfig } from './module.js';
 
 const f32 = Math.fround;
 
-function checkBool(value: unknown, what: string): boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`${what} must be a boolean, got ${describeValue(value)}`);
-  return value;
-}
 
 function checkEps(value: unknown, what: string): number {
   const eps = checkFinite(value, what);
@@ -69,8 +65,8 @@ abstract class BatchNorm extends Module {
     this.eps = checkEps(o.eps ?? 1e-5, `${what} eps`);
     const momentum = o.momentum === undefined ? 0.1 : o.momentum;
     this.momentum = momentum === null ? null : checkFinite(momentum, `${what} momentum`);
-    this.affine = checkBool(o.affine ?? true, `${what} affine`);
-    this.trackRunningStats = checkBool(o.trackRunningStats ?? true, `${what} trackRunningStats`);
+    this.affine = checkBoolean(o.affine ?? true, `${what} affine`);
+    this.trackRunningStats = checkBoolean(o.trackRunningStats ?? true, `${what} trackRunningStats`);
     const c = this.numFeatures;
     if (this.affine) {
       this.weight = this.registerParameter('weight', new Parameter(init.ones(Tensor.zeros([c]))));
@@ -214,7 +210,7 @@ export class GroupNorm extends Module {
     }
     const o = checkOptions(options, 'GroupNorm');
     this.eps = checkEps(o.eps ?? 1e-5, 'GroupNorm eps');
-    this.affine = checkBool(o.affine ?? true, 'GroupNorm affine');
+    this.affine = checkBoolean(o.affine ?? true, 'GroupNorm affine');
     const c = this.numChannels;
     if (this.affine) {
       this.weight = this.registerParameter('weight', new Parameter(init.ones(Tensor.zeros([c]))));
@@ -290,7 +286,7 @@ export class LayerNorm extends Module {
     this.normalizedShape = Object.freeze([...dims]);
     const o = checkOptions(options, 'LayerNorm');
     this.eps = checkEps(o.eps ?? 1e-5, 'LayerNorm eps');
-    this.elementwiseAffine = checkBool(o.elementwiseAffine ?? true, 'LayerNorm elementwiseAffine');
+    this.elementwiseAffine = checkBoolean(o.elementwiseAffine ?? true, 'LayerNorm elementwiseAffine');
     if (this.elementwiseAffine) {
       this.weight = this.registerParameter('weight', new Parameter(init.ones(Tensor.zeros(dims))));
       this.bias = this.registerParameter('bias', new Parameter(Tensor.zeros(dims)));

@@ -1,6 +1,6 @@
 import { kernels } from '../backend/index.js';
 import type { Pool2dGeometry } from '../backend/types.js';
-import { checkOptions, describeValue, formatShape } from '../check.js';
+import { checkBoolean, checkOptions, describeValue, formatShape } from '../check.js';
 import { Tensor } from '../tensor.js';
 import { Module, configOptions, type ModuleConfig } from './module.js';
 
@@ -35,8 +35,7 @@ function poolSpec(kind: string, kernelSize: unknown, o: { stride?: unknown; padd
   const stride = o.stride === undefined || o.stride === null ? kernel : pair(o.stride, `${kind} stride`, 1);
   const padding = pair(o.padding ?? 0, `${kind} padding`, 0);
   const dilation = pair(o.dilation ?? 1, `${kind} dilation`, 1);
-  const ceilMode = o.ceilMode ?? false;
-  if (typeof ceilMode !== 'boolean') throw new TypeError(`${kind} ceilMode must be a boolean, got ${describeValue(ceilMode)}`);
+  const ceilMode = checkBoolean(o.ceilMode ?? false, `${kind} ceilMode`);
   for (const i of [0, 1]) {
     if (padding[i]! > Math.floor(kernel[i]! / 2)) {
       throw new RangeError(`${kind}: padding ${formatShape(padding)} should be at most half of kernel size ${formatShape(kernel)}`);
@@ -169,8 +168,7 @@ export class AvgPool2d extends Module {
     super();
     const o = checkOptions(options, 'AvgPool2d');
     this.#spec = poolSpec('AvgPool2d', kernelSize, { ...o, dilation: 1 });
-    const countIncludePad = o.countIncludePad ?? true;
-    if (typeof countIncludePad !== 'boolean') throw new TypeError(`AvgPool2d countIncludePad must be a boolean, got ${describeValue(countIncludePad)}`);
+    const countIncludePad = checkBoolean(o.countIncludePad ?? true, 'AvgPool2d countIncludePad');
     this.kernelSize = kernelSize;
     this.stride = o.stride ?? kernelSize;
     this.padding = o.padding ?? 0;

@@ -7,7 +7,7 @@
 // the element, thrown before any weight or optimiser state is touched. PyTorch would write the
 // NaN into the weights; a training loop that wants to skip such a batch catches the error,
 // zeroes the gradients and goes on (or clips first with `clipGradValue`).
-import { checkFinite, checkOptions, describeValue, formatShape } from '../check.js';
+import { checkBoolean, checkFinite, checkOptions, describeValue, formatShape } from '../check.js';
 import { kernels } from '../backend/index.js';
 import { Parameter } from '../nn/module.js';
 
@@ -149,7 +149,7 @@ export class SGD extends Optimizer<SGDOptions> {
       checkNonNegative(g.momentum, `${what}: momentum`);
       checkFinite(g.dampening, `${what}: dampening`);
       checkNonNegative(g.weightDecay, `${what}: weightDecay`);
-      if (typeof g.nesterov !== 'boolean') throw new TypeError(`${what}: nesterov must be a boolean, got ${describeValue(g.nesterov)}`);
+      checkBoolean(g.nesterov, `${what}: nesterov`);
       if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) {
         throw new RangeError(`${what}: Nesterov momentum needs momentum > 0 and dampening 0, got momentum ${g.momentum}, dampening ${g.dampening}`);
       }
