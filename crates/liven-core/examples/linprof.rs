@@ -37,12 +37,18 @@ fn main() {
         vec![0.0; o * i],
         vec![0.0; o],
     );
-    let mut t = [vec![], vec![], vec![], vec![], vec![]];
+    // The copy `sgemm` makes of Wᵀ for the forward, rows padded as there.
+    let ldt = o + 16;
+    let mut wt = vec![0.0; i * ldt];
+    let isa = liven_core::simd::active();
+    let mut t = [vec![], vec![], vec![], vec![], vec![], vec![]];
     // Enough repetitions for ~100 ms per figure: schedstat advances in scheduler ticks.
     let reps = ((10usize << 30) / (r * i * o)).max(1);
     for _ in 0..5 {
         for (k, times) in t.iter_mut().enumerate() {
             let s = cpu_time();
+            // The copy is ~1/20 of a product: more repetitions for as many ticks.
+            let reps = if k == 5 { reps * 20 } else { reps };
             for _ in 0..reps {
                 match k {
                     0 => sgemm(
@@ -81,8 +87,9 @@ fn main() {
                         i,
                         Par::Auto,
                     ),
+                    5 => liven_core::transpose::transpose(isa, o, i, &w, i, &mut wt, ldt),
                     3 => linear::linear_forward(&x, &w, Some(&b), &mut y, r, i, o),
-                    _ => linear::linear_backward(
+                    4 => linear::linear_backward(
                         &x,
                         &w,
                         &dy,
@@ -93,6 +100,7 @@ fn main() {
                         i,
                         o,
                     ),
+                    _ => unreachable!(),
                 }
             }
             times.push((cpu_time() - s) / reps as f64);
@@ -105,9 +113,19 @@ fn main() {
         "dW += dyᵀ·x",
         "linear_forward",
         "linear_backward",
+        "Wᵀ copy",
     ];
     for (k, v) in t.into_iter().enumerate() {
         let m = med(v);
+        if k == 5 {
+            let gb = (2 * i * o * size_of::<f32>()) as f64 / m / 1e9;
+            println!(
+                "{r}x{i}->{o} {:<16} {:>9.1} us  {gb:>5.1} GB/s",
+                names[k],
+                m * 1e6
+            );
+            continue;
+        }
         let gf = if k == 4 { 4.0 } else { 2.0 } * macs / m / 1e9;
         println!(
             "{r}x{i}->{o} {:<16} {:>9.1} us  {gf:>5.0} GF/s",

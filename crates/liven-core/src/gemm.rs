@@ -32,7 +32,8 @@
 //! instructions (and lets the tests reach every level), at a fraction of the speed.
 
 use crate::simd::{self, Isa};
-use crate::threads;
+use crate::{threads, transpose};
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 /// One operand: a row-major matrix with leading dimension `ld` (the distance between rows as
@@ -161,11 +162,15 @@ pub fn sgemm(
     if isa != best_level() {
         return portable(m, n, k, alpha, a, b, beta, c, ldc, isa);
     }
+    // Decided on the whole product, so every split takes the same path.
+    let copy_b = b.trans && copying_b_pays(m, n, k);
     let threads = threads::num_threads();
     let work = m * n * k / threads::MACS_PER_ELEMENT;
     if par == Par::Serial || !threads::worth_splitting(work) || threads == 1 {
-        // SAFETY: the checks above keep every index of C inside `c`, a unique borrow.
-        return unsafe { crate_gemm(m, n, k, alpha, a, b, beta, c.as_mut_ptr(), ldc) };
+        return b_as_stored(b, k, n, copy_b, isa, |b| {
+            // SAFETY: the checks above keep every index of C inside `c`, a unique borrow.
+            unsafe { crate_gemm(m, n, k, alpha, a, b, beta, c.as_mut_ptr(), ldc) }
+        });
     }
     // One split per call: C is cut into panels along its longer side, and each panel is a
     // serial product on one thread (see `threads::for_each_piece`). The crate's own rayon
@@ -177,21 +182,92 @@ pub fn sgemm(
     let pieces = (threads * PANELS_PER_THREAD).min(long.div_ceil(PANEL_ALIGN));
     let bounds = |i: usize| (long * i / pieces).next_multiple_of(PANEL_ALIGN).min(long);
     let cp = threads::SendPtr(c.as_mut_ptr());
-    threads::for_each_piece(pieces, |i| {
-        let (lo, hi) = (bounds(i), bounds(i + 1));
-        if lo == hi {
-            return;
-        }
-        let (start, a, b, (pm, pn)) = if by_rows {
-            (lo * ldc, a.rows(lo), b, (hi - lo, n))
-        } else {
-            (lo, a, b.cols(lo), (m, hi - lo))
-        };
-        // SAFETY: the panel (rows or columns lo..hi of C) lies inside `c`, checked above;
-        // panels are disjoint (`bounds` is increasing), so no element is written by two
-        // pieces, and `c` stays mutably borrowed until every piece has run.
-        unsafe { crate_gemm(pm, pn, k, alpha, a, b, beta, cp.get().add(start), ldc) };
+    // A panel of rows uses all of op(B): its copy is made once, by the caller, for every
+    // panel; a panel of columns copies only its own columns, on the thread that runs it.
+    let copy_whole_b = copy_b && by_rows;
+    b_as_stored(b, k, n, copy_whole_b, isa, |b| {
+        threads::for_each_piece(pieces, |i| {
+            let (lo, hi) = (bounds(i), bounds(i + 1));
+            if lo == hi {
+                return;
+            }
+            let (start, a, b, (pm, pn)) = if by_rows {
+                (lo * ldc, a.rows(lo), b, (hi - lo, n))
+            } else {
+                (lo, a, b.cols(lo), (m, hi - lo))
+            };
+            b_as_stored(b, k, pn, copy_b && !by_rows, isa, |b| {
+                // SAFETY: the panel (rows or columns lo..hi of C) lies inside `c`, checked
+                // above; panels are disjoint (`bounds` is increasing), so no element is
+                // written by two pieces, and `c` stays mutably borrowed until every piece
+                // has run.
+                unsafe { crate_gemm(pm, pn, k, alpha, a, b, beta, cp.get().add(start), ldc) }
+            });
+        });
     });
+}
+
+/// Whether copying a transposed op(B) (k×n) as stored, so that the crate multiplies by an
+/// operand stored row-major, costs less than the crate's own packing of it. The crate packs
+/// a transposed B with a strided gather, `m`-independent work that the copy replaces with a
+/// tiled transpose; the copy pays once op(A) has enough rows to amortise it.
+fn copying_b_pays(m: usize, _n: usize, _k: usize) -> bool {
+    m >= COPY_B_MIN_ROWS
+}
+
+/// See [`copying_b_pays`].
+const COPY_B_MIN_ROWS: usize = 64;
+
+/// Runs `f` with op(B) (k×n) as it is when `copy` is false, and otherwise with a row-major copy
+/// of the transposed op(B) in this thread's scratch.
+fn b_as_stored<R>(
+    b: Operand,
+    k: usize,
+    n: usize,
+    copy: bool,
+    isa: Isa,
+    f: impl FnOnce(Operand) -> R,
+) -> R {
+    if !copy {
+        return f(b);
+    }
+    debug_assert!(b.trans);
+    let ld = copy_stride(n);
+    with_scratch(k * ld, |buf| {
+        transpose::transpose(isa, n, k, b.data, b.ld, buf, ld);
+        f(Operand::n(buf, ld))
+    })
+}
+
+/// The distance between rows of the copy of op(B). Padded: the transpose writes down its
+/// columns, and with rows a power of two floats apart (a 1024-wide weight) every write of a
+/// column lands in the same cache set: the 1024×1024 copy took 1.0 ms with rows 1024 floats
+/// apart, 0.2 ms with 1040 (`examples/linprof.rs`).
+fn copy_stride(n: usize) -> usize {
+    n + 16
+}
+
+thread_local! {
+    /// This thread's buffer for copies of op(B), kept between calls: a fresh buffer of a few
+    /// MB costs page faults on every call (a 1024×1024 weight: about as long as its copy).
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Buffers up to this many floats (8 MiB) are kept for the thread's next call.
+const SCRATCH_KEEP: usize = 1 << 21;
+
+/// Runs `f` with `len` floats of this thread's scratch (contents unspecified).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    // Taken out for the call, so that a nested call (none today) would get its own.
+    let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    let out = f(&mut buf[..len]);
+    if buf.len() <= SCRATCH_KEEP {
+        SCRATCH.with(|s| *s.borrow_mut() = buf);
+    }
+    out
 }
 
 /// Panels per thread in a parallel product: more than one, so that a thread slowed by other
@@ -284,19 +360,14 @@ fn portable(
     ldc: usize,
     isa: Isa,
 ) {
-    let packed: Vec<f32>;
-    let (bdata, ldb) = if b.trans {
-        packed = (0..k * n).map(|i| b.data[(i % n) * b.ld + i / n]).collect();
-        (&packed[..], n)
-    } else {
-        (b.data, b.ld)
-    };
-    let (ars, acs) = a.strides();
-    scale(m, n, beta, c, ldc);
-    for i in 0..m {
-        let arow: Vec<f32> = (0..k).map(|p| alpha * a.data[i * ars + p * acs]).collect();
-        axpy_rows_run(isa, &arow, bdata, ldb, &mut c[i * ldc..i * ldc + n]);
-    }
+    b_as_stored(b, k, n, b.trans, isa, |b| {
+        let (ars, acs) = a.strides();
+        scale(m, n, beta, c, ldc);
+        for i in 0..m {
+            let arow: Vec<f32> = (0..k).map(|p| alpha * a.data[i * ars + p * acs]).collect();
+            axpy_rows_run(isa, &arow, b.data, b.ld, &mut c[i * ldc..i * ldc + n]);
+        }
+    })
 }
 
 crate::multiversion! {

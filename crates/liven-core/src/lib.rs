@@ -8,6 +8,7 @@
 pub mod simd;
 pub mod stream;
 pub mod threads;
+pub mod transpose;
 
 #[cfg(test)]
 mod testutil;
