@@ -1,6 +1,8 @@
-//! The three products of a Linear layer's forward and backward, one thread, in CPU time: where
-//! the time goes.
-//! `cargo run --release --example linprof -p liven-core [-- ROWS IN OUT]`
+//! The three products of a Linear layer's forward and backward, and the copy of Wᵀ that the
+//! forward makes: where the time goes.
+//! `cargo run --release --example linprof -p liven-core [-- ROWS IN OUT [THREADS]]`
+//!
+//! At one thread (the default) the figures are the thread's CPU time; at more, wall time.
 use liven_core::gemm::{sgemm, Operand, Par};
 use liven_core::{linear, threads};
 
@@ -17,15 +19,24 @@ fn med(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    threads::set_num_threads(1);
     let a: Vec<usize> = std::env::args()
         .skip(1)
         .map(|s| s.parse().unwrap())
         .collect();
-    let (r, i, o) = if a.len() == 3 {
+    let (r, i, o) = if a.len() >= 3 {
         (a[0], a[1], a[2])
     } else {
         (512, 1024, 1024)
+    };
+    let nthreads = a.get(3).copied().unwrap_or(1);
+    threads::set_num_threads(nthreads);
+    let start = std::time::Instant::now();
+    let now = || {
+        if nthreads == 1 {
+            cpu_time()
+        } else {
+            start.elapsed().as_secs_f64()
+        }
     };
     let x: Vec<f32> = (0..r * i).map(|v| (v % 13) as f32 * 0.1 - 0.6).collect();
     let w: Vec<f32> = (0..o * i).map(|v| (v % 7) as f32 * 0.1 - 0.3).collect();
@@ -46,7 +57,7 @@ fn main() {
     let reps = ((10usize << 30) / (r * i * o)).max(1);
     for _ in 0..5 {
         for (k, times) in t.iter_mut().enumerate() {
-            let s = cpu_time();
+            let s = now();
             // The copy is ~1/20 of a product: more repetitions for as many ticks.
             let reps = if k == 5 { reps * 20 } else { reps };
             for _ in 0..reps {
@@ -103,7 +114,7 @@ fn main() {
                     _ => unreachable!(),
                 }
             }
-            times.push((cpu_time() - s) / reps as f64);
+            times.push((now() - s) / reps as f64);
         }
     }
     let macs = (r * i * o) as f64;
@@ -128,7 +139,7 @@ fn main() {
         }
         let gf = if k == 4 { 4.0 } else { 2.0 } * macs / m / 1e9;
         println!(
-            "{r}x{i}->{o} {:<16} {:>9.1} us  {gf:>5.0} GF/s",
+            "{r}x{i}->{o} {nthreads}T {:<16} {:>9.1} us  {gf:>5.0} GF/s",
             names[k],
             m * 1e6
         );

@@ -207,16 +207,22 @@ pub fn sgemm(
     });
 }
 
-/// Whether copying a transposed op(B) (k×n) as stored, so that the crate multiplies by an
-/// operand stored row-major, costs less than the crate's own packing of it. The crate packs
-/// a transposed B with a strided gather, `m`-independent work that the copy replaces with a
-/// tiled transpose; the copy pays once op(A) has enough rows to amortise it.
-fn copying_b_pays(m: usize, _n: usize, _k: usize) -> bool {
-    m >= COPY_B_MIN_ROWS
+/// Whether to copy a transposed op(B) (k×n, stored n×k) as stored before the product. The
+/// crate packs a transposed B with a strided gather that is slow when its rows are a power
+/// of two floats apart: one thread, x·Wᵀ with W 1024×1024, took 5.8 ms at 512 rows of x
+/// (185 GFLOP/s) where the copy (0.14 ms) and the product as stored take 4.4–4.6 ms, and
+/// ran at 2.5–20 GFLOP/s instead of 22–120 for 2–16 rows; W 256×256 or 512×512 at 16–64
+/// rows: 80–125 against 155–190. Where the gather is not slow (784 columns) the two are
+/// within 3% (`examples/linprof.rs`). Not copied:
+/// - one row of op(A): the crate then computes dot products along B's rows as stored
+///   (1024×1024: 51 GFLOP/s; 11 after a copy);
+/// - fewer than 16 columns: a copy a few floats wide multiplies slowly (512×1024 by 1024×1:
+///   1.2 GFLOP/s against 52), and with so few rows of B the gather is cheap anyway;
+/// - an op(B) larger than the kept scratch: a fresh buffer's page faults and the copy's trip
+///   through memory cost more than the gather (512×4096 by 4096×4096: 142 against 165–171).
+fn copying_b_pays(m: usize, n: usize, k: usize) -> bool {
+    m >= 2 && n >= 16 && k * copy_stride(n) <= SCRATCH_KEEP
 }
-
-/// See [`copying_b_pays`].
-const COPY_B_MIN_ROWS: usize = 64;
 
 /// Runs `f` with op(B) (k×n) as it is when `copy` is false, and otherwise with a row-major copy
 /// of the transposed op(B) in this thread's scratch.
@@ -437,7 +443,9 @@ mod tests {
             (3, 5, 7),
             (17, 33, 9),
             (64, 48, 80),
+            (1, 40, 20),     // one row: a transposed B is not copied
             (200, 170, 257), // worth splitting
+            (2, 2048, 1040), // a transposed B larger than the kept scratch: not copied
         ];
         for isa in simd::supported() {
             simd::with_isa(isa, || {
@@ -497,6 +505,7 @@ mod tests {
         for &(m, n, k, ta, tb) in &[
             (700, 300, 100, false, true),
             (130, 1000, 70, true, false),
+            (130, 1000, 70, false, true), // each column panel copies its part of B
             (257, 259, 255, false, false),
         ] {
             let ad = uniform(m * k, 4, 1.0);
@@ -523,6 +532,54 @@ mod tests {
                     .all(|(x, y)| x.to_bits() == y.to_bits()),
                 "{m}x{n}x{k}"
             );
+        }
+    }
+
+    #[test]
+    fn a_copied_transposed_b_gives_the_bits_of_the_product_with_b_as_stored() {
+        // The copy path is exactly a transpose followed by the product as stored, at every
+        // level (the split products are compared with the serial one above).
+        let (m, n, k) = (37, 45, 70);
+        let ad = uniform(m * k, 8, 1.0);
+        let bd = uniform(n * k, 9, 1.0); // op(B)ᵀ, n×k
+        let bt: Vec<f32> = (0..k * n).map(|i| bd[(i % n) * k + i / n]).collect();
+        let c0 = uniform(m * n, 10, 1.0);
+        for isa in simd::supported() {
+            simd::with_isa(isa, || {
+                let (mut copied, mut stored) = (c0.clone(), c0.clone());
+                let a = Operand::n(&ad, k);
+                sgemm(
+                    m,
+                    n,
+                    k,
+                    0.5,
+                    a,
+                    Operand::t(&bd, k),
+                    0.75,
+                    &mut copied,
+                    n,
+                    Par::Auto,
+                );
+                sgemm(
+                    m,
+                    n,
+                    k,
+                    0.5,
+                    a,
+                    Operand::n(&bt, n),
+                    0.75,
+                    &mut stored,
+                    n,
+                    Par::Auto,
+                );
+                assert!(
+                    copied
+                        .iter()
+                        .zip(&stored)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{isa}"
+                );
+            });
         }
     }
 

@@ -154,3 +154,78 @@ mod avx {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simd;
+    use crate::testutil::uniform;
+
+    #[test]
+    fn transposes_every_shape_at_every_level_and_writes_nothing_else() {
+        // Single elements and vectors, below, at and past a register tile, ragged in both
+        // directions, tall and wide, several 16×16 blocks with ragged edges.
+        let shapes = [
+            (1, 1),
+            (1, 17),
+            (17, 1),
+            (3, 5),
+            (7, 9),
+            (8, 8),
+            (16, 16),
+            (9, 24),
+            (24, 9),
+            (23, 41),
+            (64, 48),
+            (100, 3),
+            (3, 100),
+            (130, 257),
+        ];
+        for isa in simd::supported() {
+            for &(rows, cols) in &shapes {
+                // Tight and padded leading dimensions on both sides.
+                for (lds, ldd) in [(cols, rows), (cols + 3, rows + 16)] {
+                    let src = uniform((rows - 1) * lds + cols, 7, 1.0);
+                    let len = (cols - 1) * ldd + rows;
+                    let mut dst = vec![f32::NAN; len + 5];
+                    transpose(isa, rows, cols, &src, lds, &mut dst, ldd);
+                    for (idx, &got) in dst.iter().enumerate() {
+                        let (c, r) = (idx / ldd, idx % ldd);
+                        if c < cols && r < rows {
+                            assert_eq!(
+                                got.to_bits(),
+                                src[r * lds + c].to_bits(),
+                                "{isa} {rows}x{cols} lds {lds} ldd {ldd} at ({c}, {r})"
+                            );
+                        } else {
+                            assert!(
+                                got.is_nan(),
+                                "{isa} {rows}x{cols} lds {lds} ldd {ldd}: wrote {idx}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_matrix_is_a_no_op() {
+        for isa in simd::supported() {
+            transpose(isa, 0, 5, &[], 5, &mut [], 0);
+            transpose(isa, 5, 0, &[], 0, &mut [], 5);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "needs 20 source")]
+    fn a_short_source_panics() {
+        transpose(simd::active(), 4, 5, &[0.0; 19], 5, &mut [0.0; 20], 4);
+    }
+
+    #[test]
+    #[should_panic(expected = "leading dimensions")]
+    fn a_leading_dimension_below_the_row_panics() {
+        transpose(simd::active(), 4, 5, &[0.0; 20], 5, &mut [0.0; 20], 3);
+    }
+}
