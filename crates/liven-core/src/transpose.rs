@@ -88,27 +88,32 @@ mod avx {
         ldd: usize,
     ) {
         let (rows8, cols8) = (rows / 8 * 8, cols / 8 * 8);
-        // SAFETY (every block below): the indices stay below `rows` and `cols`, inside both
-        // matrices by the caller's contract.
+        // Element (r, c): inside both matrices for r < rows and c < cols, the caller's contract.
+        let copy = |r: usize, c: usize| {
+            // SAFETY: called with r < rows and c < cols only.
+            unsafe { *dst.add(c * ldd + r) = *src.add(r * lds + c) }
+        };
         for r0 in (0..rows8).step_by(TILE) {
             let r1 = (r0 + TILE).min(rows8);
             for c0 in (0..cols8).step_by(TILE) {
                 let c1 = (c0 + TILE).min(cols8);
                 for r in (r0..r1).step_by(8) {
                     for c in (c0..c1).step_by(8) {
+                        // SAFETY: the tile's rows r..r+8 ≤ rows and columns c..c+8 ≤ cols;
+                        // the CPU supports AVX2 (this function's contract).
                         unsafe { tile(src.add(r * lds + c), lds, dst.add(c * ldd + r), ldd) };
                     }
                 }
             }
             for r in r0..r1 {
                 for c in cols8..cols {
-                    unsafe { *dst.add(c * ldd + r) = *src.add(r * lds + c) };
+                    copy(r, c);
                 }
             }
         }
         for c in 0..cols {
             for r in rows8..rows {
-                unsafe { *dst.add(c * ldd + r) = *src.add(r * lds + c) };
+                copy(r, c);
             }
         }
     }
