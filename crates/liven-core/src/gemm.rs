@@ -25,6 +25,15 @@
 //! here, and [`sgemm`] splits C itself: once per call, into panels that the calling thread and
 //! the pool's claim one by one (`threads::for_each_piece`).
 //!
+//! A transposed operand (every Linear forward: y = x·Wᵀ with W `[out, in]`, and its weight
+//! gradient dyᵀ·x) is copied as stored first, by a tiled transpose (`transpose.rs`) into a
+//! buffer each thread keeps: the crate packs a transposed operand with a strided gather, slow
+//! whenever its rows are a power of two floats apart. One thread, 512×1024 by (1024×1024)ᵀ:
+//! 173–185 GFLOP/s before, 215–244 after (the copy takes 0.15 ms of 4.5–5 ms), the speed of
+//! the product with W as stored; at 2–16 rows 2–9x (`copying_pays` says when it does not
+//! pay). Whether to copy is decided on the whole product, never per panel, so
+//! the result still does not depend on the split.
+//!
 //! The crate picks its kernels by itself, always the widest the CPU has. So the crate runs
 //! only when the active level is the CPU's best; a lowered level (`LIVEN_SIMD=avx2` on an
 //! AVX-512 machine, `scalar`, or `simd::with_isa` in tests) runs a plain loop compiled for
@@ -163,13 +172,16 @@ pub fn sgemm(
         return portable(m, n, k, alpha, a, b, beta, c, ldc, isa);
     }
     // Decided on the whole product, so every split takes the same path.
-    let copy_b = b.trans && copying_b_pays(m, n, k);
+    let copy_a = a.trans && copying_pays(n, m, m * copy_stride(k));
+    let copy_b = b.trans && copying_pays(m, n, k * copy_stride(n));
     let threads = threads::num_threads();
     let work = m * n * k / threads::MACS_PER_ELEMENT;
     if par == Par::Serial || !threads::worth_splitting(work) || threads == 1 {
-        return b_as_stored(b, k, n, copy_b, isa, |b| {
-            // SAFETY: the checks above keep every index of C inside `c`, a unique borrow.
-            unsafe { crate_gemm(m, n, k, alpha, a, b, beta, c.as_mut_ptr(), ldc) }
+        return as_stored(a, m, k, copy_a, isa, |a| {
+            as_stored(b, k, n, copy_b, isa, |b| {
+                // SAFETY: the checks above keep every index of C inside `c`, a unique borrow.
+                unsafe { crate_gemm(m, n, k, alpha, a, b, beta, c.as_mut_ptr(), ldc) }
+            })
         });
     }
     // One split per call: C is cut into panels along its longer side, and each panel is a
@@ -182,71 +194,79 @@ pub fn sgemm(
     let pieces = (threads * PANELS_PER_THREAD).min(long.div_ceil(PANEL_ALIGN));
     let bounds = |i: usize| (long * i / pieces).next_multiple_of(PANEL_ALIGN).min(long);
     let cp = threads::SendPtr(c.as_mut_ptr());
-    // A panel of rows uses all of op(B): its copy is made once, by the caller, for every
-    // panel; a panel of columns copies only its own columns, on the thread that runs it.
-    let copy_whole_b = copy_b && by_rows;
-    b_as_stored(b, k, n, copy_whole_b, isa, |b| {
-        threads::for_each_piece(pieces, |i| {
-            let (lo, hi) = (bounds(i), bounds(i + 1));
-            if lo == hi {
-                return;
-            }
-            let (start, a, b, (pm, pn)) = if by_rows {
-                (lo * ldc, a.rows(lo), b, (hi - lo, n))
-            } else {
-                (lo, a, b.cols(lo), (m, hi - lo))
-            };
-            b_as_stored(b, k, pn, copy_b && !by_rows, isa, |b| {
-                // SAFETY: the panel (rows or columns lo..hi of C) lies inside `c`, checked
-                // above; panels are disjoint (`bounds` is increasing), so no element is
-                // written by two pieces, and `c` stays mutably borrowed until every piece
-                // has run.
-                unsafe { crate_gemm(pm, pn, k, alpha, a, b, beta, cp.get().add(start), ldc) }
+    // The operand every panel uses whole is copied once, by the caller; the one that panels
+    // cut is copied a panel at a time, on the thread that runs the panel.
+    as_stored(a, m, k, copy_a && !by_rows, isa, |a| {
+        as_stored(b, k, n, copy_b && by_rows, isa, |b| {
+            threads::for_each_piece(pieces, |i| {
+                let (lo, hi) = (bounds(i), bounds(i + 1));
+                if lo == hi {
+                    return;
+                }
+                let (start, a, b, (pm, pn)) = if by_rows {
+                    (lo * ldc, a.rows(lo), b, (hi - lo, n))
+                } else {
+                    (lo, a, b.cols(lo), (m, hi - lo))
+                };
+                as_stored(a, pm, k, copy_a && by_rows, isa, |a| {
+                    as_stored(b, k, pn, copy_b && !by_rows, isa, |b| {
+                        // SAFETY: the panel (rows or columns lo..hi of C) lies inside `c`,
+                        // checked above; panels are disjoint (`bounds` is increasing), so no
+                        // element is written by two pieces, and `c` stays mutably borrowed
+                        // until every piece has run.
+                        unsafe {
+                            crate_gemm(pm, pn, k, alpha, a, b, beta, cp.get().add(start), ldc)
+                        }
+                    })
+                })
             });
-        });
-    });
+        })
+    })
 }
 
-/// Whether to copy a transposed op(B) (k×n, stored n×k) as stored before the product. The
-/// crate packs a transposed B with a strided gather that is slow when its rows are a power
-/// of two floats apart: one thread, x·Wᵀ with W 1024×1024, took 5.8 ms at 512 rows of x
-/// (185 GFLOP/s) where the copy (0.14 ms) and the product as stored take 4.4–4.6 ms, and
-/// ran at 2.5–20 GFLOP/s instead of 22–120 for 2–16 rows; W 256×256 or 512×512 at 16–64
-/// rows: 80–125 against 155–190. Where the gather is not slow (784 columns) the two are
-/// within 3% (`examples/linprof.rs`). Not copied:
-/// - one row of op(A): the crate then computes dot products along B's rows as stored
-///   (1024×1024: 51 GFLOP/s; 11 after a copy);
-/// - fewer than 16 columns: a copy a few floats wide multiplies slowly (512×1024 by 1024×1:
-///   1.2 GFLOP/s against 52), and with so few rows of B the gather is cheap anyway;
-/// - an op(B) larger than the kept scratch: a fresh buffer's page faults and the copy's trip
-///   through memory cost more than the gather (512×4096 by 4096×4096: 142 against 165–171).
-fn copying_b_pays(m: usize, n: usize, k: usize) -> bool {
-    m >= 2 && n >= 16 && k * copy_stride(n) <= SCRATCH_KEEP
+/// Whether to copy a transposed operand as stored before the product, into `copy_len`
+/// floats: the operand has `free` rows (op(A)) or columns (op(B)) of C, the other operand
+/// `other`. The crate packs a transposed operand with a strided gather that is slow, most of
+/// all when its rows are a power of two floats apart. One thread, x·Wᵀ with W 1024×1024 took
+/// 5.8 ms at 512 rows of x (185 GFLOP/s) where the copy (0.15 ms) and the product as stored
+/// take 4.4–4.6 ms, and ran at 2.5–20 GFLOP/s instead of 22–120 for 2–16 rows; W 256×256 or
+/// 512×512 at 16–64 rows: 80–125 against 155–190; W 512×784 at 512 rows: 205 against 238.
+/// The weight gradient dyᵀ·x (1024×512 by 512×1024) went from 228–236 to 243–248 at one
+/// thread and from 357–366 to 485 at two, where each panel of columns gathered all of dyᵀ
+/// (`examples/linprof.rs`). Not copied:
+/// - one row or column on the other side: the crate then computes dot products along the
+///   operand's rows as stored (1024×1024 times one vector: 51 GFLOP/s; 11 after a copy);
+/// - an operand of fewer than 16 rows or columns of C: a copy a few floats wide multiplies
+///   slowly (512×1024 by 1024×1: 1.2 GFLOP/s against 52), and the gather is cheap anyway;
+/// - a copy larger than the kept scratch: a fresh buffer's page faults and the copy's trip
+///   through memory cost more than the gather (512×4096 by (4096×4096)ᵀ: 142 against 165–171).
+fn copying_pays(other: usize, free: usize, copy_len: usize) -> bool {
+    other >= 2 && free >= 16 && copy_len <= SCRATCH_KEEP
 }
 
-/// Runs `f` with op(B) (k×n) as it is when `copy` is false, and otherwise with a row-major copy
-/// of the transposed op(B) in this thread's scratch.
-fn b_as_stored<R>(
-    b: Operand,
-    k: usize,
-    n: usize,
+/// Runs `f` with op(X) (`rows`×`cols`) as it is when `copy` is false, and otherwise with a
+/// row-major copy of the transposed op(X) in this thread's scratch.
+fn as_stored<R>(
+    x: Operand,
+    rows: usize,
+    cols: usize,
     copy: bool,
     isa: Isa,
     f: impl FnOnce(Operand) -> R,
 ) -> R {
     if !copy {
-        return f(b);
+        return f(x);
     }
-    debug_assert!(b.trans);
-    let ld = copy_stride(n);
-    with_scratch(k * ld, |buf| {
-        transpose::transpose(isa, n, k, b.data, b.ld, buf, ld);
+    debug_assert!(x.trans);
+    let ld = copy_stride(cols);
+    with_scratch(rows * ld, |buf| {
+        transpose::transpose(isa, cols, rows, x.data, x.ld, buf, ld);
         f(Operand::n(buf, ld))
     })
 }
 
-/// The distance between rows of the copy of op(B). Padded: the transpose writes down its
-/// columns, and with rows a power of two floats apart (a 1024-wide weight) every write of a
+/// The distance between rows of a copied operand of `n` columns. Padded: the transpose
+/// writes down its columns, and with rows a power of two floats apart (a 1024-wide weight) every write of a
 /// column lands in the same cache set: the 1024×1024 copy took 1.0 ms with rows 1024 floats
 /// apart, 0.2 ms with 1040 (`examples/linprof.rs`).
 fn copy_stride(n: usize) -> usize {
@@ -254,24 +274,32 @@ fn copy_stride(n: usize) -> usize {
 }
 
 thread_local! {
-    /// This thread's buffer for copies of op(B), kept between calls: a fresh buffer of a few
-    /// MB costs page faults on every call (a 1024×1024 weight: about as long as its copy).
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// This thread's buffers for copies of operands, kept between calls: a fresh buffer of a
+    /// few MB costs page faults on every call (a 1024×1024 weight: about as long as its copy).
+    static SCRATCH: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Buffers up to this many floats (8 MiB) are kept for the thread's next call.
+/// Buffers up to this many floats (8 MiB) are kept for the thread's next call, two at most
+/// (both operands of a product may be copied).
 const SCRATCH_KEEP: usize = 1 << 21;
+const SCRATCH_COUNT: usize = 2;
 
 /// Runs `f` with `len` floats of this thread's scratch (contents unspecified).
 fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    // Taken out for the call, so that a nested call (none today) would get its own.
-    let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    // Taken out for the call, and put back after it, so that a nested call gets another
+    // buffer and the next product finds each operand's buffer where it left it.
+    let mut buf = SCRATCH.with(|s| s.borrow_mut().pop()).unwrap_or_default();
     if buf.len() < len {
         buf.resize(len, 0.0);
     }
     let out = f(&mut buf[..len]);
     if buf.len() <= SCRATCH_KEEP {
-        SCRATCH.with(|s| *s.borrow_mut() = buf);
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SCRATCH_COUNT {
+                s.push(buf);
+            }
+        });
     }
     out
 }
@@ -366,7 +394,7 @@ fn portable(
     ldc: usize,
     isa: Isa,
 ) {
-    b_as_stored(b, k, n, b.trans, isa, |b| {
+    as_stored(b, k, n, b.trans, isa, |b| {
         let (ars, acs) = a.strides();
         scale(m, n, beta, c, ldc);
         for i in 0..m {
@@ -444,8 +472,10 @@ mod tests {
             (17, 33, 9),
             (64, 48, 80),
             (1, 40, 20),     // one row: a transposed B is not copied
+            (40, 1, 20),     // one column: a transposed A is not copied
             (200, 170, 257), // worth splitting
             (2, 2048, 1040), // a transposed B larger than the kept scratch: not copied
+            (2048, 2, 1040), // the same for A
         ];
         for isa in simd::supported() {
             simd::with_isa(isa, || {
@@ -506,6 +536,9 @@ mod tests {
             (700, 300, 100, false, true),
             (130, 1000, 70, true, false),
             (130, 1000, 70, false, true), // each column panel copies its part of B
+            (700, 300, 100, true, false), // each row panel copies its part of A
+            (300, 700, 100, true, true),  // A copied once, B by panel
+            (700, 300, 100, true, true),  // B copied once, A by panel
             (257, 259, 255, false, false),
         ] {
             let ad = uniform(m * k, 4, 1.0);
@@ -536,49 +569,37 @@ mod tests {
     }
 
     #[test]
-    fn a_copied_transposed_b_gives_the_bits_of_the_product_with_b_as_stored() {
+    fn copied_transposed_operands_give_the_bits_of_the_product_as_stored() {
         // The copy path is exactly a transpose followed by the product as stored, at every
         // level (the split products are compared with the serial one above).
         let (m, n, k) = (37, 45, 70);
-        let ad = uniform(m * k, 8, 1.0);
-        let bd = uniform(n * k, 9, 1.0); // op(B)ᵀ, n×k
-        let bt: Vec<f32> = (0..k * n).map(|i| bd[(i % n) * k + i / n]).collect();
+        let transposed = |x: &[f32], rows: usize, cols: usize| -> Vec<f32> {
+            (0..rows * cols)
+                .map(|i| x[(i % rows) * cols + i / rows])
+                .collect()
+        };
+        let ad = uniform(m * k, 8, 1.0); // op(A), m×k
+        let bd = uniform(k * n, 9, 1.0); // op(B), k×n
+        let (at, bt) = (transposed(&ad, m, k), transposed(&bd, k, n));
         let c0 = uniform(m * n, 10, 1.0);
         for isa in simd::supported() {
             simd::with_isa(isa, || {
-                let (mut copied, mut stored) = (c0.clone(), c0.clone());
-                let a = Operand::n(&ad, k);
-                sgemm(
-                    m,
-                    n,
-                    k,
-                    0.5,
-                    a,
-                    Operand::t(&bd, k),
-                    0.75,
-                    &mut copied,
-                    n,
-                    Par::Auto,
-                );
-                sgemm(
-                    m,
-                    n,
-                    k,
-                    0.5,
-                    a,
-                    Operand::n(&bt, n),
-                    0.75,
-                    &mut stored,
-                    n,
-                    Par::Auto,
-                );
-                assert!(
-                    copied
-                        .iter()
-                        .zip(&stored)
-                        .all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "{isa}"
-                );
+                let mut stored = c0.clone();
+                let (a, b) = (Operand::n(&ad, k), Operand::n(&bd, n));
+                sgemm(m, n, k, 0.5, a, b, 0.75, &mut stored, n, Par::Auto);
+                for (ta, tb) in [(false, true), (true, false), (true, true)] {
+                    let a = if ta { Operand::t(&at, m) } else { a };
+                    let b = if tb { Operand::t(&bt, k) } else { b };
+                    let mut copied = c0.clone();
+                    sgemm(m, n, k, 0.5, a, b, 0.75, &mut copied, n, Par::Auto);
+                    assert!(
+                        copied
+                            .iter()
+                            .zip(&stored)
+                            .all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{isa} ta={ta} tb={tb}"
+                    );
+                }
             });
         }
     }
