@@ -30,8 +30,8 @@
 //! buffer each thread keeps: the crate packs a transposed operand with a strided gather, slow
 //! whenever its rows are a power of two floats apart. One thread, 512×1024 by (1024×1024)ᵀ:
 //! 173–185 GFLOP/s before, 215–244 after (the copy takes 0.15 ms of 4.5–5 ms), the speed of
-//! the product with W as stored; at 2–16 rows 2–9x (`copying_pays` says when it does not
-//! pay). Whether to copy is decided on the whole product, never per panel, so
+//! the product with W as stored; at 2–16 rows 2–9x (`copying_a_pays` and `copying_b_pays`
+//! say when it does not pay). Whether to copy is decided on the whole product, never per panel, so
 //! the result still does not depend on the split.
 //!
 //! The crate picks its kernels by itself, always the widest the CPU has. So the crate runs
@@ -172,8 +172,8 @@ pub fn sgemm(
         return portable(m, n, k, alpha, a, b, beta, c, ldc, isa);
     }
     // Decided on the whole product, so every split takes the same path.
-    let copy_a = a.trans && copying_pays(n, m, m * copy_stride(k));
-    let copy_b = b.trans && copying_pays(m, n, k * copy_stride(n));
+    let copy_a = a.trans && copying_a_pays(m, n, k);
+    let copy_b = b.trans && copying_b_pays(m, n, k);
     let threads = threads::num_threads();
     let work = m * n * k / threads::MACS_PER_ELEMENT;
     if par == Par::Serial || !threads::worth_splitting(work) || threads == 1 {
@@ -224,24 +224,33 @@ pub fn sgemm(
     })
 }
 
-/// Whether to copy a transposed operand as stored before the product, into `copy_len`
-/// floats: the operand has `free` rows (op(A)) or columns (op(B)) of C, the other operand
-/// `other`. The crate packs a transposed operand with a strided gather that is slow, most of
-/// all when its rows are a power of two floats apart. One thread, x·Wᵀ with W 1024×1024 took
-/// 5.8 ms at 512 rows of x (185 GFLOP/s) where the copy (0.15 ms) and the product as stored
-/// take 4.4–4.6 ms, and ran at 2.5–20 GFLOP/s instead of 22–120 for 2–16 rows; W 256×256 or
-/// 512×512 at 16–64 rows: 80–125 against 155–190; W 512×784 at 512 rows: 205 against 238.
-/// The weight gradient dyᵀ·x (1024×512 by 512×1024) went from 228–236 to 243–248 at one
-/// thread and from 357–366 to 485 at two, where each panel of columns gathered all of dyᵀ
-/// (`examples/linprof.rs`). Not copied:
-/// - one row or column on the other side: the crate then computes dot products along the
-///   operand's rows as stored (1024×1024 times one vector: 51 GFLOP/s; 11 after a copy);
-/// - an operand of fewer than 16 rows or columns of C: a copy a few floats wide multiplies
-///   slowly (512×1024 by 1024×1: 1.2 GFLOP/s against 52), and the gather is cheap anyway;
-/// - a copy larger than the kept scratch: a fresh buffer's page faults and the copy's trip
-///   through memory cost more than the gather (512×4096 by (4096×4096)ᵀ: 142 against 165–171).
-fn copying_pays(other: usize, free: usize, copy_len: usize) -> bool {
-    other >= 2 && free >= 16 && copy_len <= SCRATCH_KEEP
+/// Whether to copy a transposed op(B) as stored before the product. The crate packs it with
+/// a strided gather that is slow, most of all when its rows are a power of two floats apart.
+/// One thread, x·Wᵀ with W 1024×1024 took 5.8 ms at 512 rows of x (185 GFLOP/s) where the
+/// copy (0.15 ms) and the product as stored take 4.4–4.6 ms, and ran at 2.5–20 GFLOP/s
+/// instead of 22–120 for 2–16 rows; W 256×256 or 512×512 at 16–64 rows: 80–125 against
+/// 155–190; W 512×784 at 512 rows: 205 against 238; conv's weight gradients (B = the
+/// unfolded input, rows not a power of two apart): the same within 3% (`examples/linprof.rs`
+/// and one-off timings). Not copied:
+/// - for one row of op(A): the crate then computes dot products along B's rows as stored
+///   (1024×1024 times one vector: 51 GFLOP/s; 11 after a copy);
+/// - with fewer than 16 columns: a copy a few floats wide multiplies slowly (512×1024 by
+///   1024×1: 1.2 GFLOP/s against 52), and the gather of so few rows is cheap anyway;
+/// - beyond the kept scratch: a fresh buffer's page faults and the copy's trip through memory
+///   cost more than the gather (512×4096 by (4096×4096)ᵀ: 142 against 165–171).
+fn copying_b_pays(m: usize, n: usize, k: usize) -> bool {
+    m >= 2 && n >= 16 && k * copy_stride(n) <= SCRATCH_KEEP
+}
+
+/// Whether to copy a transposed op(A) as stored before the product. The crate's gather of a
+/// transposed A is slower than its packing of A as stored by less than for B, so the copy
+/// needs more columns of C to pay: Linear's weight gradient dyᵀ·x (1024×512 by 512×1024) went
+/// from 225–227 to 230–238 GFLOP/s at one thread and from 179–346 to 447–456 at two (each
+/// panel of columns gathered all of dyᵀ), and 1024×512 by 512×128 from 171–204 to 218; but
+/// conv's input gradient Wᵀ·dy on 2×2 planes (2304×256 by 256×64) fell from 236–244 to
+/// 201–205. The other limits as for B ([`copying_b_pays`]).
+fn copying_a_pays(m: usize, n: usize, k: usize) -> bool {
+    n >= 128 && m >= 16 && m * copy_stride(k) <= SCRATCH_KEEP
 }
 
 /// Runs `f` with op(X) (`rows`×`cols`) as it is when `copy` is false, and otherwise with a
@@ -475,7 +484,7 @@ mod tests {
             (40, 1, 20),     // one column: a transposed A is not copied
             (200, 170, 257), // worth splitting
             (2, 2048, 1040), // a transposed B larger than the kept scratch: not copied
-            (2048, 2, 1040), // the same for A
+            (2048, 2, 1040), // few columns: a transposed A is not copied
         ];
         for isa in simd::supported() {
             simd::with_isa(isa, || {
@@ -572,7 +581,7 @@ mod tests {
     fn copied_transposed_operands_give_the_bits_of_the_product_as_stored() {
         // The copy path is exactly a transpose followed by the product as stored, at every
         // level (the split products are compared with the serial one above).
-        let (m, n, k) = (37, 45, 70);
+        let (m, n, k) = (37, 130, 70); // both operands copied at the best level
         let transposed = |x: &[f32], rows: usize, cols: usize| -> Vec<f32> {
             (0..rows * cols)
                 .map(|i| x[(i % rows) * cols + i / rows])
