@@ -417,6 +417,7 @@ describeEachBackend('bad input to init, optim and io', () => {
       const x = randomTensor([2, 4], 2);
       return { call: () => m.forward(x), watch: [x] };
     }, RangeError, /had 3 units × 1 positions in this window, but got an output of shape \[2, 4\]/],
+    ['diag.TrainingMonitor resetEachStep 0', () => ({ call: () => new diag.TrainingMonitor({ resetEachStep: 0 as never }) }), TypeError, /^TrainingMonitor resetEachStep must be a boolean, got number 0$/],
     ['diag.TrainingMonitor.step loss "1"', () => ({ call: () => new diag.TrainingMonitor().step({ loss: '1' as never }) }), TypeError, /loss must be a number, got string 1/],
     ['diag.renderReport(null)', () => ({ call: () => diag.renderReport(null as never) }), TypeError, /needs an object \{ history, monitor, title \}, got null/],
     ['diag.renderReport monitor {}', () => ({ call: () => diag.renderReport({ title: 't', monitor: {} as never }) }), TypeError, /monitor must be a diag.ActivationMonitor/],

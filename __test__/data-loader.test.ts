@@ -84,7 +84,8 @@ describe('DataLoader', () => {
     expect(() => new DataLoader([] as unknown as TensorDataset)).toThrow(TypeError);
     expect(() => new DataLoader(ds, { batchSize: 0 })).toThrow(RangeError);
     expect(() => new DataLoader(ds, { batchSize: 1.5 })).toThrow(RangeError);
-    expect(() => new DataLoader(ds, { shuffle: 'yes' as unknown as boolean })).toThrow(TypeError);
+    expect(() => new DataLoader(ds, { shuffle: 'yes' as unknown as boolean })).toThrow(new TypeError('DataLoader: shuffle must be a boolean, got string yes'));
+    expect(() => new DataLoader(ds, { dropLast: 1 as unknown as boolean })).toThrow(new TypeError('DataLoader: dropLast must be a boolean, got number 1'));
     expect(() => new DataLoader(ds, { seed: NaN })).toThrow(RangeError);
   });
 });

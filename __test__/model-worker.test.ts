@@ -121,11 +121,12 @@ describe('ModelWorker', () => {
       console.log(`ModelWorker: ${depth} layers, ${report}`);
       expect(async.elapsed).toBeGreaterThan(300);
       // The loop kept answering: 95% of ticks within 20 ms of due, none delayed by more than a
-      // tenth of a second. (On this shared 2-core machine, other processes alone delay an idle
-      // timer by up to ~20 ms now and then, so the worst tick says more about them than about
-      // liven.) A blocked loop would show the forward's whole length, as the synchronous run does.
-      expect(async.p95, report).toBeLessThan(20);
-      expect(async.lag, report).toBeLessThan(100);
+      // tenth of a second. On a shared 2-core machine other processes alone delay an idle timer
+      // (CI runs test files side by side), so the bars widen by the idle timer's own lateness;
+      // a blocked loop would still fail them by far, showing the forward's whole length (about a
+      // second) as the synchronous run does.
+      expect(async.p95, report).toBeLessThan(20 + 2 * idle.p95);
+      expect(async.lag, report).toBeLessThan(Math.max(100, 2 * idle.lag));
       expect(async.ticks).toBeGreaterThan(async.elapsed / 25);
       expect(sync.lag).toBeGreaterThan(sync.elapsed * 0.8);
       expect(bits(async.result)).toEqual(bits(sync.result));

@@ -392,6 +392,26 @@ describe.skipIf(redisBin === null && !ci)('the queue against redis-server', () =
     expect(await idle.exited).toEqual({ code: 0, signal: null });
   }, 240_000);
 
+  it('a worker whose analysis threads keep dying stops taking jobs and exits 1; its jobs run elsewhere', async () => {
+    // A preload that terminates each analysis thread of this worker process as it is given a job.
+    const preload = "import { Worker } from 'node:worker_threads'; const post = Worker.prototype.postMessage; Worker.prototype.postMessage = function (...a) { post.apply(this, a); void this.terminate(); };";
+    const dying = await redis.worker(['--queue', 'dying'], ['--import', `data:text/javascript,${encodeURIComponent(preload)}`]);
+    const q = client('dying'); // two attempts per job
+    const ids = [await q.submit(small()), await q.submit(small())];
+    // Its pool gives up at the third thread that dies: one job has then died twice (failed), the other
+    // once, and goes back to the queue instead of to a worker that fails everything it takes.
+    expect(await dying.exited).toEqual({ code: 1, signal: null });
+    expect(dying.log()).toMatch(/AnalysisPool: 3 workers in a row stopped without answering a job \(the last: exit code \d+\); the pool gave up: this worker takes no more jobs and stops$/m);
+    expect(dying.log().match(/ started\n/g)).toHaveLength(3);
+    await redis.worker(['--queue', 'dying']);
+    const results = await Promise.allSettled(ids.map((id) => q.result(id)));
+    const rejected = results.filter((r) => r.status === 'rejected');
+    expect(rejected).toHaveLength(1);
+    expect(((rejected[0] as PromiseRejectedResult).reason as Error).message).toMatch(/failed after 2 attempt\(s\): AnalysisPool: the worker running this job stopped/);
+    const done = results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<unknown>;
+    expect(json(done.value)).toBe(run(['diagnose', ...smallArgs, '--json']).stdout);
+  }, 120_000);
+
   it('the clinic over the queue gives the numbers of the local run with the same seeds', async () => {
     await Promise.all([redis.worker(['--queue', 'clinic']), redis.worker(['--queue', 'clinic'])]);
     const local = join(dir, 'clinic-local');

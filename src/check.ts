@@ -70,13 +70,13 @@ export function checkOptions<T extends object>(options: T | undefined, what: str
   return options;
 }
 
-/** Throws unless `data` is a Float32Array whose memory is still there. */
 /** A boolean option: a TypeError naming `what` for anything else. */
 export function checkBoolean(value: unknown, what: string): boolean {
   if (typeof value !== 'boolean') throw new TypeError(`${what} must be a boolean, got ${describe(value)}`);
   return value;
 }
 
+/** Throws unless `data` is a Float32Array whose memory is still there. */
 export function checkFloat32Array(data: unknown, what: string): Float32Array {
   if (!(data instanceof Float32Array)) {
     throw new TypeError(`${what} must be a Float32Array, got ${describe(data)}`);

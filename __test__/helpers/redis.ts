@@ -95,9 +95,12 @@ export class RedisFixture {
     this.#children.delete(server);
   }
 
-  /** Starts `liven worker` on this server with `args` (after --redis) and waits until it serves. */
-  async worker(args: string[]): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, [cli, 'worker', '--redis', this.url, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  /**
+   * Starts `liven worker` on this server with `args` (after --redis) and waits until it serves;
+   * `nodeArgs` go to node before the script (a preload, say).
+   */
+  async worker(args: string[], nodeArgs: string[] = []): Promise<WorkerProcess> {
+    const child = spawn(process.execPath, [...nodeArgs, cli, 'worker', '--redis', this.url, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.#children.add(child);
     let log = '';
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));

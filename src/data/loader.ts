@@ -1,5 +1,5 @@
 // Batches for training loops, with PyTorch's names: TensorDataset, DataLoader, and accuracy.
-import { checkOptions, checkPositiveInt, describeValue, formatShape } from '../check.js';
+import { checkBoolean, checkOptions, checkPositiveInt, describeValue, formatShape } from '../check.js';
 import { Rng, globalRng } from '../init/rng.js';
 import { Tensor, checkTensor } from '../tensor.js';
 import { IMAGE_SIZE, permutation, type Digits } from './mnist.js';
@@ -73,11 +73,8 @@ export class DataLoader implements Iterable<Column[]>, AsyncIterable<Column[]> {
     const o = checkOptions(options, 'DataLoader');
     this.dataset = dataset;
     this.batchSize = checkPositiveInt(o.batchSize ?? 1, 'DataLoader: batchSize');
-    for (const key of ['shuffle', 'dropLast'] as const) {
-      if (o[key] !== undefined && typeof o[key] !== 'boolean') throw new TypeError(`DataLoader: ${key} must be a boolean, got ${describeValue(o[key])}`);
-    }
-    this.shuffle = o.shuffle ?? false;
-    this.dropLast = o.dropLast ?? false;
+    this.shuffle = checkBoolean(o.shuffle ?? false, 'DataLoader: shuffle');
+    this.dropLast = checkBoolean(o.dropLast ?? false, 'DataLoader: dropLast');
     this.#rng = o.seed === undefined ? globalRng : new Rng(o.seed);
   }
 

@@ -125,6 +125,14 @@ export class AnalysisPool {
     return this.#queue.length + this.#slots.filter((s) => s.running !== null).length;
   }
 
+  /**
+   * Why the pool gave up, or null: after more than `2 × workers` workers in a row died without
+   * answering a job (they cannot start, or every job kills them), every job rejects with this.
+   */
+  get broken(): Error | null {
+    return this.#broken;
+  }
+
   /** Analyses one model on one batch; see the class for what it resolves to and how it fails. */
   analyze(job: AnalysisJob): Promise<LayerReport[]> {
     if (this.#closed) return Promise.reject(new Error('AnalysisPool: the pool is closed'));

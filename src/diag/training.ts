@@ -1,4 +1,4 @@
-import { checkOptions, describeValue } from '../check.js';
+import { checkBoolean, checkOptions, describeValue } from '../check.js';
 import { Module } from '../nn/module.js';
 import { gradientStats, totalGradNorm } from './gradients.js';
 import { ActivationMonitor, type LayerHistogram, type LayerReport } from './monitor.js';
@@ -144,8 +144,7 @@ export class TrainingMonitor {
     this.medianWindow = option(o, 'medianWindow', 50, true);
     this.stallWindow = option(o, 'stallWindow', 20, true);
     this.numClasses = o.numClasses === undefined ? null : option(o, 'numClasses', 0, true);
-    this.resetEachStep = (o.resetEachStep ?? true) as boolean;
-    if (typeof this.resetEachStep !== 'boolean') throw new TypeError(`TrainingMonitor resetEachStep must be a boolean, got ${describeValue(o.resetEachStep)}`);
+    this.resetEachStep = checkBoolean(o.resetEachStep ?? true, 'TrainingMonitor resetEachStep');
     const p = o.print ?? false;
     if (typeof p !== 'boolean' && typeof p !== 'function') throw new TypeError(`TrainingMonitor print must be a boolean or a function, got ${describeValue(p)}`);
     this.#print = p === true ? (m) => console.warn(m) : p === false ? null : (p as (m: string) => void);

@@ -14,7 +14,9 @@ export const workerUsage = `usage: liven worker --redis URL [--queue NAME] [--co
 
 Serves the analysis jobs of a Redis queue (liven submit, diag.AnalysisQueue, liven clinic --redis)
 until SIGTERM or SIGINT, which stop it cleanly: it takes no more jobs, finishes the running ones
-and exits with status 0. Any number of workers on any number of machines may serve one queue.
+and exits with status 0. If its analysis threads keep dying without answering a job, it stops
+taking jobs and exits with status 1 (restart it). Any number of workers on any number of machines
+may serve one queue.
 
   --redis URL           the Redis server: redis://[user:password@]host[:port][/db], rediss:// for TLS
   --queue NAME          the queue (default ${DEFAULT_QUEUE})
@@ -135,6 +137,10 @@ export function runWorker(argv: readonly string[]): number {
         );
       };
       if (signals > 0) stop();
+      void worker.stopped.then((reason) => {
+        // Stopped by itself (the reason is logged already): a supervisor should restart it.
+        if (reason !== null && signals === 0) process.exit(1);
+      });
     },
     (e: unknown) => {
       log((e as Error).message);

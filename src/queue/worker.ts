@@ -41,6 +41,12 @@ export interface AnalysisWorker {
   readonly queue: string;
   /** Stops taking jobs, finishes the running ones, then ends the threads and connections. */
   close(): Promise<void>;
+  /**
+   * Settles once the worker has stopped: with null after `close()`, or with the reason when it
+   * stopped by itself because its `AnalysisPool` gave up (its threads kept dying without answering;
+   * the job that found out goes back to the queue for another worker).
+   */
+  readonly stopped: Promise<Error | null>;
 }
 
 /** A failure of the job itself: not retried, and marked for the submitter (`AnalysisJobError`). */
@@ -92,6 +98,9 @@ export async function startAnalysisWorker(options: AnalysisWorkerOptions): Promi
     } catch (e) {
       // The job's own fault (AnalysisJobError), or options of the wrong kind or value.
       if (e instanceof AnalysisJobError || e instanceof TypeError || e instanceof RangeError) throw badJob(UnrecoverableError, nameSources(e.message, names));
+      // A pool that gave up would fail every job it took: stop taking them (this one is retried
+      // elsewhere, as for a worker that died).
+      if (pool.broken !== null) stop(pool.broken);
       throw e;
     }
   };
@@ -122,6 +131,23 @@ export async function startAnalysisWorker(options: AnalysisWorkerOptions): Promi
   });
   worker.on('completed', (job) => log(`job ${job.id} done`));
   worker.on('failed', (job, e) => log(`job ${job?.id} failed: ${e.message}`));
+  let closing: Promise<void> | null = null;
+  let settle!: (reason: Error | null) => void;
+  const stopped = new Promise<Error | null>((resolve) => (settle = resolve));
+  const stop = (reason: Error | null): Promise<void> => {
+    if (closing === null) {
+      if (reason !== null) log(`${reason.message}: this worker takes no more jobs and stops`);
+      closing = (async () => {
+        await worker.close();
+        await Promise.all([pool.close(), clinic.close()]);
+      })();
+      closing.then(
+        () => settle(reason),
+        (e: unknown) => settle(reason ?? (e as Error)),
+      );
+    }
+    return closing;
+  };
   try {
     await worker.waitUntilReady();
   } catch (e) {
@@ -129,15 +155,5 @@ export async function startAnalysisWorker(options: AnalysisWorkerOptions): Promi
     throw e;
   }
 
-  let closing: Promise<void> | null = null;
-  return {
-    queue,
-    close() {
-      closing ??= (async () => {
-        await worker.close();
-        await Promise.all([pool.close(), clinic.close()]);
-      })();
-      return closing;
-    },
-  };
+  return { queue, close: () => stop(null), stopped };
 }
