@@ -242,9 +242,9 @@ fn copying_b_pays(m: usize, n: usize, k: usize) -> bool {
     m >= 2 && n >= 16 && k * copy_stride(n) <= SCRATCH_KEEP
 }
 
-/// Whether to copy a transposed op(A) as stored before the product. The crate's gather of a
-/// transposed A is slower than its packing of A as stored by less than for B, so the copy
-/// needs more columns of C to pay: Linear's weight gradient dyᵀ·x (1024×512 by 512×1024) went
+/// Whether to copy a transposed op(A) as stored before the product. Gathering a transposed
+/// A costs the crate less than gathering a transposed B, so the copy needs more columns of C
+/// to pay: Linear's weight gradient dyᵀ·x (1024×512 by 512×1024) went
 /// from 225–227 to 230–238 GFLOP/s at one thread and from 179–346 to 447–456 at two (each
 /// panel of columns gathered all of dyᵀ), and 1024×512 by 512×128 from 171–204 to 218; but
 /// conv's input gradient Wᵀ·dy on 2×2 planes (2304×256 by 256×64) fell from 236–244 to
@@ -275,9 +275,9 @@ fn as_stored<R>(
 }
 
 /// The distance between rows of a copied operand of `n` columns. Padded: the transpose
-/// writes down its columns, and with rows a power of two floats apart (a 1024-wide weight) every write of a
-/// column lands in the same cache set: the 1024×1024 copy took 1.0 ms with rows 1024 floats
-/// apart, 0.2 ms with 1040 (`examples/linprof.rs`).
+/// writes down its columns, and with rows a power of two floats apart (a 1024-wide weight)
+/// every write of a column lands in the same cache set: the 1024×1024 copy took 1.0 ms with
+/// rows 1024 floats apart, 0.14–0.2 ms with 1040 (`examples/linprof.rs`).
 fn copy_stride(n: usize) -> usize {
     n + 16
 }
@@ -288,9 +288,10 @@ thread_local! {
     static SCRATCH: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Buffers up to this many floats (8 MiB) are kept for the thread's next call, two at most
-/// (both operands of a product may be copied).
+/// Buffers up to this many floats (8 MiB) are kept for the thread's next call.
 const SCRATCH_KEEP: usize = 1 << 21;
+
+/// Buffers kept per thread: both operands of a product may be copied.
 const SCRATCH_COUNT: usize = 2;
 
 /// Runs `f` with `len` floats of this thread's scratch (contents unspecified).
