@@ -195,7 +195,9 @@ pub fn sgemm(
     let bounds = |i: usize| (long * i / pieces).next_multiple_of(PANEL_ALIGN).min(long);
     let cp = threads::SendPtr(c.as_mut_ptr());
     // The operand every panel uses whole is copied once, by the caller; the one that panels
-    // cut is copied a panel at a time, on the thread that runs the panel.
+    // cut is copied a panel at a time, on the thread that runs the panel, so that copy is
+    // shared by the threads with no extra wait (x·Wᵀ, 512×1024 by 1024×1024, 2 threads:
+    // 446–472 GFLOP/s, against 374–431 with W copied whole by the caller first).
     as_stored(a, m, k, copy_a && !by_rows, isa, |a| {
         as_stored(b, k, n, copy_b && by_rows, isa, |b| {
             threads::for_each_piece(pieces, |i| {
