@@ -648,6 +648,72 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_c_is_left_alone() {
+        // m = 0 or n = 0: nothing to write, whatever the other sizes (no `(m - 1)·ldc` underflow).
+        let a = [1.0; 6];
+        for (m, n) in [(0, 3), (3, 0), (0, 0)] {
+            let mut c: Vec<f32> = vec![];
+            sgemm(
+                m,
+                n,
+                2,
+                1.0,
+                Operand::n(&a, 2),
+                Operand::n(&a, 3),
+                0.0,
+                &mut c,
+                3,
+                Par::Auto,
+            );
+        }
+    }
+
+    #[test]
+    fn alpha_zero_leaves_the_operands_unread() {
+        // As in BLAS: beta·C only, so NaN and infinity in A or B do not reach C.
+        for isa in simd::supported() {
+            simd::with_isa(isa, || {
+                let (a, b) = (
+                    [f32::NAN, f32::INFINITY, 1.0, 2.0],
+                    [f32::INFINITY, 0.0, 3.0, 4.0],
+                );
+                let mut c = vec![1.0, 2.0, 3.0, 4.0];
+                sgemm(
+                    2,
+                    2,
+                    2,
+                    0.0,
+                    Operand::n(&a, 2),
+                    Operand::t(&b, 2),
+                    2.0,
+                    &mut c,
+                    2,
+                    Par::Auto,
+                );
+                assert_eq!(c, vec![2.0, 4.0, 6.0, 8.0], "{isa:?}");
+            });
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "sgemm: C has 5 elements, needs 6")]
+    fn a_short_c_panics() {
+        let mut c = vec![0.0; 5];
+        sgemm(
+            2,
+            3,
+            1,
+            1.0,
+            Operand::n(&[1.0; 2], 1),
+            Operand::n(&[1.0; 3], 3),
+            0.0,
+            &mut c,
+            3,
+            Par::Auto,
+        );
+    }
+
+    #[test]
     #[should_panic(expected = "needs")]
     fn short_operands_panic() {
         let mut c = vec![0.0; 4];

@@ -229,6 +229,12 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "needs 20 source and 20 destination elements, has 20 and 19")]
+    fn a_short_destination_panics() {
+        transpose(simd::active(), 4, 5, &[0.0; 20], 5, &mut [0.0; 19], 4);
+    }
+
+    #[test]
     #[should_panic(expected = "leading dimensions")]
     fn a_leading_dimension_below_the_row_panics() {
         transpose(simd::active(), 4, 5, &[0.0; 20], 5, &mut [0.0; 20], 3);
