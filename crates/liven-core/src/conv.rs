@@ -9,9 +9,9 @@
 //! little work to split, the products themselves are split instead (or not at all).
 
 use crate::gemm::{sgemm, Operand, Par};
+use crate::scratch::{padded_stride, Scratch};
 use crate::simd;
 use crate::threads;
-use std::cell::RefCell;
 
 mod winograd;
 
@@ -659,7 +659,7 @@ struct Buffers {
 
 impl Buffers {
     fn new(g: &Conv2dGeometry, per: usize, with_dcol: bool) -> Self {
-        let n = row_stride(per * g.p());
+        let n = padded_stride(per * g.p());
         let col = if g.is_pointwise() && per == 1 {
             0
         } else {
@@ -671,82 +671,6 @@ impl Buffers {
             mat: Scratch::new(if per > 1 { g.og() * n } else { 0 }),
         }
     }
-}
-
-thread_local! {
-    /// Buffers returned by [`Scratch`]s dropped on this thread, for the next call.
-    static SPARE: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Buffers of up to this many floats (8 MiB) are kept for reuse, at most `SPARE_COUNT` per
-/// thread. Fresh buffers of a few MB cost page faults on every call (glibc maps and unmaps
-/// them): on ResNet-sized layers a third of the time went to faulting and zeroing them.
-/// Winograd's backward holds seven at once.
-const SPARE_LIMIT: usize = 1 << 21;
-const SPARE_COUNT: usize = 8;
-
-/// A scratch buffer of `len` floats, taken from this thread's spares when there is one. Its
-/// contents are whatever the last user left: every user writes before it reads.
-struct Scratch {
-    buf: Vec<f32>,
-    len: usize,
-}
-
-impl Scratch {
-    fn new(len: usize) -> Self {
-        let mut buf = if len == 0 {
-            Vec::new()
-        } else {
-            SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
-        };
-        if buf.len() < len {
-            buf.resize(len, 0.0);
-        }
-        Scratch { buf, len }
-    }
-
-    /// A buffer of `len` zeros.
-    fn zeroed(len: usize) -> Self {
-        let mut s = Scratch::new(len);
-        s.fill(0.0);
-        s
-    }
-}
-
-impl std::ops::Deref for Scratch {
-    type Target = [f32];
-    fn deref(&self) -> &[f32] {
-        &self.buf[..self.len]
-    }
-}
-
-impl std::ops::DerefMut for Scratch {
-    fn deref_mut(&mut self) -> &mut [f32] {
-        &mut self.buf[..self.len]
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.buf);
-        if buf.capacity() == 0 || buf.capacity() > SPARE_LIMIT {
-            return;
-        }
-        // `try_with`: a scratch dropped while the thread exits just frees its memory.
-        let _ = SPARE.try_with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < SPARE_COUNT {
-                s.push(buf);
-            }
-        });
-    }
-}
-
-/// The distance between rows of a chunk's matrices of `n` columns. Padded: with rows a power
-/// of two floats apart the products' loads alias in the cache (8×8 planes, 16 samples side by
-/// side: the backward took 4.4–5.8 ms with rows 1024 floats apart, 1.1 ms with 1040).
-fn row_stride(n: usize) -> usize {
-    n + 16
 }
 
 /// Unfolds group `gi` of every sample of the chunk `x` side by side into `col` (`n` columns).
@@ -770,7 +694,7 @@ fn forward_chunk(
     let (k, p, og, in_g) = (g.k(), g.p(), g.og(), g.cg() * g.height * g.width);
     let out_n = g.output_len() / g.batch;
     let samples = y.len() / out_n;
-    let (n, ld) = (samples * p, row_stride(samples * p));
+    let (n, ld) = (samples * p, padded_stride(samples * p));
     for gi in 0..g.groups {
         let w_g = &weight[gi * og * k..(gi + 1) * og * k];
         let (cols, cols_ld): (&[f32], usize) = if g.is_pointwise() && samples == 1 {
@@ -975,7 +899,7 @@ fn backward_chunk(
     let (k, p, og, in_g) = (g.k(), g.p(), g.og(), g.cg() * g.height * g.width);
     let (in_n, out_n) = (g.input_len() / g.batch, g.output_len() / g.batch);
     let samples = dy.len() / out_n;
-    let (n, ld) = (samples * p, row_stride(samples * p));
+    let (n, ld) = (samples * p, padded_stride(samples * p));
     // One pointwise sample needs no unfolding: its planes are the products' matrices.
     let planes = g.is_pointwise() && samples == 1;
     if let Some(dx) = dx.as_deref_mut().filter(|_| !planes) {

@@ -40,9 +40,9 @@
 //! that level instead, which keeps the promise that lowering the level lowers the
 //! instructions (and lets the tests reach every level), at a fraction of the speed.
 
+use crate::scratch::{padded_stride, Scratch, SPARE_LIMIT};
 use crate::simd::{self, Isa};
 use crate::{threads, transpose};
-use std::cell::RefCell;
 use std::sync::OnceLock;
 
 /// One operand: a row-major matrix with leading dimension `ld` (the distance between rows as
@@ -241,7 +241,7 @@ pub fn sgemm(
 /// - beyond the kept scratch: a fresh buffer's page faults and the copy's trip through memory
 ///   cost more than the gather (512×4096 by (4096×4096)ᵀ: 142 against 165–171).
 fn copying_b_pays(m: usize, n: usize, k: usize) -> bool {
-    m >= 2 && n >= 16 && k * copy_stride(n) <= SCRATCH_KEEP
+    m >= 2 && n >= 16 && k * padded_stride(n) <= SPARE_LIMIT
 }
 
 /// Whether to copy a transposed op(A) as stored before the product. Gathering a transposed
@@ -252,7 +252,7 @@ fn copying_b_pays(m: usize, n: usize, k: usize) -> bool {
 /// conv's input gradient Wᵀ·dy on 2×2 planes (2304×256 by 256×64) fell from 236–244 to
 /// 201–205. The other limits as for B ([`copying_b_pays`]).
 fn copying_a_pays(m: usize, n: usize, k: usize) -> bool {
-    n >= 128 && m >= 16 && m * copy_stride(k) <= SCRATCH_KEEP
+    n >= 128 && m >= 16 && m * padded_stride(k) <= SPARE_LIMIT
 }
 
 /// Runs `f` with op(X) (`rows`×`cols`) as it is when `copy` is false, and otherwise with a
@@ -269,51 +269,10 @@ fn as_stored<R>(
         return f(x);
     }
     debug_assert!(x.trans);
-    let ld = copy_stride(cols);
-    with_scratch(rows * ld, |buf| {
-        transpose::transpose(isa, cols, rows, x.data, x.ld, buf, ld);
-        f(Operand::n(buf, ld))
-    })
-}
-
-/// The distance between rows of a copied operand of `n` columns. Padded: the transpose
-/// writes down its columns, and with rows a power of two floats apart (a 1024-wide weight)
-/// every write of a column lands in the same cache set: the 1024×1024 copy took 1.0 ms with
-/// rows 1024 floats apart, 0.14–0.2 ms with 1040 (`examples/linprof.rs`).
-fn copy_stride(n: usize) -> usize {
-    n + 16
-}
-
-thread_local! {
-    /// This thread's buffers for copies of operands, kept between calls: a fresh buffer of a
-    /// few MB costs page faults on every call (a 1024×1024 weight: about as long as its copy).
-    static SCRATCH: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Buffers up to this many floats (8 MiB) are kept for the thread's next call.
-const SCRATCH_KEEP: usize = 1 << 21;
-
-/// Buffers kept per thread: both operands of a product may be copied.
-const SCRATCH_COUNT: usize = 2;
-
-/// Runs `f` with `len` floats of this thread's scratch (contents unspecified).
-fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    // Taken out for the call, and put back after it, so that a nested call gets another
-    // buffer and the next product finds each operand's buffer where it left it.
-    let mut buf = SCRATCH.with(|s| s.borrow_mut().pop()).unwrap_or_default();
-    if buf.len() < len {
-        buf.resize(len, 0.0);
-    }
-    let out = f(&mut buf[..len]);
-    if buf.len() <= SCRATCH_KEEP {
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < SCRATCH_COUNT {
-                s.push(buf);
-            }
-        });
-    }
-    out
+    let ld = padded_stride(cols);
+    let mut buf = Scratch::new(rows * ld);
+    transpose::transpose(isa, cols, rows, x.data, x.ld, &mut buf, ld);
+    f(Operand::n(&buf, ld))
 }
 
 /// Panels per thread in a parallel product: more than one, so that a thread slowed by other

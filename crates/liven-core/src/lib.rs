@@ -5,6 +5,7 @@
 //! and compiled once per instruction set (see [`simd`]). Large inputs are split across the
 //! shared thread pool (see [`threads`]).
 
+mod scratch;
 pub mod simd;
 pub mod stream;
 pub mod threads;

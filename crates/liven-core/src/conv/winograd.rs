@@ -23,8 +23,9 @@
 // and the shapes as separate numbers: more arguments than clippy's default.
 #![allow(clippy::too_many_arguments)]
 
-use super::{add_bias_gradient, all_finite, optional_chunks, row_stride, Conv2dGeometry, Scratch};
+use super::{add_bias_gradient, all_finite, optional_chunks, Conv2dGeometry};
 use crate::gemm::{sgemm, Operand, Par};
+use crate::scratch::{padded_stride, Scratch};
 use crate::simd;
 use crate::threads;
 
@@ -331,7 +332,7 @@ fn convolve_chunk(
 ) {
     let (plane, tiles) = (t.h * t.w, t.per_plane());
     let n = x.len() / (cin * plane) * tiles;
-    let ld = row_stride(n);
+    let ld = padded_stride(n);
     transform_inputs(x, t, cin, v, ld);
     for xi in 0..16 {
         let a = Operand::n(&u[xi * cout * cin..(xi + 1) * cout * cin], cin);
@@ -396,7 +397,7 @@ pub(super) fn forward(
     transform_weights(weight, cout, cin, false, &mut u);
     let (per, run) = split(g, &t, super::TASKS_PER_THREAD);
     let (in_n, out_n) = (g.input_len() / g.batch, g.output_len() / g.batch);
-    let len = |c: usize| 16 * c * row_stride(per * t.per_plane());
+    let len = |c: usize| 16 * c * padded_stride(per * t.per_plane());
     let chunks = |y: &mut [f32], x: &[f32], par: Par| {
         let (mut v, mut m) = (Scratch::new(len(cin)), Scratch::new(len(cout)));
         for (y_c, x_c) in y.chunks_mut(per * out_n).zip(x.chunks(per * in_n)) {
@@ -428,7 +429,7 @@ pub(super) fn backward(
     }
     let (per, run) = split(g, &t, 1);
     let (in_n, out_n) = (g.input_len() / g.batch, g.output_len() / g.batch);
-    let len = |c: usize| 16 * c * row_stride(per * tiles);
+    let len = |c: usize| 16 * c * padded_stride(per * tiles);
     let dx_len = |c: usize| if with_dx { len(c) } else { 0 };
     // One run of chunks: dx, and the run's dU [16, cout, cin] (summed over its tiles).
     let chunks = |dx: Option<&mut [f32]>, x: &[f32], dy: &[f32], par: Par| -> Scratch {
@@ -447,7 +448,7 @@ pub(super) fn backward(
                 );
             }
             let n = dy_c.len() / out_n * tiles;
-            let ld = row_stride(n);
+            let ld = padded_stride(n);
             transform_inputs(x_c, &t, cin, &mut vx, ld);
             let isa = simd::active();
             for (s, sample) in dy_c.chunks_exact(out_n).enumerate() {
